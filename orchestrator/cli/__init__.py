@@ -1,0 +1,54 @@
+"""The `orch` command line: one module per verb group, errors as one line with exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+try:  # Typer >= 0.20 ships its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older Typer uses click itself
+    from click import exceptions as click_errors
+
+from orchestrator.cli import schema, topology
+from orchestrator.errors import UserError
+
+app = typer.Typer(
+    name="orch",
+    help="Simulate i_mmap lock designs across machine shapes, at sweep scale.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(topology.app, name="topology")
+app.command("schema")(schema.schema)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"orch: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = app(args=argv, prog_name="orch", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
+        code = 0
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "orch"
+        code = fail(f"{where}: {exc.format_message()} (see '{where} --help')")
+    except click_errors.ClickException as exc:
+        code = fail(exc.format_message(), exc.exit_code)
+    except UserError as exc:
+        code = fail(str(exc))
+    except (KeyboardInterrupt, click_errors.Abort):
+        print("orch: interrupted", file=sys.stderr)
+        code = 130
+    except Exception as exc:  # a bug in orch, not the user's fault
+        if os.environ.get("ORCH_DEBUG"):
+            raise
+        code = fail(f"internal error: {type(exc).__name__}: {exc} (ORCH_DEBUG=1 shows the traceback)", 1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,30 @@
+"""Errors a user can cause, and how they are reported: one line, exit code 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input from the user (a spec, a flag, a dataset): never a traceback."""
+
+    def __init__(self, source: str, field: str | None, message: str):
+        super().__init__(message)
+        self.source = source
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        parts = [self.source, self.field, self.message]
+        return ": ".join(p for p in parts if p)
+
+
+class FieldError(ValueError):
+    """Raised inside a model validator to blame a nested field, not the whole model.
+
+    Pydantic keeps the original exception in the error context, so the loader
+    can append ``path`` to the location of the model that raised it.
+    """
+
+    def __init__(self, path: str | int | tuple, message: str):
+        super().__init__(message)
+        self.path = path if isinstance(path, tuple) else (path,)
+        self.message = message

@@ -1,0 +1,16 @@
+"""Spec models (pydantic v2) and YAML loading: the first stage of the data path."""
+
+from orchestrator.spec.loader import load, read_yaml, validate
+from orchestrator.spec.strategy import StrategySpec
+from orchestrator.spec.sweep import SweepSpec
+from orchestrator.spec.topology import Topology
+from orchestrator.spec.workload import WorkloadSpec
+
+SCHEMAS = {
+    "topology": Topology,
+    "workload": WorkloadSpec,
+    "strategy": StrategySpec,
+    "sweep": SweepSpec,
+}
+
+__all__ = ["SCHEMAS", "StrategySpec", "SweepSpec", "Topology", "WorkloadSpec", "load", "read_yaml", "validate"]

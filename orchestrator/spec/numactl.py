@@ -1,0 +1,66 @@
+"""Parse `numactl --hardware` text into a topology spec."""
+
+from __future__ import annotations
+
+import re
+
+from orchestrator.errors import UserError
+from orchestrator.spec.default_latency import default_latency
+from orchestrator.spec.loader import validate
+from orchestrator.spec.topology import Topology
+
+_CPUS = re.compile(r"^node\s+(\d+)\s+cpus:(.*)$")
+_ROW = re.compile(r"^\s*(\d+):\s*(.*)$")
+
+
+def parse_numactl(text: str, source: str, name: str = "imported",
+                  notes: list[str] | None = None) -> Topology:
+    notes = notes if notes is not None else []
+    cpus: dict[int, list[int]] = {}
+    header: list[int] | None = None
+    rows: dict[int, list[int]] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip()
+        where = f"line {lineno}"
+        if m := _CPUS.match(line.strip()):
+            try:
+                cpus[int(m.group(1))] = [int(c) for c in m.group(2).split()]
+            except ValueError:
+                raise UserError(source, where, f"bad CPU list: {m.group(2).strip()!r}") from None
+        elif line.strip().startswith("node distances"):
+            header = []
+        elif header == [] and line.strip().startswith("node"):
+            try:
+                header = [int(v) for v in line.split()[1:]]
+            except ValueError:
+                raise UserError(source, where, "bad distance header") from None
+        elif header and (m := _ROW.match(line)):
+            try:
+                rows[int(m.group(1))] = [int(v) for v in m.group(2).split()]
+            except ValueError:
+                raise UserError(source, where, "bad distance row") from None
+    if not cpus:
+        raise UserError(source, "node N cpus", "no 'node N cpus:' lines: is this `numactl --hardware` output?")
+    if not header:
+        raise UserError(source, "node distances", "missing the 'node distances:' table")
+    for node in cpus:
+        if node not in header:
+            raise UserError(source, "node distances", f"no column for node {node}")
+        if len(rows.get(node, [])) != len(header):
+            raise UserError(source, "node distances", f"row of node {node} is missing or has the wrong length")
+    keep = sorted(n for n in cpus if cpus[n])
+    if len(keep) < len(cpus):
+        notes.append(f"left out {len(cpus) - len(keep)} node(s) without CPUs (memory only)")
+    col = {n: header.index(n) for n in keep}
+    distance = [[rows[i][col[j]] for j in keep] for i in keep]
+    notes.append("no socket, L3 or SMT data in numactl output; latencies are CALIBRATION.md's "
+                 "proposed tiers (SLIT <= 16 taken as same socket): edit latency_ns")
+    spec = {
+        "name": name,
+        "description": f"Imported from numactl --hardware output ({source})",
+        "sources": [f"numactl --hardware ({source}); CALIBRATION.md proposed tiers (latency)"],
+        "nodes": [{"cpus": cpus[n]} for n in keep],
+        "distance": distance,
+        "latency_ns": default_latency(distance, None, smt=False, l3=False),
+    }
+    return validate(Topology, spec, source)

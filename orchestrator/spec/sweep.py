@@ -1,0 +1,50 @@
+"""Sweep specs: the cross product of topologies, strategies, workloads, copies and seeds."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from orchestrator.errors import FieldError
+from orchestrator.spec.base import Spec
+from orchestrator.spec.strategy import StrategySpec
+
+
+class WorkloadRef(Spec):
+    file: str = Field(min_length=1, description="workload YAML, a path or a preset name")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="fields to replace")
+
+
+class SweepSpec(Spec):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    topologies: list[str] = Field(min_length=1, description="topology YAML paths or preset names")
+    strategies: list[StrategySpec] = Field(min_length=1)
+    workloads: list[WorkloadRef] = Field(min_length=1)
+    copies: list[PositiveInt] | None = Field(None, description="copy counts (UnixBench -c)")
+    scaling: Literal["powers-of-two-to-all"] | None = Field(
+        None, description="instead of copies: 1, 2, 4, ... and every CPU of the topology")
+    seeds: list[int] | None = None
+    replications: PositiveInt | None = Field(None, description="instead of seeds: seeds 1..N")
+    duration_ms: PositiveFloat = Field(description="virtual time measured per run")
+    warmup_ms: NonNegativeFloat = Field(0.0, description="virtual time discarded before measuring")
+    placement: Literal["spread", "compact"] = "spread"
+    output: str = Field("results", description="dataset path or pyarrow filesystem URI")
+
+    @model_validator(mode="after")
+    def _check(self) -> "SweepSpec":
+        if (self.copies is None) == (self.scaling is None):
+            raise FieldError("copies", "give exactly one of copies or scaling")
+        if self.seeds is not None and self.replications is not None:
+            raise FieldError("seeds", "give seeds or replications, not both")
+        if self.seeds is not None and not self.seeds:
+            raise FieldError("seeds", "empty list")
+        for field in ("topologies", "copies", "seeds"):
+            values = getattr(self, field) or []
+            if len(set(values)) != len(values):
+                raise FieldError(field, "duplicate entries")
+        labels = [s.display for s in self.strategies]
+        for i, label in enumerate(labels):
+            if labels.index(label) != i:
+                raise FieldError(("strategies", i), f"duplicate strategy {label!r} (set a label)")
+        return self

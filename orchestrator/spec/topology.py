@@ -1,0 +1,208 @@
+"""Machine shape: NUMA nodes, optional cache hierarchy, SLIT distances, cache-line latencies.
+
+DESIGN.md 4.1: SLIT only says which tier a pair of nodes is in; the latency table
+gives the cost, because measured cache-line latencies do not follow SLIT numerically.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, NonNegativeInt, model_validator
+
+from orchestrator.errors import FieldError
+from orchestrator.spec.base import Spec
+from orchestrator.spec.cpulist import CpuList, format_cpulist
+
+LOCAL_DISTANCE = 10  # ACPI SLIT: a node's distance to itself
+
+
+class Node(Spec):
+    cpus: CpuList
+
+
+class Hierarchy(Spec):
+    """Optional detail inside and above nodes. CPUs not listed in a group stand alone."""
+
+    sockets: list[list[NonNegativeInt]] | None = Field(
+        None, description="node indices of each socket; every node in exactly one socket")
+    l3_groups: list[CpuList] | None = Field(
+        None, description="CPUs sharing one last-level cache (CCX); each group inside one node")
+    smt_siblings: list[CpuList] | None = Field(
+        None, description="hardware threads of one core; each group inside one L3 group and node")
+
+
+class Latency(Spec):
+    """One-way cache-line transfer latency per topology tier, in nanoseconds."""
+
+    smt: NonNegativeInt | None = Field(None, description="between SMT siblings of one core")
+    l3: NonNegativeInt | None = Field(None, description="between cores sharing an L3")
+    node: NonNegativeInt | None = Field(
+        None, description="same NUMA node, different L3 (omit with latency_matrix_ns)")
+    remote: dict[int, NonNegativeInt] | None = Field(
+        None, description="other node, by SLIT distance value (omit with latency_matrix_ns)")
+
+
+class Topology(Spec):
+    name: str = Field(min_length=1)
+    description: str = ""
+    sources: list[str] = Field(default_factory=list, description="where the numbers come from")
+    nodes: list[Node] = Field(min_length=1, description="NUMA nodes; a node's id is its index")
+    distance: list[list[int]] = Field(description="SLIT matrix, node x node, diagonal 10")
+    hierarchy: Hierarchy | None = None
+    latency_ns: Latency
+    latency_matrix_ns: list[list[NonNegativeInt]] | None = Field(
+        None, description="explicit node x node latency (diagonal: same node, other L3)")
+    home_node_effect: bool = Field(
+        False, description="AMD: a transfer between two CPUs both away from the line's home "
+                           "node costs max(t(A,B), t(A,home), t(B,home)) (CALIBRATION.md)")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Topology":
+        self._check_cpus()
+        self._check_distance()
+        if self.hierarchy is not None:
+            self._check_hierarchy()
+        self._check_latency()
+        return self
+
+    def _check_cpus(self) -> None:
+        owner: dict[int, int] = {}
+        for n, node in enumerate(self.nodes):
+            seen: set[int] = set()
+            for cpu in node.cpus:
+                if cpu in seen:
+                    raise FieldError(("nodes", n, "cpus"), f"CPU {cpu} listed twice")
+                if cpu in owner:
+                    raise FieldError(("nodes", n, "cpus"), f"CPU {cpu} is also in node {owner[cpu]}")
+                seen.add(cpu)
+                owner[cpu] = n
+
+    def _check_distance(self) -> None:
+        n = len(self.nodes)
+        if len(self.distance) != n:
+            raise FieldError("distance", f"has {len(self.distance)} rows, expected {n} (one per node)")
+        for i, row in enumerate(self.distance):
+            if len(row) != n:
+                raise FieldError(("distance", i), f"has {len(row)} entries, expected {n} (square matrix)")
+            for j, value in enumerate(row):
+                if i == j and value != LOCAL_DISTANCE:
+                    raise FieldError(("distance", i, j), f"diagonal must be {LOCAL_DISTANCE}, got {value}")
+                if value < LOCAL_DISTANCE:
+                    raise FieldError(("distance", i, j), f"must be >= {LOCAL_DISTANCE}, got {value}")
+
+    def _check_hierarchy(self) -> None:
+        h = self.hierarchy
+        assert h is not None
+        if h.sockets is not None:
+            where: dict[int, int] = {}
+            for s, members in enumerate(h.sockets):
+                if not members:
+                    raise FieldError(("hierarchy", "sockets", s), "socket has no nodes")
+                for node in members:
+                    if node >= len(self.nodes):
+                        raise FieldError(("hierarchy", "sockets", s), f"no node {node}")
+                    if node in where:
+                        raise FieldError(("hierarchy", "sockets", s), f"node {node} is also in socket {where[node]}")
+                    where[node] = s
+            missing = sorted(set(range(len(self.nodes))) - set(where))
+            if missing:
+                raise FieldError(("hierarchy", "sockets"), f"nodes {missing} are in no socket")
+        l3_of = self._check_groups("l3_groups", h.l3_groups, None)
+        self._check_groups("smt_siblings", h.smt_siblings, l3_of if h.l3_groups else None)
+
+    def _check_groups(self, field: str, groups: list[list[int]] | None,
+                      parent: dict[int, int] | None) -> dict[int, int]:
+        """Groups must hold known CPUs, be disjoint and sit inside one node (and one parent group)."""
+        node_of = self.node_of_cpu
+        group_of: dict[int, int] = {}
+        for g, cpus in enumerate(groups or []):
+            for cpu in cpus:
+                if cpu not in node_of:
+                    raise FieldError(("hierarchy", field, g), f"CPU {cpu} is in no node")
+                if cpu in group_of:
+                    raise FieldError(("hierarchy", field, g), f"CPU {cpu} is also in group {group_of[cpu]}")
+                group_of[cpu] = g
+            if len({node_of[c] for c in cpus}) > 1:
+                raise FieldError(("hierarchy", field, g), "group spans several nodes")
+            if parent is not None and len({parent.get(c) for c in cpus}) > 1:
+                raise FieldError(("hierarchy", field, g), "group spans several L3 groups")
+        return group_of
+
+    def _check_latency(self) -> None:
+        lat = self.latency_ns
+        h = self.hierarchy
+        if h is not None and h.smt_siblings and lat.smt is None:
+            raise FieldError(("latency_ns", "smt"), "required: hierarchy lists SMT siblings")
+        if h is not None and h.l3_groups and lat.l3 is None:
+            raise FieldError(("latency_ns", "l3"), "required: hierarchy lists L3 groups")
+        n = len(self.nodes)
+        if self.latency_matrix_ns is not None:
+            for key in ("node", "remote"):
+                if getattr(lat, key) is not None:
+                    raise FieldError(("latency_ns", key), "give either this or latency_matrix_ns, not both")
+            if len(self.latency_matrix_ns) != n or any(len(r) != n for r in self.latency_matrix_ns):
+                raise FieldError("latency_matrix_ns", f"must be {n} x {n} (node x node)")
+            return
+        if lat.node is None:
+            raise FieldError(("latency_ns", "node"), "required (or give latency_matrix_ns)")
+        remote = lat.remote or {}
+        for i in range(n):
+            for j in range(n):
+                d = self.distance[i][j]
+                if i != j and d not in remote:
+                    raise FieldError(("latency_ns", "remote"),
+                                     f"no latency for SLIT distance {d} (used by nodes {i} and {j})")
+
+    # ---- derived views -------------------------------------------------------------
+
+    @cached_property
+    def node_of_cpu(self) -> dict[int, int]:
+        return {cpu: n for n, node in enumerate(self.nodes) for cpu in node.cpus}
+
+    @property
+    def cpu_count(self) -> int:
+        return sum(len(node.cpus) for node in self.nodes)
+
+    def socket_of_node(self) -> list[int]:
+        """Socket index per node; without a hierarchy every node is its own socket."""
+        sockets = self.hierarchy.sockets if self.hierarchy and self.hierarchy.sockets else None
+        if sockets is None:
+            return list(range(len(self.nodes)))
+        result = [0] * len(self.nodes)
+        for s, members in enumerate(sockets):
+            for node in members:
+                result[node] = s
+        return result
+
+    def node_latency_ns(self, a: int, b: int) -> int:
+        """Latency between a CPU on node a and one on node b that share no L3."""
+        if self.latency_matrix_ns is not None:
+            return self.latency_matrix_ns[a][b]
+        if a == b:
+            return self.latency_ns.node  # type: ignore[return-value]
+        return (self.latency_ns.remote or {})[self.distance[a][b]]
+
+    def tiers(self) -> list[tuple[str, int, str]]:
+        """(tier, latency ns, where it applies) for display."""
+        lat, h = self.latency_ns, self.hierarchy
+        rows: list[tuple[str, int, str]] = []
+        if h and h.smt_siblings and lat.smt is not None:
+            rows.append(("SMT sibling", lat.smt, f"{len(h.smt_siblings)} cores"))
+        if h and h.l3_groups and lat.l3 is not None:
+            rows.append(("same L3", lat.l3, f"{len(h.l3_groups)} L3 groups"))
+        if self.latency_matrix_ns is not None:
+            rows.append(("node pairs", -1, "explicit latency_matrix_ns"))
+            return rows
+        rows.append(("same node", lat.node or 0, "other L3 group" if h and h.l3_groups else "any two CPUs"))
+        pairs: dict[int, int] = {}
+        n = len(self.nodes)
+        for i in range(n):
+            for j in range(i + 1, n):
+                pairs[self.distance[i][j]] = pairs.get(self.distance[i][j], 0) + 1
+        for d in sorted(pairs):
+            rows.append((f"SLIT {d}", (lat.remote or {})[d], f"{pairs[d]} node pairs"))
+        return rows
+
+    def summary_cpus(self, node: int) -> str:
+        return format_cpulist(self.nodes[node].cpus)

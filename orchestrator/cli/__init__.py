@@ -12,7 +12,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import schema, topology
+from orchestrator.cli import run, schema, topology
 from orchestrator.errors import UserError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(topology.app, name="topology")
+app.command("run")(run.run)
 app.command("schema")(schema.schema)
 
 

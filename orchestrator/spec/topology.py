@@ -43,6 +43,20 @@ class Latency(Spec):
         None, description="other node, by SLIT distance value (omit with latency_matrix_ns)")
 
 
+class Costs(Spec):
+    """Fixed CPU and scheduler costs of the machine, in nanoseconds (CALIBRATION.md rows cited)."""
+
+    lock_op: NonNegativeInt = Field(
+        10, description="uncontended lock or unlock, no line transfer ('down_write + up_write ~ 10-20 ns')")
+    wakeup: NonNegativeInt = Field(
+        5_000, description="cross-CPU wakeup to running ('~5 us (4-9)'); paid by a sleeping waiter")
+    tree_level: NonNegativeInt = Field(
+        4, description="one level of a cached interval-tree descent (hot 6000-node erase + insert ~110 ns)")
+    smt_slowdown: float = Field(
+        1.5, ge=1.0, description="non-lock work of a CPU whose SMT sibling also runs a copy takes this "
+                                 "many times longer (assumed: SMT adds ~1/3 throughput per core)")
+
+
 class Topology(Spec):
     name: str = Field(min_length=1)
     description: str = ""
@@ -53,6 +67,7 @@ class Topology(Spec):
     latency_ns: Latency
     latency_matrix_ns: list[list[NonNegativeInt]] | None = Field(
         None, description="explicit node x node latency (diagonal: same node, other L3)")
+    costs_ns: Costs = Field(default_factory=Costs)
     home_node_effect: bool = Field(
         False, description="AMD: a transfer between two CPUs both away from the line's home "
                            "node costs max(t(A,B), t(A,home), t(B,home)) (CALIBRATION.md)")

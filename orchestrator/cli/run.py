@@ -1,0 +1,119 @@
+"""`orch run`: simulate one configuration and print (or save) what it measured."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.errors import UserError
+from orchestrator.plan import compose_run
+from orchestrator.results.sink import write_run_tables
+from orchestrator.results.tables import to_tables
+from orchestrator.sim.run import RunResult, simulate
+
+
+class Placement(str, Enum):
+    spread = "spread"
+    compact = "compact"
+
+
+def ns(value: float | None) -> str:
+    """Nanoseconds in the unit a person reads fastest."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} ns"
+
+
+def run(
+    topology: str = typer.Option(..., "--topology", "-t", help="topology YAML or preset name"),
+    workload: str = typer.Option(..., "--workload", "-w", help="workload YAML or preset name"),
+    strategy: str = typer.Option("single", "--strategy", "-s", help="strategy name or YAML file"),
+    copies: int | None = typer.Option(None, "--copies", "-c", min=1, help="copies (default: every CPU)"),
+    seed: int = typer.Option(1, "--seed", min=0),
+    duration_ms: float = typer.Option(20.0, "--duration-ms", help="virtual ms measured"),
+    warmup_ms: float = typer.Option(0.0, "--warmup-ms", help="virtual ms run before measuring"),
+    placement: Placement = typer.Option(Placement.spread, "--placement"),
+    overrides: list[str] = typer.Option([], "--set", help="override a spec field: dotted.key=value"),
+    out: Path | None = typer.Option(None, "--out", help="write runs/locks/timeseries/histograms Parquet here"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of tables"),
+    check: bool = typer.Option(False, "--check", help="check engine invariants while running (slower)"),
+) -> None:
+    """Simulate one configuration (DESIGN 4) and report throughput, lock_stat and costs."""
+    spec = compose_run(topology, strategy, workload, overrides=overrides, copies=copies, seed=seed,
+                       duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
+    result = simulate(spec, check=check)
+    if out is not None:
+        try:
+            write_run_tables(to_tables(result), out, spec.model_dump(mode="json"))
+        except OSError as exc:
+            raise UserError(str(out), None, f"cannot write results: {exc.strerror or exc}") from None
+    if as_json:
+        print(json.dumps(to_json(result), allow_nan=False))
+    else:
+        print_summary(result)
+        if out is not None:
+            print(f"wrote {out}/{{runs,locks,timeseries,histograms}}.parquet")
+
+
+def to_json(result: RunResult) -> dict:
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return {"run_id": result.run_id, **{k: clean(v) for k, v in result.metrics.items()},
+            "locks": [{k: clean(v) for k, v in row.items()} for row in result.locks]}
+
+
+def print_summary(result: RunResult) -> None:
+    spec, m = result.spec, result.metrics
+    console = Console(width=max(Console().width, 132))
+    console.print(f"[bold]{spec.strategy.display}[/bold] x {spec.workload.name} on {spec.topology.name}: "
+                  f"{spec.copies} copies ({spec.placement}), seed {spec.seed}, "
+                  f"{spec.duration_ms:g} ms measured after {spec.warmup_ms:g} ms warm-up   run {result.run_id}",
+                  highlight=False)
+    summary = Table(title="Results", title_justify="left", show_header=False)
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    rows = [
+        ("throughput", f"{m['throughput_per_s']:,.0f} iterations/s ({m['iterations']:,} iterations)"),
+        ("response mean / p50 / p99", f"{ns(m['response_mean_ns'])} / {ns(m['response_p50_ns'])} / "
+                                      f"{ns(m['response_p99_ns'])}"),
+        ("response write / read", f"{ns(m['response_write_mean_ns'])} / {ns(m['response_read_mean_ns'])}"),
+        ("lock wait mean (all acquisitions)", ns(m["wait_mean_ns"])),
+        ("rmap walks, p50 / p99", f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"),
+        ("cache-line transfers local / remote", f"{m['transfers_local']:,} / {m['transfers_remote']:,} "
+                                                f"({m['remote_share']:.1%} remote)"),
+        ("memory per inode", f"{m['memory_per_inode_bytes']} B ({m['memory_per_million_inodes_mib']:.1f} MiB "
+                             "per million inodes)"),
+        ("fairness (Jain, per CPU)", f"{m['fairness_jain']:.3f}"),
+        ("engine", f"{m['events']:,} events in {m['wall_s']:.2f} s = {m['events_per_s']:,.0f} events/s"),
+    ]
+    for row in rows:
+        summary.add_row(*row)
+    console.print(summary)
+    if result.locks:
+        table = Table(title="lock_stat (after warm-up)", title_justify="left")
+        for col in ("class", "mode", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
+                    "hold avg", "sleeps", "handoffs", "bounces"):
+            table.add_column(col, justify="left" if col in ("class", "mode") else "right", no_wrap=True)
+        for row in result.locks:
+            share = row["contentions"] / row["acquisitions"] if row["acquisitions"] else 0.0
+            table.add_row(row["lock_class"], row["mode"], f"{row['acquisitions']:,}", f"{row['contentions']:,}",
+                          f"{share:.1%}", ns(row["wait_avg_ns"]), ns(row["wait_p99_ns"]), ns(row["wait_max_ns"]),
+                          ns(row["hold_avg_ns"]), f"{row['sleeps']:,}", f"{row['handoffs']:,}",
+                          f"{row['acq_bounces'] + row['con_bounces']:,}")
+        console.print(table)
+    sys.stdout.flush()

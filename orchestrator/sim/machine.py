@@ -1,0 +1,82 @@
+"""A topology made concrete for one run: which CPU each copy runs on and what transfers cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.spec.topology import Topology
+
+
+def cpu_order(topo: Topology, placement: str) -> list[int]:
+    """CPUs in the order copies take them: physical cores before SMT siblings (DESIGN 4.6).
+
+    spread: round-robin over nodes, like the scheduler balancing load; compact: fill a node first.
+    """
+    thread_index: dict[int, int] = {}
+    if topo.hierarchy and topo.hierarchy.smt_siblings:
+        for group in topo.hierarchy.smt_siblings:
+            for i, cpu in enumerate(sorted(group)):
+                thread_index[cpu] = i
+    per_node = [sorted(node.cpus, key=lambda c: (thread_index.get(c, 0), c)) for node in topo.nodes]
+    if placement == "compact":
+        return [cpu for cpus in per_node for cpu in cpus]
+    order: list[int] = []
+    for rank in range(max(len(cpus) for cpus in per_node)):
+        order.extend(cpus[rank] for cpus in per_node if rank < len(cpus))
+    return order
+
+
+@dataclass
+class Machine:
+    topology: Topology
+    cpus: list[int]               # physical CPU of each copy (slot)
+    node: list[int]               # NUMA node of each slot
+    latency: list[list[int]]      # slot x slot one-way line transfer, ns
+    to_node: list[list[int]]      # slot x node: transfer between the slot and a line homed there
+    smt_factor: list[float]       # slowdown of the slot's non-lock work
+    home_node_effect: bool
+
+    @property
+    def nodes(self) -> int:
+        return len(self.topology.nodes)
+
+    @classmethod
+    def build(cls, topo: Topology, copies: int, placement: str) -> "Machine":
+        cpus = cpu_order(topo, placement)[:copies]
+        node_of = topo.node_of_cpu
+        h = topo.hierarchy
+        smt_group: dict[int, int] = {}
+        l3_group: dict[int, int] = {}
+        for field, target in (("smt_siblings", smt_group), ("l3_groups", l3_group)):
+            for g, group in enumerate(getattr(h, field) or [] if h else []):
+                for cpu in group:
+                    target[cpu] = g
+        lat = topo.latency_ns
+        node_lat = [[topo.node_latency_ns(a, b) for b in range(len(topo.nodes))] for a in range(len(topo.nodes))]
+
+        def pair(a: int, b: int) -> int:
+            if a == b:
+                return 0
+            if a in smt_group and smt_group.get(b) == smt_group[a]:
+                return lat.smt or 0
+            if a in l3_group and l3_group.get(b) == l3_group[a]:
+                return lat.l3 or 0
+            return node_lat[node_of[a]][node_of[b]]
+
+        nodes = [node_of[c] for c in cpus]
+        busy = set(cpus)
+        siblings = {}
+        if h and h.smt_siblings:
+            for group in h.smt_siblings:
+                for cpu in group:
+                    siblings[cpu] = [c for c in group if c != cpu]
+        slow = topo.costs_ns.smt_slowdown
+        return cls(
+            topology=topo,
+            cpus=cpus,
+            node=nodes,
+            latency=[[pair(a, b) for b in cpus] for a in cpus],
+            to_node=[[node_lat[n][m] for m in range(len(topo.nodes))] for n in nodes],
+            smt_factor=[slow if any(s in busy for s in siblings.get(c, ())) else 1.0 for c in cpus],
+            home_node_effect=topo.home_node_effect,
+        )

@@ -1,0 +1,42 @@
+"""The operation vocabulary: flat tuples whose first item is an op code.
+
+Workloads emit these per CPU (DESIGN 4.6). Strategy-independent ops (think, outside locks and
+atomics) are executed directly; i_mmap ops (`IMMAP`) are expanded by the run's strategy into
+lock, tree and cache-line micro-ops at the moment the CPU reaches them. Plain tuples and int
+codes keep the interpreter loop fast.
+"""
+
+from __future__ import annotations
+
+# executed by the engine
+DELAY = 0      # (DELAY, ns)               work outside any lock; slowed by a busy SMT sibling
+HOLD = 1       # (HOLD, ns)                work inside a critical section
+ACQUIRE = 2    # (ACQUIRE, lock, mode)
+RELEASE = 3    # (RELEASE, lock, mode)
+READ = 4       # (READ, line)              read a cache line
+WRITE = 5      # (WRITE, line)             plain store to a cache line
+ATOMIC = 6     # (ATOMIC, line)            locked RMW (xadd, inc): serialized on the line
+CMPXCHG = 7    # (CMPXCHG, line)           cmpxchg retry loop (lockref): retries grow with contenders
+START = 8      # (START,)                  an iteration begins (response time starts)
+END = 9        # (END, cls)                an iteration ends; cls 0 = write, 1 = read
+IMMAP = 10     # (IMMAP, kind, file, *args) i_mmap operation, expanded by the strategy
+TREE = 11      # (TREE, tree, action, arg) apply a tree change or query, costed by the tree model
+
+# lock modes
+WRITE_MODE = 0
+READ_MODE = 1
+MODE_NAMES = ("write", "read")
+
+# i_mmap operation kinds (DESIGN 4.6)
+LINK = "link"                  # (IMMAP, LINK, file, vma)
+UNLINK_BATCH = "unlink_batch"  # (IMMAP, UNLINK_BATCH, file, (vma, ...))
+SPLIT = "split"                # (IMMAP, SPLIT, file, vma, new_vma)
+DUP = "dup"                    # (IMMAP, DUP, file, parent_vma, child_vma)
+RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgoff)
+
+# tree actions
+INSERT = 0
+REMOVE = 1
+QUERY = 2
+
+ITERATION_CLASSES = ("write", "read")

@@ -1,0 +1,151 @@
+"""Run one configuration: build the machine, the strategy and the workload, simulate, measure."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.generators import GENERATORS
+from orchestrator.generators.base import Context, World
+from orchestrator.sim import ops
+from orchestrator.sim.engine import Engine
+from orchestrator.sim.histogram import Histogram
+from orchestrator.sim.machine import Machine
+from orchestrator.sim.streams import WORKLOAD, stream
+from orchestrator.spec.run import RunSpec
+from orchestrator.strategies import get as get_strategy
+from orchestrator.strategies.base import FileDecl, Strategy
+
+
+class _World(World):
+    def __init__(self, engine: Engine, strategy: Strategy):
+        self.engine = engine
+        self.strategy = strategy
+
+    def lock(self, name: str, cls: str, kind: str, home: int) -> int:
+        return self.engine.lock(name, cls, kind, home)
+
+    def line(self, name: str, home: int) -> int:
+        return self.engine.line(name, home)
+
+    def file(self, decl: FileDecl) -> int:
+        return self.strategy.add_file(decl)
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    run_id: str
+    metrics: dict[str, Any]
+    locks: list[dict[str, Any]]
+    timeseries: list[dict[str, Any]]
+    histograms: list[dict[str, Any]] = field(default_factory=list)
+
+
+def jain(values: list[float]) -> float:
+    """Jain's fairness index: 1 when every CPU did the same work, 1/n when one did it all."""
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    return (total * total) / (len(values) * squares) if squares else float("nan")
+
+
+def _mean(total: float, count: int) -> float:
+    return total / count if count else float("nan")
+
+
+def simulate(spec: RunSpec, check: bool = False) -> RunResult:
+    machine = Machine.build(spec.topology, spec.copies, spec.placement)
+    engine = Engine(machine, spec.kernel, check=check, end_ns=spec.end_ns, warmup_ns=spec.warmup_ns)
+    strategy = get_strategy(spec.strategy.name)(spec.strategy, engine, machine)
+    engine.expand = strategy.expand
+    generator = GENERATORS[spec.workload.kind](
+        spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node)))
+    generator.declare(_World(engine, strategy))
+    for slot in range(spec.copies):
+        engine.add_cpu(generator.batches(slot, stream(spec.seed, WORKLOAD, slot)))
+    wall = engine.run()
+    return _collect(spec, engine, strategy, wall)
+
+
+def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> RunResult:
+    seconds = spec.duration_ms / 1e3
+    iterations = sum(engine.iterations)
+    response = Histogram()
+    for hist in engine.response_hist:
+        response.merge(hist)
+    per_cpu = [cpu.iterations for cpu in engine.cpus]
+    per_node = [0.0] * engine.machine.nodes
+    for cpu in engine.cpus:
+        per_node[cpu.node] += cpu.iterations / seconds
+    acquisitions = sum(s.acquisitions for c in engine.lock_classes.values() for s in c.stats)
+    lines = engine.lines
+    transfers = lines.local + lines.remote
+    memory = strategy.memory_per_inode()
+    metrics: dict[str, Any] = {
+        "throughput_per_s": iterations / seconds,
+        "iterations": iterations,
+        "response_mean_ns": _mean(sum(engine.response_total), iterations),
+        "response_write_mean_ns": _mean(engine.response_total[0], engine.iterations[0]),
+        "response_read_mean_ns": _mean(engine.response_total[1], engine.iterations[1]),
+        "response_p50_ns": response.quantile(0.5),
+        "response_p99_ns": response.quantile(0.99),
+        "wait_mean_ns": _mean(engine.wait_total, acquisitions),
+        "lock_acquisitions": acquisitions,
+        "walks": engine.walk_hist.total,
+        "walk_p50_ns": engine.walk_hist.quantile(0.5),
+        "walk_p99_ns": engine.walk_hist.quantile(0.99),
+        "transfers_local": lines.local,
+        "transfers_remote": lines.remote,
+        "remote_share": lines.remote / transfers if transfers else 0.0,
+        "memory_per_inode_bytes": memory,
+        "memory_per_million_inodes_mib": memory * 1e6 / 2**20,
+        "fairness_jain": jain(per_cpu),
+        "throughput_per_node": per_node,
+        "events": engine.events,
+        "wall_s": wall,
+        "events_per_s": engine.events / wall if wall > 0 else float("nan"),
+    }
+    locks = []
+    histograms = []
+    for cls in engine.lock_classes.values():
+        for mode, s in enumerate(cls.stats):
+            if not s.acquisitions and not s.contentions:
+                continue
+            locks.append({
+                "lock_class": cls.name, "kind": cls.kind, "mode": ops.MODE_NAMES[mode],
+                "acquisitions": s.acquisitions, "contentions": s.contentions,
+                "acq_bounces": s.acq_bounces, "con_bounces": s.con_bounces,
+                "sleeps": s.sleeps, "handoffs": s.handoffs,
+                "wait_min_ns": s.wait_min if s.wait_hist.total else 0, "wait_max_ns": s.wait_max,
+                "wait_total_ns": s.wait_total, "wait_avg_ns": _mean(s.wait_total, s.wait_hist.total),
+                "wait_p50_ns": s.wait_hist.quantile(0.5), "wait_p99_ns": s.wait_hist.quantile(0.99),
+                "hold_min_ns": s.hold_min if s.holds else 0, "hold_max_ns": s.hold_max,
+                "hold_total_ns": s.hold_total, "hold_avg_ns": _mean(s.hold_total, s.holds),
+            })
+            histograms += _hist_rows(f"wait:{cls.name}:{ops.MODE_NAMES[mode]}", s.wait_hist)
+    for cls_index, hist in enumerate(engine.response_hist):
+        histograms += _hist_rows(f"response:{ops.ITERATION_CLASSES[cls_index]}", hist)
+    histograms += _hist_rows("walk", engine.walk_hist)
+    timeseries = []
+    width = engine.window_ns
+    for w, count in enumerate(engine.window_iterations):
+        begin = w * width
+        span = min(width, spec.end_ns - begin)
+        if span <= 0:
+            continue
+        timeseries.append({"window": w, "start_ns": begin, "width_ns": span,
+                           "warmup": begin < spec.warmup_ns, "iterations": count,
+                           "throughput_per_s": count / (span / 1e9),
+                           "response_mean_ns": _mean(engine.window_response[w], count)})
+    return RunResult(spec, spec.run_id(), metrics, locks, timeseries, histograms)
+
+
+def _hist_rows(metric: str, hist: Histogram) -> list[dict[str, Any]]:
+    from orchestrator.sim.histogram import bucket_high, bucket_low
+    return [{"metric": metric, "bucket": b, "low_ns": bucket_low(b), "high_ns": bucket_high(b), "count": c}
+            for b, c in hist.nonzero()]
+
+
+def finite(value: float) -> float | None:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None

@@ -1,0 +1,82 @@
+"""One run: a topology, a strategy, a workload, kernel policy, copies, seed and durations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+
+from orchestrator.errors import FieldError, UserError
+from orchestrator.spec.base import Spec
+from orchestrator.spec.kernel import KernelSpec
+from orchestrator.spec.strategy import StrategySpec
+from orchestrator.spec.topology import Topology
+from orchestrator.spec.workload import WorkloadSpec
+
+# Bump when the model changes what a run computes: run ids change, so old results are not reused.
+MODEL_VERSION = "1"
+
+
+class RunSpec(Spec):
+    topology: Topology
+    strategy: StrategySpec
+    workload: WorkloadSpec
+    kernel: KernelSpec = Field(default_factory=KernelSpec)
+    copies: PositiveInt
+    seed: int = Field(1, ge=0)
+    duration_ms: PositiveFloat = Field(description="virtual time measured")
+    warmup_ms: NonNegativeFloat = Field(0.0, description="virtual time run before measuring")
+    placement: Literal["spread", "compact"] = "spread"
+
+    @model_validator(mode="after")
+    def _fits(self) -> "RunSpec":
+        if self.copies > self.topology.cpu_count:
+            raise FieldError("copies", f"{self.copies} copies but {self.topology.name} has "
+                                       f"{self.topology.cpu_count} CPUs")
+        return self
+
+    @property
+    def end_ns(self) -> int:
+        return round((self.warmup_ms + self.duration_ms) * 1e6)
+
+    @property
+    def warmup_ns(self) -> int:
+        return round(self.warmup_ms * 1e6)
+
+    def run_id(self) -> str:
+        """Hash of the canonical config and the model version: same config, same id."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(f"{MODEL_VERSION}\n{canonical}".encode()).hexdigest()[:16]
+
+
+def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """Apply `dotted.key=value` settings (value parsed as YAML) to a nested dict, in order."""
+    import yaml
+
+    for item in assignments:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError("--set", item, "expected dotted.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        parts = key.strip().split(".")
+        target: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                index: Any = int(part)
+            elif isinstance(target, dict):
+                index = part
+                if not last and target.get(part) is None:
+                    target[part] = {}
+            else:
+                raise UserError("--set", ".".join(parts[:depth]) or key, "has no field " + repr(part))
+            if last:
+                target[index] = value
+            else:
+                target = target[index]
+    return data

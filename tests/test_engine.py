@@ -1,0 +1,393 @@
+"""Engine semantics: locks as rwsem.c, cache-line costs, trees, determinism, invariants."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.sim import ops
+from orchestrator.sim.cachelines import CacheLines
+from orchestrator.sim.engine import CheckFailure, Engine
+from orchestrator.sim.locks import RWSEM, Lock, LockViolation
+from orchestrator.sim.machine import Machine, cpu_order
+from orchestrator.sim.run import simulate
+from orchestrator.spec import Topology, validate
+from orchestrator.spec.kernel import KernelSpec
+from orchestrator.strategies.base import FileDecl
+from orchestrator.strategies.single import Single
+from orchestrator.spec.strategy import StrategySpec
+
+from simhelp import run_spec
+
+IDLE = (ops.DELAY, 10**13)
+
+THREE_NODES = {
+    "name": "three",
+    "nodes": [{"cpus": "0-3"}, {"cpus": "4-7"}, {"cpus": "8-11"}],
+    "distance": [[10, 16, 22], [16, 10, 22], [22, 22, 10]],
+    "hierarchy": {"l3_groups": ["0-1", "2-3", "4-5", "6-7", "8-9", "10-11"],
+                  "smt_siblings": ["0,1", "2,3", "4,5", "6,7", "8,9", "10,11"]},
+    "latency_ns": {"smt": 10, "l3": 30, "node": 100, "remote": {16: 200, 22: 300}},
+    "costs_ns": {"lock_op": 0, "wakeup": 5_000, "tree_level": 0, "smt_slowdown": 1.0},
+    "home_node_effect": True,
+}
+
+
+def topology(**changes) -> Topology:
+    return validate(Topology, {**THREE_NODES, **changes}, "test")
+
+
+def scripted(scripts, kernel=None, topo=None, placement="compact", check=True, end_ns=10**9):
+    """An engine whose slot i runs scripts[i] once, then idles; one rwsem on node 0."""
+    machine = Machine.build(topo or topology(), len(scripts), placement)
+    engine = Engine(machine, KernelSpec(**(kernel or {})), check=check, end_ns=end_ns)
+    lock = engine.lock("l", "test", RWSEM, 0)
+    for script in scripts:
+        engine.add_cpu(iter([list(script), [IDLE] * 4]))
+    return engine, lock
+
+
+def record_grants(monkeypatch):
+    grants = []
+    original = Lock._hold_from
+
+    def spy(self, slot, mode, start):
+        grants.append((slot, mode, start))
+        original(self, slot, mode, start)
+
+    monkeypatch.setattr(Lock, "_hold_from", spy)
+    return grants
+
+
+W, R = ops.WRITE_MODE, ops.READ_MODE
+
+
+def access(lock, mode, at, hold):
+    return [(ops.DELAY, at), (ops.ACQUIRE, lock, mode), (ops.HOLD, hold), (ops.RELEASE, lock, mode)]
+
+
+# ---- rwsem rules ------------------------------------------------------------------------
+
+def test_woken_writer_finds_the_lock_stolen(monkeypatch):
+    grants = record_grants(monkeypatch)
+    engine, lock = scripted([access(0, W, 0, 10_000), access(0, W, 1_000, 10_000),
+                             access(0, W, 12_000, 10_000)], kernel={"spin_limit_ns": 0})
+    engine.run()
+    # compact: slots 0, 1, 2 run on CPUs 0, 2, 1. Slot 1 sleeps; woken at 10.1 us it would run
+    # at 15.1 us, but slot 2 took the lock at 12 us (10 ns from its SMT sibling) and holds it
+    # until 22.01 us; slot 1 is woken again and gets it after the wakeup and a 100 ns transfer.
+    assert [g[0] for g in grants] == [0, 2, 1]
+    assert grants[1][2] == 12_000 + 10
+    assert grants[2][2] == 22_010 + 5_000 + 100
+
+
+def test_readers_woken_together_past_a_writer(monkeypatch):
+    grants = record_grants(monkeypatch)
+    engine, lock = scripted([access(0, W, 0, 10_000), access(0, R, 1_000, 5_000),
+                             access(0, W, 2_000, 5_000), access(0, R, 3_000, 5_000)],
+                            kernel={"spin_limit_ns": 0})
+    engine.run()
+    assert [(g[0], g[1]) for g in grants] == [(0, W), (1, R), (3, R), (2, W)]
+    assert grants[1][2] == grants[2][2] - 0 or grants[1][2] <= grants[2][2]  # readers together
+    assert grants[3][2] > grants[2][2] + 5_000  # the writer waits for both readers
+
+
+def test_spinner_before_sleeper_unless_handoff(monkeypatch):
+    # slot 1 spins 5 us then sleeps; slot 2 arrives at 30 us and spins; slot 0 releases at 32 us
+    scripts = [access(0, W, 0, 32_000), access(0, W, 1_000, 1_000), access(0, W, 30_000, 1_000)]
+    grants = record_grants(monkeypatch)
+    engine, _ = scripted(scripts, kernel={"spin_limit_ns": 5_000})
+    engine.run()
+    assert [g[0] for g in grants] == [0, 2, 1]  # the spinner wins
+    grants.clear()
+    engine, _ = scripted(scripts, kernel={"spin_limit_ns": 5_000, "handoff_ns": 20_000})
+    engine.run()
+    assert [g[0] for g in grants] == [0, 1, 2]  # slot 1 queued 26 us >= 20 us: handed off
+    stats = engine.lock_classes["test"].stats[W]
+    assert stats.handoffs == 1 and stats.sleeps == 2
+
+
+def test_reader_queues_behind_a_sleeping_writer_not_a_spinning_one(monkeypatch):
+    scripts = [access(0, R, 0, 20_000), access(0, W, 1_000, 1_000), access(0, R, 2_000, 1_000)]
+    grants = record_grants(monkeypatch)
+    scripted(scripts, kernel={"spin_limit_ns": 0})[0].run()
+    # slot 2 could share the read lock, but a writer sleeps in the wait list: it queues too
+    assert [g[0] for g in grants] == [0, 1, 2]
+    grants.clear()
+    scripted(scripts, kernel={"spin_limit_ns": None})[0].run()
+    # a spinning writer is not on the wait list: the reader joins the readers at once
+    assert [g[0] for g in grants] == [0, 2, 1]
+
+
+def test_writer_spin_on_reader_owned_lock_is_capped():
+    engine, _ = scripted([access(0, R, 0, 100_000), access(0, W, 1_000, 1_000)], kernel={"spin_limit_ns": None})
+    engine.run()
+    stats = engine.lock_classes["test"].stats[W]
+    assert stats.sleeps == 1  # spun (10 + 1/2) us on the reader-owned lock, then slept
+    assert stats.wait_max >= 99_000 + 5_000  # and paid a wakeup
+
+
+def test_spinlock_never_sleeps():
+    machine = Machine.build(topology(), 3, "compact")
+    engine = Engine(machine, KernelSpec(spin_limit_ns=0), check=True, end_ns=10**9)
+    lock = engine.lock("s", "spin", "spinlock", 0)
+    for at in (0, 100, 200):
+        engine.add_cpu(iter([access(lock, W, at, 10_000), [IDLE] * 4]))
+    engine.run()
+    stats = engine.lock_classes["spin"].stats[W]
+    assert stats.acquisitions == 3 and stats.contentions == 2 and stats.sleeps == 0
+
+
+def test_mutual_exclusion_violation_is_caught(monkeypatch):
+    """--check has teeth: a lock that grants a busy write lock is reported."""
+    original = Lock.acquire
+
+    def broken(self, slot, mode, now):
+        if self.writer >= 0 and mode == W:
+            self.writer = -1  # forget the holder: the next line grants a second writer
+        return original(self, slot, mode, now)
+
+    monkeypatch.setattr(Lock, "acquire", broken)
+    engine, _ = scripted([access(0, W, 0, 10_000), access(0, W, 1_000, 10_000)])
+    with pytest.raises(LockViolation):
+        engine.run()
+
+
+def test_release_without_holding_is_caught():
+    engine, _ = scripted([[(ops.RELEASE, 0, W)]])
+    with pytest.raises(LockViolation):
+        engine.run()
+
+
+# ---- cache lines ------------------------------------------------------------------------
+
+def lines_for(**changes):
+    """Cache lines of a machine whose slot i runs on CPU i (compact order, re-sorted)."""
+    machine = Machine.build(topology(**changes), 12, "compact")
+    order = sorted(range(12), key=lambda slot: machine.cpus[slot])
+    machine.latency = [[machine.latency[a][b] for b in order] for a in order]
+    machine.to_node = [machine.to_node[a] for a in order]
+    machine.node = [machine.node[a] for a in order]
+    return CacheLines(machine)
+
+
+def test_transfer_costs_by_tier():
+    lines = lines_for()
+    line = lines.add("x", 0)
+    assert lines.write(line, 0) == 100       # from memory on its own node
+    assert lines.write(line, 0) == 0         # owned already
+    assert lines.write(line, 1) == 10        # SMT sibling
+    assert lines.write(line, 2) == 100       # same node, other L3
+    assert lines.write(line, 4) == 200       # SLIT 16
+    assert lines.write(line, 8) == 300       # SLIT 22
+    assert (lines.local, lines.remote) == (3, 2)
+
+
+def test_home_node_effect():
+    lines = lines_for()
+    line = lines.add("x", 2)                 # homed on node 2
+    lines.write(line, 0)
+    # node 0 -> node 1 is SLIT 16 (200 ns), but both are away from node 2 (300 ns away)
+    assert lines.write(line, 4) == 300
+    symmetric = lines_for(home_node_effect=False)
+    line = symmetric.add("x", 2)
+    symmetric.write(line, 0)
+    assert symmetric.write(line, 4) == 200
+
+
+def test_reads_share_and_writes_invalidate():
+    lines = lines_for()
+    line = lines.add("x", 0)
+    lines.write(line, 0)
+    assert lines.read(line, 8) == 300 and lines.read(line, 8) == 0
+    assert lines.read(line, 4) == 200
+    assert lines.write(line, 0) == 300       # invalidating the farthest sharer
+
+
+def test_atomics_serialize_and_cmpxchg_retries_grow_with_contention():
+    lines = lines_for()
+    line = lines.add("x", 0)
+    lines.write(line, 0)
+    assert lines.atomic(line, 4, 0) == 200
+    assert lines.atomic(line, 8, 0) == 200 + 300  # waits for the first RMW, then transfers
+    loop = lines_for()
+    line = loop.add("y", 0)
+    costs = [loop.cmpxchg(line, slot, 0) for slot in (2, 4, 8)]
+    assert costs[0] < costs[1] < costs[2]
+    assert costs[2] - costs[1] > 300          # more than one more transfer: retries
+
+
+def test_placement_spread_and_compact():
+    topo = topology()
+    assert cpu_order(topo, "compact")[:4] == [0, 2, 1, 3]       # physical cores first
+    assert cpu_order(topo, "spread")[:6] == [0, 4, 8, 2, 6, 10]  # round-robin over nodes
+
+
+def test_smt_slowdown_applies_only_with_a_busy_sibling():
+    topo = topology(costs_ns={"smt_slowdown": 1.5})
+    assert Machine.build(topo, 2, "compact").smt_factor == [1.0, 1.0]
+    assert Machine.build(topo, 3, "compact").smt_factor == [1.5, 1.0, 1.5]
+
+
+# ---- trees and i_mmap ops ---------------------------------------------------------------
+
+interval = st.tuples(st.integers(0, 40), st.integers(0, 8)).map(lambda p: (p[0], p[0] + p[1]))
+
+
+@st.composite
+def imm_scripts(draw):
+    """Per-CPU i_mmap op scripts over one file; each CPU owns its VMAs, like a process."""
+    cpus = draw(st.integers(1, 4))
+    scripts, alive_all = [], set()
+    next_id = 1000
+    for slot in range(cpus):
+        alive: dict[int, tuple[int, int]] = {}
+        script = []
+        for _ in range(draw(st.integers(1, 25))):
+            action = draw(st.sampled_from(["link", "link", "unlink", "split", "dup", "walk"]))
+            script.append((ops.DELAY, draw(st.integers(0, 3_000))))
+            if action == "link" or (action != "walk" and not alive):
+                first, last = draw(interval)
+                next_id += 1
+                alive[next_id] = (first, last)
+                script.append((ops.IMMAP, ops.LINK, 0, (next_id, first, last)))
+            elif action == "unlink":
+                victims = sorted(alive)[: draw(st.integers(1, 8))]
+                script.append((ops.IMMAP, ops.UNLINK_BATCH, 0, tuple((v, *alive.pop(v)) for v in victims)))
+            elif action == "split":
+                vma = sorted(alive)[0]
+                first, last = alive[vma]
+                if last > first:
+                    cut = first + 1
+                    next_id += 1
+                    alive[vma], alive[next_id] = (first, cut - 1), (cut, last)
+                    script.append((ops.IMMAP, ops.SPLIT, 0, (vma, first, last), (vma, first, cut - 1),
+                                   (next_id, cut, last)))
+            elif action == "dup":
+                parent = sorted(alive)[-1]
+                next_id += 1
+                alive[next_id] = alive[parent]
+                script.append((ops.IMMAP, ops.DUP, 0, (parent, *alive[parent]), (next_id, *alive[parent])))
+            else:
+                first, last = draw(interval)
+                script.append((ops.IMMAP, ops.RMAP_WALK, 0, first, last))
+        scripts.append(script)
+        alive_all |= set(alive.items())
+    return scripts, alive_all
+
+
+PRELOAD = [(v, v % 30, v % 30 + 3, v % 3) for v in range(40)]
+
+
+def run_single(scripts, check=True):
+    machine = Machine.build(topology(), len(scripts), "spread")
+    engine = Engine(machine, KernelSpec(), check=check, end_ns=10**10)
+    strategy = Single(StrategySpec(name="single"), engine, machine)
+    engine.expand = strategy.expand
+    strategy.add_file(FileDecl("libc", 0, PRELOAD))
+    for script in scripts:
+        engine.add_cpu(iter([list(script), [IDLE] * 4]))
+    engine.run()
+    return engine
+
+
+@settings(max_examples=60, deadline=None)
+@given(imm_scripts())
+def test_vmas_conserved_and_walks_exact(case):
+    scripts, alive = case
+    engine = run_single(scripts)  # --check compares every walk with a brute-force scan
+    tree = engine.trees[0]
+    expected = {(v, (lo, hi)) for v, lo, hi, _ in PRELOAD} | alive
+    assert set(tree.interval.items()) == expected
+    assert tree.size == len(expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "remove", "query"]), interval), max_size=60))
+def test_tree_queries_match_brute_force(actions):
+    machine = Machine.build(topology(), 1, "compact")
+    lines = CacheLines(machine)
+    from orchestrator.sim.tree import Tree
+    tree = Tree("t", lines, lines.add("root", 0), 0, 2, 2, 1, 4)
+    reference: dict[int, tuple[int, int]] = {}
+    for i, (action, (first, last)) in enumerate(actions):
+        if action == "add":
+            tree.insert(i, first, last, 0)
+            reference[i] = (first, last)
+        elif action == "remove" and reference:
+            victim = sorted(reference)[first % len(reference)]
+            tree.remove(victim, 0)
+            del reference[victim]
+        else:
+            found, _ = tree.query(first, last, 0)
+            assert found == sorted(v for v, (lo, hi) in reference.items() if lo <= last and hi >= first)
+    assert tree.size == len(reference)
+
+
+def test_walk_latency_is_measured():
+    scripts = [[(ops.IMMAP, ops.RMAP_WALK, 0, 0, 50)] * 3]
+    engine = run_single(scripts)
+    assert engine.walk_hist.total == 3
+
+
+def test_tree_cost_grows_with_remote_writers():
+    """Unlinking VMAs that CPUs on other nodes linked costs more than unlinking local ones."""
+    def unlink_cost(linker_slot):
+        engine = run_single([[]] * 3, check=False)
+        tree = engine.trees[0]
+        for v in range(100):
+            tree.insert(10_000 + v, v, v + 1, linker_slot)
+        return sum(tree.remove(10_000 + v, 0) for v in range(100))
+    assert unlink_cost(2) > unlink_cost(0)  # spread: slot 2 is on node 2, slot 0 on node 0
+
+
+# ---- whole runs -------------------------------------------------------------------------
+
+def test_same_seed_same_result_other_seed_differs():
+    spec = run_spec("hygon-12n-384", copies=48, duration_ms=2, workload={"read_fraction": 0.3})
+    a, b = simulate(spec), simulate(spec)
+    strip = lambda m: repr({k: v for k, v in m.items() if k not in ("wall_s", "events_per_s")})
+    assert strip(a.metrics) == strip(b.metrics) and a.locks == b.locks and a.timeseries == b.timeseries
+    c = simulate(spec.model_copy(update={"seed": 2}))
+    assert strip(c.metrics) != strip(a.metrics)
+
+
+def test_streams_do_not_depend_on_strategy_or_timing():
+    from orchestrator.generators.closed_loop import ClosedLoop
+    from orchestrator.generators.base import Context
+    from orchestrator.sim.streams import WORKLOAD, stream
+    spec = run_spec(copies=4, workload={"read_fraction": 0.5}).workload
+
+    class Recorder:
+        def lock(self, *a):
+            return 0
+
+    def first_batch(slot):
+        gen = ClosedLoop(spec, Context(4, 1, (0, 0, 0, 0)))
+        gen.declare(Recorder())
+        return next(gen.batches(slot, stream(7, WORKLOAD, slot)))
+
+    assert first_batch(2) == first_batch(2)
+    assert first_batch(2) != first_batch(3)
+    # a run consumes exactly these ops, whatever the lock timing: think times of slot 0 in a
+    # contended and an uncontended run agree
+    contended = run_spec(copies=16, workload={"think_ns": 100})
+    calm = run_spec(copies=1, workload={"think_ns": 100})
+    assert contended.workload == calm.workload
+
+
+def test_check_mode_passes_on_mixed_closed_loop():
+    spec = run_spec("hygon-12n-384", copies=96, duration_ms=3, kernel={"handoff_ns": 50_000},
+                    workload={"read_fraction": 0.4, "locks": 3, "lock_choice": "random"})
+    result = simulate(spec, check=True)
+    assert result.metrics["iterations"] > 0
+    assert {row["mode"] for row in result.locks} == {"read", "write"}
+
+
+def test_time_going_back_is_caught():
+    engine, _ = scripted([access(0, W, 0, 10)])
+    engine.at(5, lambda _: None, None)
+    engine.now = 100  # as if an event had been processed out of order
+    with pytest.raises(CheckFailure):
+        engine.run()

@@ -117,3 +117,28 @@ def test_unwritable_out(orch, tmp_path):
     blocker.write_text("x")
     result = orch(*BASE, "-c", "2", "--out", blocker / "sub")
     assert result.code == 2 and "cannot write results" in result.err
+
+
+def test_catalog_commands(orch):
+    designs = orch("strategies")
+    assert designs.code == 0
+    for name in ("single", "split-tree", "split-node", "split-cpu", "inverted", "writer-hold"):
+        assert name in designs.out
+    presets = orch("workloads")
+    assert presets.code == 0
+    for name in ("execl", "spawn", "mmap-churn", "closed-loop", "execl-reclaim"):
+        assert name in presets.out
+
+
+@pytest.mark.parametrize("workload", ["execl", "spawn", "mmap-churn", "execl-reclaim", "mmap-churn-truncate"])
+def test_run_accepts_every_workload(orch, workload):
+    result = orch("run", "-t", "rome-8n-256", "-w", workload, "-s", "split-node", "-c", "16",
+                  "--duration-ms", "1", "--check", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["iterations"] > 0
+
+
+def test_bad_walker_file_is_named(orch):
+    result = orch("run", "-t", "ideal", "-w", "execl", "--set", "workload.walkers.reclaim_file=nope")
+    assert result.code == 2
+    assert "--set: workload.walkers.reclaim_file: no file named 'nope'" in result.err

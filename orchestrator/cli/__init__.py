@@ -12,7 +12,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import run, schema, topology
+from orchestrator.cli import catalog, run, schema, topology
 from orchestrator.errors import UserError
 
 app = typer.Typer(
@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(topology.app, name="topology")
 app.command("run")(run.run)
+app.command("strategies")(catalog.strategies)
+app.command("workloads")(catalog.workloads)
 app.command("schema")(schema.schema)
 
 

@@ -4,5 +4,8 @@ from __future__ import annotations
 
 from orchestrator.generators.base import Generator
 from orchestrator.generators.closed_loop import ClosedLoop
+from orchestrator.generators.execl import Execl
+from orchestrator.generators.mmap_churn import MmapChurn
+from orchestrator.generators.spawn import Spawn
 
-GENERATORS: dict[str, type[Generator]] = {g.kind: g for g in (ClosedLoop,)}
+GENERATORS: dict[str, type[Generator]] = {g.kind: g for g in (ClosedLoop, Execl, Spawn, MmapChurn)}

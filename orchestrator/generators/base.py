@@ -24,7 +24,7 @@ BATCH = 1024  # draws per batch: large enough for numpy to amortize, small enoug
 class Context:
     copies: int
     nodes: int
-    slot_node: tuple[int, ...]   # NUMA node of each copy's CPU
+    slot_node: tuple[int, ...]   # NUMA node of each slot's CPU: the copies, then the helpers
 
 
 class World(ABC):
@@ -47,6 +47,11 @@ class Generator(ABC):
     def __init__(self, spec, ctx: Context):
         self.spec = spec
         self.ctx = ctx
+
+    @staticmethod
+    def helper_nodes(spec, nodes: int) -> tuple[int, ...]:
+        """Nodes of the kernel threads (walkers) this workload runs beside the copies."""
+        return ()
 
     @abstractmethod
     def declare(self, world: World) -> None:

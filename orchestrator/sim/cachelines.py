@@ -2,8 +2,8 @@
 
 A write or atomic by CPU c costs the transfer from the line's owner to c (and invalidation of
 sharers) and makes c the owner; a read costs the transfer unless c already holds a copy.
-Atomics serialize on the line; a cmpxchg loop also retries once per other CPU whose RMW on the
-line is in flight, so its cost grows with contention (DESIGN 4.3 rule b).
+Atomics serialize on the line; a cmpxchg loop also pays retries when other CPUs' RMWs on the
+line are in flight, so its cost grows with contention (DESIGN 4.3 rule b).
 """
 
 from __future__ import annotations
@@ -85,6 +85,16 @@ class CacheLines:
         sharers.add(slot)
         return self._transfer(line, owner, slot)
 
+    def read_all(self, lines: tuple[int, ...], slot: int) -> int:
+        """Read several lines back to back; only the ones this CPU does not hold cost."""
+        owner, sharers = self.owner, self.sharers
+        cost = 0
+        for line in lines:
+            if owner[line] != slot and slot not in sharers[line]:
+                sharers[line].add(slot)
+                cost += self._transfer(line, owner[line], slot)
+        return cost
+
     def write(self, line: int, slot: int) -> int:
         owner = self.owner[line]
         sharers = self.sharers[line]
@@ -108,15 +118,19 @@ class CacheLines:
         return done - now
 
     def cmpxchg(self, line: int, slot: int, now: int) -> int:
-        """A cmpxchg retry loop: each other CPU with an RMW in flight on the line steals it once,
-        costing a retry transfer back from that CPU."""
+        """A cmpxchg retry loop. Like an atomic it queues behind RMWs in flight, and each attempt
+        that another CPU's steal makes fail costs one more transfer back: with k CPUs in flight
+        the line is held retry x k/(k+1) extra transfers, so the cost per update grows with
+        contention and saturates near 1 + retry transfers (lockref's loop; DESIGN 4.3 rule b)."""
         inflight = self.inflight[line]
         inflight[:] = [(end, other) for end, other in inflight if end > now and other != slot]
         start = max(now, self.busy_until[line])
         cost = self.write(line, slot)
-        if inflight and self.retry:
+        k = len(inflight)
+        if k and self.retry:
             row = self.latency
-            cost += int(round(self.retry * sum(row[other][slot] for _, other in inflight)))
+            steal = sum(row[other][slot] for _, other in inflight) / k
+            cost += int(round(self.retry * steal * k / (k + 1)))
         done = start + cost
         self.busy_until[line] = done
         inflight.append((done, slot))

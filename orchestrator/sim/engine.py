@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from orchestrator.sim import ops
 from orchestrator.sim.cachelines import CacheLines
 from orchestrator.sim.histogram import Histogram, bucket_of
-from orchestrator.sim.locks import BIG, KINDS, Lock, LockClass
+from orchestrator.sim.locks import BIG, KINDS, PERCPU_RWSEM, Lock, LockClass, PercpuRwsem
 from orchestrator.sim.machine import Machine
 from orchestrator.sim.tree import Tree
 from orchestrator.spec.kernel import KernelSpec
@@ -63,6 +63,7 @@ class Engine:
         self.asleep: list[bool] = []          # slot sleeps on a lock
         self.spin_deadline: list[int] = []    # slot spins on a lock until then (then it sleeps)
         self.expand: Callable[[int, tuple], list[tuple]] | None = None  # the strategy's expansion
+        self.inserted = self.removed = 0  # VMAs the run linked and unlinked (conservation check)
         # measurements (reset at the end of warm-up)
         self.window_ns = max(1, end_ns // windows)
         self.window_iterations = [0] * (end_ns // self.window_ns + 1)
@@ -84,18 +85,29 @@ class Engine:
     def line(self, name: str, home: int) -> int:
         return self.lines.add(name, home)
 
-    def lock(self, name: str, cls: str, kind: str, home: int) -> int:
+    def lock(self, name: str, cls: str, kind: str, home: int, line: int | None = None) -> int:
+        """A lock of class `cls`; `line` puts its word on a line the layout already has
+        (a struct that packs the lock beside other fields), else it gets a line of its own."""
         if kind not in KINDS:
             raise ValueError(f"unknown lock kind {kind!r}")
         lock_class = self.lock_classes.setdefault(cls, LockClass(cls, kind))
-        self.locks.append(Lock(name, lock_class, self.line(f"{name}.word", home),
-                               self.line(f"{name}.wait_lock", home), self))
+        word = self.line(f"{name}.word", home) if line is None else line
+        if kind == PERCPU_RWSEM:
+            counters = [self.line(f"{name}.count[{slot}]", node) for slot, node in enumerate(self.machine.node)]
+            self.locks.append(PercpuRwsem(name, lock_class, word, counters, self))
+        else:
+            self.locks.append(Lock(name, lock_class, word, word if line is not None else
+                                   self.line(f"{name}.wait_lock", home), self))
         return len(self.locks) - 1
+
+    @property
+    def preloaded(self) -> int:
+        return sum(tree.preloaded for tree in self.trees)
 
     def tree(self, name: str, root_line: int, home: int) -> int:
         k = self.kernel
-        self.trees.append(Tree(name, self.lines, root_line, home, k.tree_hot_levels,
-                               k.tree_neighbor_writes, k.tree_root_writes, self.costs.tree_level))
+        self.trees.append(Tree(name, self.lines, root_line, home, k.tree_hot_levels, k.tree_neighbor_writes,
+                               k.tree_root_writes, self.costs.tree_level, self.costs.rmap_vma))
         return len(self.trees) - 1
 
     def add_cpu(self, batches: Iterator[list[tuple]]) -> None:
@@ -140,7 +152,23 @@ class Engine:
             self.events += 1
             handler(arg)
         self.now = end
+        if check:
+            self.check_trees()
         return wallclock.perf_counter() - began
+
+    def check_trees(self) -> None:
+        """VMAs are conserved: the trees hold what was preloaded plus inserted minus removed,
+        and no VMA sits in two subtrees of a file."""
+        held = sum(tree.size for tree in self.trees)
+        expected = self.preloaded + self.inserted - self.removed
+        if held != expected:
+            raise CheckFailure(f"trees hold {held} VMAs, expected {expected}")
+        seen: dict[str, set[int]] = {}
+        for tree in self.trees:
+            ids = seen.setdefault(tree.name.rsplit(".", 1)[0], set())
+            if not ids.isdisjoint(tree.position):
+                raise CheckFailure(f"{tree.name}: a VMA is in two subtrees")
+            ids.update(tree.position)
 
     def _end_warmup(self, _) -> None:
         for cls in self.lock_classes.values():
@@ -195,6 +223,8 @@ class Engine:
                 t += self._tree_op(op, slot, t)
             elif code == ops.READ:
                 t += lines.read(op[1], slot)
+            elif code == ops.READ_ALL:
+                t += lines.read_all(op[1], slot)
             elif code == ops.WRITE:
                 t += lines.write(op[1], slot)
             elif code == ops.ATOMIC:
@@ -228,8 +258,10 @@ class Engine:
         action = op[2]
         if action == ops.INSERT:
             vma, first, last = op[3]
+            self.inserted += 1
             return tree.insert(vma, first, last, slot)
         if action == ops.REMOVE:
+            self.removed += 1
             return tree.remove(op[3], slot)
         first, last = op[3]
         found, cost = tree.query(first, last, slot)

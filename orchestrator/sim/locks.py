@@ -13,7 +13,8 @@ rw_semaphore rules modelled:
   (it retries after the wakeup latency and may find the lock stolen), or up to 256 readers
   granted at once, skipping queued writers. A release that finds sleepers takes the wait list's
   spinlock (a line transfer from the last CPU that queued or woke).
-A mutex is an rwsem with writers only; a spinlock (qspinlock) never sleeps.
+A mutex is an rwsem with writers only; a spinlock (qspinlock) never sleeps. PercpuRwsem (below)
+is the mnt_hold_writers() pattern.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from collections import deque
 from orchestrator.sim.histogram import Histogram, bucket_of
 from orchestrator.sim.ops import READ_MODE, WRITE_MODE
 
-RWSEM, MUTEX, SPINLOCK = "rwsem", "mutex", "spinlock"
-KINDS = (RWSEM, MUTEX, SPINLOCK)
+RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM = "rwsem", "mutex", "spinlock", "percpu-rwsem"
+KINDS = (RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM)
 SPIN, SLEEP, WAKING = 0, 1, 2
 BIG = 1 << 62
 
@@ -90,6 +91,14 @@ def _fell_asleep(waiter: Waiter) -> int:
 
 class LockViolation(AssertionError):
     """An invariant of mutual exclusion broke: a bug in the model, found by --check."""
+
+
+def end_hold(lock, slot: int, mode: int, now: int) -> None:
+    """Count the hold that `slot` ends now; it must hold `lock` in `mode`."""
+    held_mode, since = lock.holders.pop(slot, (None, 0))
+    if held_mode != mode:
+        raise LockViolation(f"{lock.name}: CPU {slot} released a lock it does not hold in that mode")
+    lock.cls.stats[mode].hold(now - since)
 
 
 class Lock:
@@ -205,10 +214,7 @@ class Lock:
 
     def release(self, slot: int, mode: int, now: int) -> int:
         eng = self.engine
-        held_mode, since = self.holders.pop(slot, (None, 0))
-        if held_mode != mode:
-            raise LockViolation(f"{self.name}: CPU {slot} released a lock it does not hold in that mode")
-        self.cls.stats[mode].hold(now - since)
+        end_hold(self, slot, mode, now)
         if mode == WRITE_MODE:
             self.writer = -1
             cost = eng.lines.write(self.line, slot)
@@ -292,3 +298,105 @@ class Lock:
         stats.wait(start - waiter.arrived)
         self._hold_from(slot, mode, start)
         eng.resume(slot, start, start - waiter.arrived)
+
+
+class PercpuRwsem:
+    """The mnt_hold_writers() pattern as a lock (strategy writer-hold).
+
+    Read side (a tree change): bump this CPU's counter and read the hold flag; if a walker
+    holds or is draining, undo the bump and spin until the flag clears. Write side (a walk):
+    walkers queue FIFO; the first sets the flag, sums every CPU's counter until they drain
+    to zero, walks, and clears the flag, releasing the spinning readers.
+    """
+
+    kind = PERCPU_RWSEM
+
+    def __init__(self, name: str, cls: LockClass, flag: int, counters: list[int], engine):
+        self.name = name
+        self.cls = cls
+        self.line = flag
+        self.counters = counters
+        self.engine = engine
+        self.readers = 0
+        self.writer = -1          # the walker holding or draining
+        self.draining = False
+        self.blocked: list[Waiter] = []          # readers spinning on the flag
+        self.walkers: deque[Waiter] = deque()    # walkers queued behind the active one
+        self.holders: dict[int, tuple[int, int]] = {}
+
+    def acquire(self, slot: int, mode: int, now: int) -> int:
+        lines = self.engine.lines
+        stats = self.cls.stats[mode]
+        if mode == READ_MODE:
+            cost = lines.write(self.counters[slot], slot) + lines.read(self.line, slot)
+            if self.writer < 0:
+                self.readers += 1
+                return self._hold(slot, mode, now, cost, stats)
+            stats.contentions += 1
+            lines.write(self.counters[slot], slot)  # back off: undo the bump, then spin on the flag
+            self.blocked.append(Waiter(slot, mode, now, SPIN))
+            return -1
+        if self.writer >= 0:
+            stats.contentions += 1
+            self.walkers.append(Waiter(slot, mode, now, SLEEP))
+            return -1
+        return self._start_walk(slot, now, now)
+
+    def _start_walk(self, slot: int, arrived: int, now: int) -> int:
+        """Set the hold flag and sum the counters; the walk may start once readers drain."""
+        lines = self.engine.lines
+        self.writer = slot
+        cost = lines.write(self.line, slot) + sum(lines.read(c, slot) for c in self.counters)
+        if self.readers == 0:
+            return self._hold(slot, WRITE_MODE, now, cost, self.cls.stats[WRITE_MODE], arrived)
+        self.draining = True
+        self.cls.stats[WRITE_MODE].contentions += 1
+        self.pending = Waiter(slot, WRITE_MODE, arrived, SPIN)
+        return -1
+
+    def _hold(self, slot: int, mode: int, now: int, cost: int, stats: LockStats, arrived: int = -1) -> int:
+        """Grant at once (arrived < 0) or after a wait; returns the cost for an immediate grant."""
+        start = now + cost + self.engine.costs.lock_op
+        stats.acquisitions += 1
+        if self.engine.check:
+            if mode == WRITE_MODE and self.readers:
+                raise LockViolation(f"{self.name}: walk granted with {self.readers} readers in flight")
+            if mode == READ_MODE and self.writer >= 0:
+                raise LockViolation(f"{self.name}: reader {slot} granted while a walker holds")
+        self.holders[slot] = (mode, start)
+        if arrived >= 0 and arrived != now:
+            stats.wait(start - arrived)
+        return start - now
+
+    def _resume(self, waiter: Waiter, now: int, cost: int) -> None:
+        stats = self.cls.stats[waiter.mode]
+        delay = self._hold(waiter.slot, waiter.mode, now, cost, stats)
+        stats.wait(now + delay - waiter.arrived)
+        self.engine.resume(waiter.slot, now + delay, now + delay - waiter.arrived)
+
+    def release(self, slot: int, mode: int, now: int) -> int:
+        eng = self.engine
+        lines = eng.lines
+        end_hold(self, slot, mode, now)
+        if mode == READ_MODE:
+            self.readers -= 1
+            cost = lines.write(self.counters[slot], slot)
+            if self.readers == 0 and self.draining:
+                self.draining = False
+                walker = self.pending
+                # the walker's summing loop sees the last counter change
+                self._resume(walker, now + cost, lines.read(self.counters[slot], walker.slot))
+            return cost + eng.costs.lock_op
+        cost = lines.write(self.line, slot)  # clear the hold flag
+        self.writer = -1
+        blocked, self.blocked = self.blocked, []
+        for waiter in blocked:
+            self.readers += 1
+            self._resume(waiter, now + cost, lines.read(self.line, waiter.slot) +
+                         lines.write(self.counters[waiter.slot], waiter.slot))
+        if self.walkers:
+            nxt = self.walkers.popleft()
+            delay = self._start_walk(nxt.slot, nxt.arrived, now + cost)
+            if delay >= 0:
+                self.engine.resume(nxt.slot, now + cost + delay, now + cost + delay - nxt.arrived)
+        return cost + eng.costs.lock_op

@@ -41,8 +41,13 @@ class Machine:
         return len(self.topology.nodes)
 
     @classmethod
-    def build(cls, topo: Topology, copies: int, placement: str) -> "Machine":
-        cpus = cpu_order(topo, placement)[:copies]
+    def build(cls, topo: Topology, copies: int, placement: str, helpers: tuple[int, ...] = ()) -> "Machine":
+        """Slots 0..copies-1 run the copies; one more slot per entry of `helpers` runs a kernel
+        thread (a walker) on that node, on the node's last CPU in placement order."""
+        order = cpu_order(topo, placement)
+        cpus = order[:copies]
+        for node in helpers:
+            cpus.append([c for c in order if topo.node_of_cpu[c] == node][-1])
         node_of = topo.node_of_cpu
         h = topo.hierarchy
         smt_group: dict[int, int] = {}
@@ -64,7 +69,7 @@ class Machine:
             return node_lat[node_of[a]][node_of[b]]
 
         nodes = [node_of[c] for c in cpus]
-        busy = set(cpus)
+        busy = set(cpus[:copies])
         siblings = {}
         if h and h.smt_siblings:
             for group in h.smt_siblings:
@@ -77,6 +82,7 @@ class Machine:
             node=nodes,
             latency=[[pair(a, b) for b in cpus] for a in cpus],
             to_node=[[node_lat[n][m] for m in range(len(topo.nodes))] for n in nodes],
-            smt_factor=[slow if any(s in busy for s in siblings.get(c, ())) else 1.0 for c in cpus],
+            smt_factor=[slow if i < copies and any(s in busy for s in siblings.get(c, ())) else 1.0
+                        for i, c in enumerate(cpus)],
             home_node_effect=topo.home_node_effect,
         )

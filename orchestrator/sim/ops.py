@@ -21,6 +21,7 @@ START = 8      # (START,)                  an iteration begins (response time st
 END = 9        # (END, cls)                an iteration ends; cls 0 = write, 1 = read
 IMMAP = 10     # (IMMAP, kind, file, *args) i_mmap operation, expanded by the strategy
 TREE = 11      # (TREE, tree, action, arg) apply a tree change or query, costed by the tree model
+READ_ALL = 12  # (READ_ALL, (line, ...))   read several lines back to back (a scan of counters)
 
 # lock modes
 WRITE_MODE = 0

@@ -55,14 +55,15 @@ def _mean(total: float, count: int) -> float:
 
 
 def simulate(spec: RunSpec, check: bool = False) -> RunResult:
-    machine = Machine.build(spec.topology, spec.copies, spec.placement)
+    kind = GENERATORS[spec.workload.kind]
+    helpers = kind.helper_nodes(spec.workload, len(spec.topology.nodes))
+    machine = Machine.build(spec.topology, spec.copies, spec.placement, helpers)
     engine = Engine(machine, spec.kernel, check=check, end_ns=spec.end_ns, warmup_ns=spec.warmup_ns)
     strategy = get_strategy(spec.strategy.name)(spec.strategy, engine, machine)
     engine.expand = strategy.expand
-    generator = GENERATORS[spec.workload.kind](
-        spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node)))
+    generator = kind(spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node)))
     generator.declare(_World(engine, strategy))
-    for slot in range(spec.copies):
+    for slot in range(len(machine.cpus)):
         engine.add_cpu(generator.batches(slot, stream(spec.seed, WORKLOAD, slot)))
     wall = engine.run()
     return _collect(spec, engine, strategy, wall)
@@ -74,9 +75,10 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
     response = Histogram()
     for hist in engine.response_hist:
         response.merge(hist)
-    per_cpu = [cpu.iterations for cpu in engine.cpus]
+    copies = engine.cpus[:spec.copies]  # the rest are walker threads
+    per_cpu = [cpu.iterations for cpu in copies]
     per_node = [0.0] * engine.machine.nodes
-    for cpu in engine.cpus:
+    for cpu in copies:
         per_node[cpu.node] += cpu.iterations / seconds
     acquisitions = sum(s.acquisitions for c in engine.lock_classes.values() for s in c.stats)
     lines = engine.lines

@@ -17,7 +17,8 @@ _MIX = 2654435761  # Knuth's multiplicative hash: a deterministic "random member
 
 class Tree:
     def __init__(self, name: str, lines: CacheLines, root_line: int, home: int,
-                 hot_levels: int, neighbor_writes: int, root_writes: int, level_ns: int):
+                 hot_levels: int, neighbor_writes: int, root_writes: int, level_ns: int,
+                 vma_work_ns: int = 0):
         self.name = name
         self.lines = lines
         self.home = home
@@ -26,11 +27,13 @@ class Tree:
         self.neighbor_writes = neighbor_writes
         self.root_writes = root_writes
         self.level_ns = level_ns
+        self.vma_work_ns = vma_work_ns  # an rmap walk's work per VMA found (page_vma_mapped_walk...)
         self.by_interval: dict[tuple[int, int], set[int]] = {}
         self.members: list[int] = []           # VMA ids, for picking neighbours
         self.position: dict[int, int] = {}     # VMA id -> index in members
         self.vma_line: dict[int, int] = {}     # VMA id -> its node's cache line
         self.interval: dict[int, tuple[int, int]] = {}
+        self.preloaded = 0
 
     @property
     def size(self) -> int:
@@ -54,10 +57,10 @@ class Tree:
             cost += lines.write(self.root_line, slot)
         return cost
 
-    def _add(self, vma: int, first: int, last: int) -> int:
+    def _add(self, vma: int, first: int, last: int, home: int) -> int:
         if vma in self.position:
             raise ValueError(f"{self.name}: VMA {vma} inserted twice")
-        line = self.vma_line[vma] = self.lines.add(VMA_LINE, self.home)
+        line = self.vma_line[vma] = self.lines.add(VMA_LINE, home)
         self.position[vma] = len(self.members)
         self.members.append(vma)
         self.interval[vma] = (first, last)
@@ -66,11 +69,13 @@ class Tree:
 
     def insert(self, vma: int, first: int, last: int, slot: int) -> int:
         cost = self._descend(slot) + self._touch_neighbors(vma, slot)
-        return cost + self.lines.write(self._add(vma, first, last), slot)
+        # the vm_area_struct was allocated on the node of the CPU that mapped it
+        return cost + self.lines.write(self._add(vma, first, last, self.lines.node[slot]), slot)
 
-    def insert_quiet(self, vma: int, first: int, last: int) -> None:
-        """Background VMA present before the run: no cost, its line still in memory."""
-        self._add(vma, first, last)
+    def insert_quiet(self, vma: int, first: int, last: int, node: int) -> None:
+        """Background VMA mapped on `node` before the run: no cost, its line still in memory."""
+        self._add(vma, first, last, node)
+        self.preloaded += 1
 
     def remove(self, vma: int, slot: int) -> int:
         index = self.position.pop(vma, None)
@@ -99,7 +104,7 @@ class Tree:
                 found.extend(vmas)
         found.sort()
         cost = self._descend(slot)
-        lines, vma_line, level = self.lines, self.vma_line, self.level_ns
+        lines, vma_line, level = self.lines, self.vma_line, self.level_ns + self.vma_work_ns
         for vma in found:
             cost += level + lines.read(vma_line[vma], slot)
         return found, cost

@@ -25,7 +25,8 @@ class KernelSpec(Spec):
                                "(CALIBRATION.md range 1 - 3)")
     # Rule (b) of DESIGN 4.3: a cmpxchg retry loop (lockref) on a contended line.
     cmpxchg_retry_transfers: float = Field(
-        1.0, ge=0, description="extra line transfers per other CPU with an RMW in flight on the line")
+        1.0, ge=0, description="extra line transfers a cmpxchg loop pays under heavy contention "
+                               "(scaled by k/(k+1) for k other RMWs in flight)")
     # Tree model (DESIGN 4.4; CALIBRATION.md "Tree operations": "model a handful of hot lines per
     # tree plus a per-level cost"). The per-level cost is the topology's costs_ns.tree_level.
     tree_hot_levels: NonNegativeInt = Field(2, description="top levels read as real lines on every descent")

@@ -38,11 +38,27 @@ def dotted(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "(top level)"
 
 
-def validation_to_user_error(exc: ValidationError, source: str) -> UserError:
+def _without_union_tags(loc: tuple, data: Any) -> tuple:
+    """Drop the tag pydantic puts in a location inside a tagged union (workload.execl.x -> workload.x)."""
+    kept = []
+    for part in loc:
+        if isinstance(data, dict) and part not in data and data.get("kind") == part:
+            continue
+        kept.append(part)
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            data = None
+    return tuple(kept)
+
+
+def validation_to_user_error(exc: ValidationError, source: str, data: Any = None) -> UserError:
     """Report the first error of a ValidationError as one line naming the field."""
     errors = exc.errors(include_url=False)
     first = errors[0]
-    loc = tuple(first["loc"])
+    loc = _without_union_tags(tuple(first["loc"]), data)
     message = first["msg"]
     original = (first.get("ctx") or {}).get("error")
     if isinstance(original, FieldError):
@@ -63,7 +79,7 @@ def validate(model: type[T] | TypeAdapter, data: Any, source: str) -> T:
     try:
         return adapter.validate_python(data)
     except ValidationError as exc:
-        raise validation_to_user_error(exc, source) from None
+        raise validation_to_user_error(exc, source, data) from None
 
 
 def load(model: type[T] | TypeAdapter, path: str | Path) -> T:

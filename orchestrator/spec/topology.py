@@ -52,6 +52,9 @@ class Costs(Spec):
         5_000, description="cross-CPU wakeup to running ('~5 us (4-9)'); paid by a sleeping waiter")
     tree_level: NonNegativeInt = Field(
         4, description="one level of a cached interval-tree descent (hot 6000-node erase + insert ~110 ns)")
+    rmap_vma: NonNegativeInt = Field(
+        150, description="an rmap walk's work per VMA mapping the page (page_vma_mapped_walk, PTE "
+                         "check and clear); no published figure, assumed (L)")
     smt_slowdown: float = Field(
         1.5, ge=1.0, description="non-lock work of a CPU whose SMT sibling also runs a copy takes this "
                                  "many times longer (assumed: SMT adds ~1/3 throughput per core)")

@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from orchestrator.sim import ops
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.machine import Machine
 from orchestrator.spec.strategy import StrategySpec
@@ -22,6 +21,9 @@ RB_ROOT_CACHED = 16     # struct rb_root_cached: rb_node pointer + leftmost poin
 RW_SEMAPHORE = 40       # count 8, owner 8, osq 4 (+4 pad), wait_lock 4 (+4 pad), wait_list 16 ... = 40
 ATOMIC_T = 4
 POINTER = 8
+SPINLOCK_T = 4          # arch_spinlock_t, no lockdep
+MUTEX = 32              # struct mutex: owner 8, wait_lock 4, osq 4, wait_list 16
+CACHE_LINE = 64
 
 
 def kmalloc_size(size: int) -> int:
@@ -61,31 +63,3 @@ class Strategy(ABC):
     @abstractmethod
     def memory_per_inode(self) -> int:
         """Bytes per inode this design adds for i_mmap (trees, locks, counters, pointers)."""
-
-    # ---- helpers shared by designs ---------------------------------------------------------
-
-    @staticmethod
-    def tree_changes(op: tuple, tree_of) -> list[tuple]:
-        """TREE micro-ops of a modify op; `tree_of(vma)` gives the tree holding an existing VMA
-        and `tree_of(vma, parent)` the tree for a new one."""
-        kind = op[1]
-        if kind == ops.LINK:
-            vma = op[3]
-            return [(ops.TREE, tree_of(vma[0], None), ops.INSERT, vma)]
-        if kind == ops.UNLINK_BATCH:
-            return [(ops.TREE, tree_of(vma[0]), ops.REMOVE, vma[0]) for vma in op[3]]
-        if kind == ops.SPLIT:  # __split_vma: the VMA shrinks (remove + insert) and a new one appears
-            old, shrunk, new = op[3], op[4], op[5]
-            tree = tree_of(old[0])
-            return [(ops.TREE, tree, ops.REMOVE, old[0]), (ops.TREE, tree, ops.INSERT, shrunk),
-                    (ops.TREE, tree_of(new[0], old[0]), ops.INSERT, new)]
-        if kind == ops.DUP:  # dup_mmap: the child's VMA goes next to the parent's
-            parent, child = op[3], op[4]
-            return [(ops.TREE, tree_of(child[0], parent[0]), ops.INSERT, child)]
-        raise ValueError(f"not a modify op: {op!r}")
-
-
-def preload(engine: Engine, tree: int, decl: FileDecl, pick_tree=None) -> None:
-    """Insert a file's background VMAs at no cost, their lines left in memory."""
-    for vma, first, last, node in decl.preload:
-        engine.trees[pick_tree(node) if pick_tree else tree].insert_quiet(vma, first, last)

@@ -2,35 +2,35 @@
 
 from __future__ import annotations
 
+from orchestrator.errors import UserError
 from orchestrator.sim import ops
 from orchestrator.sim.locks import RWSEM
-from orchestrator.strategies.base import RB_ROOT_CACHED, RW_SEMAPHORE, FileDecl, Strategy, preload
+from orchestrator.strategies.base import RB_ROOT_CACHED, RW_SEMAPHORE, FileDecl
+from orchestrator.strategies.sharded import Sharded, Space
 
 
-class Single(Strategy):
+class Single(Sharded):
     name = "single"
     summary = "mainline: one i_mmap tree per file under one i_mmap_rwsem"
 
     def __init__(self, spec, engine, machine):
+        if spec.shards not in (None, 1) or spec.subtree_choice is not None:
+            raise UserError("strategy", "shards", "single has one tree: no shards or subtree_choice")
         super().__init__(spec, engine, machine)
-        self.files: list[tuple[int, int]] = []  # (lock, tree) per file
+
+    def default_shards(self) -> int:
+        return 1
 
     def add_file(self, decl: FileDecl) -> int:
         eng = self.engine
         # Since d3b1a9a778e1 the rwsem sits on its own line, apart from the tree root (i_mmap).
         lock = eng.lock(f"{decl.name}.i_mmap_rwsem", "i_mmap_rwsem", RWSEM, decl.home)
-        tree = eng.tree(f"{decl.name}.i_mmap", eng.line(f"{decl.name}.i_mmap", decl.home), decl.home)
-        preload(eng, tree, decl)
-        self.files.append((lock, tree))
-        return len(self.files) - 1
+        root = eng.line(f"{decl.name}.i_mmap", decl.home)
+        return self.add_space(decl, Space([eng.tree(f"{decl.name}.i_mmap", root, decl.home)], [root], main=lock))
 
     def expand(self, slot: int, op: tuple) -> list[tuple]:
-        lock, tree = self.files[op[2]]
-        if op[1] == ops.RMAP_WALK:
-            return [(ops.ACQUIRE, lock, ops.READ_MODE), (ops.TREE, tree, ops.QUERY, (op[3], op[4])),
-                    (ops.RELEASE, lock, ops.READ_MODE)]
-        body = self.tree_changes(op, lambda vma, parent=None: tree)
-        return [(ops.ACQUIRE, lock, ops.WRITE_MODE), *body, (ops.RELEASE, lock, ops.WRITE_MODE)]
+        space = self.spaces[op[2]]
+        return self.under_main_lock(space, slot, op)
 
     def memory_per_inode(self) -> int:
         return RB_ROOT_CACHED + RW_SEMAPHORE  # struct address_space: i_mmap + i_mmap_rwsem

@@ -1,0 +1,37 @@
+"""`orch strategies` and `orch workloads`: what is installed, one line each."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.generators import GENERATORS
+from orchestrator.presets import preset_names, resolve
+from orchestrator.spec import WorkloadSpec, read_yaml, validate
+from orchestrator.strategies import available
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, no_wrap=column != columns[-1])
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(Console().width, 120)).print(table)
+
+
+def strategies() -> None:
+    """List the lock designs installed (entry point group orch.strategies)."""
+    rows = [(name, f"{cls.__module__}", cls.summary) for name, cls in available().items()]
+    _table("Strategies", ("name", "module", "design"), rows)
+
+
+def workloads() -> None:
+    """List the workload presets (workloads/*.yaml) and the generator kinds behind them."""
+    rows = []
+    for name in preset_names("workloads"):
+        path = resolve("workloads", name)
+        spec = validate(WorkloadSpec, read_yaml(path), str(path))
+        rows.append((name, spec.kind, spec.description or GENERATORS[spec.kind].summary))
+    _table("Workload presets", ("preset", "kind", "description"), rows)
+    _table("Generators", ("kind", "summary"), [(k, g.summary) for k, g in GENERATORS.items()])

@@ -1,0 +1,29 @@
+"""mmap-churn (will-it-scale style): mmap one shared file, munmap it, repeat; an iteration is one pair."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from orchestrator.generators.immap import Ids, ImmapGenerator, think_scale
+from orchestrator.sim import ops
+
+
+class MmapChurn(ImmapGenerator):
+    kind = "mmap-churn"
+    summary = "will-it-scale style mmap + munmap of one shared file in a loop"
+
+    def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+        spec = self.spec
+        ids = Ids(slot)
+        file = self.files[spec.files[0].name]
+        start, end = (ops.START,), (ops.END, 0)
+        while True:
+            batch: list[tuple] = []
+            for scale in think_scale(rng, spec.think_cv, 256):
+                vma = (ids(), 0, spec.map_pages - 1)
+                work = int(spec.syscall_ns * scale)
+                batch += [start, (ops.DELAY, work), (ops.IMMAP, ops.LINK, file, vma), (ops.DELAY, work),
+                          (ops.IMMAP, ops.UNLINK_BATCH, file, (vma,)), *self.zone_ops(), end]
+            yield batch

@@ -1,0 +1,67 @@
+"""inverted (Pedro Falcato's review of the seed): keep i_mmap_rwsem with its meaning inverted.
+
+A change takes i_mmap_rwsem for read plus its subtree's own spinlock; an rmap walk takes
+i_mmap_rwsem for write and walks every subtree without their locks. The subtrees are a static
+array of {rb_root_cached, spinlock_t} in address_space (24 bytes each, packed, so neighbours
+share cache lines); a VMA picks its subtree by CPU id (default) or by a hash of its pointer.
+"""
+
+from __future__ import annotations
+
+from orchestrator.sim import ops
+from orchestrator.sim.locks import RWSEM, SPINLOCK
+from orchestrator.strategies.base import CACHE_LINE, RB_ROOT_CACHED, RW_SEMAPHORE, SPINLOCK_T, FileDecl
+from orchestrator.strategies.sharded import Sharded, Space
+
+SUBTREE = -(-(RB_ROOT_CACHED + SPINLOCK_T) // 8) * 8  # 24: padded to pointer alignment
+DEFAULT_SUBTREES = 16
+
+
+def packed_subtrees(strategy: Sharded, decl: FileDecl, cls: str) -> Space:
+    """The static array: subtree i at byte i * 24 of it, on that offset's cache line."""
+    eng = strategy.engine
+    array = [eng.line(f"{decl.name}.subtrees+{i * CACHE_LINE}", decl.home)
+             for i in range(-(-strategy.k * SUBTREE // CACHE_LINE))]
+    lines = [array[i * SUBTREE // CACHE_LINE] for i in range(strategy.k)]
+    trees = [eng.tree(f"{decl.name}.subtree{i}", line, decl.home) for i, line in enumerate(lines)]
+    locks = [eng.lock(f"{decl.name}.subtree{i}.lock", cls, SPINLOCK, decl.home, line=line)
+             for i, line in enumerate(lines)]
+    return Space(trees, lines, locks)
+
+
+def locked_changes(space: Space, groups: list[tuple[int, list[tuple]]]) -> list[tuple]:
+    out: list[tuple] = []
+    for index, group in groups:
+        lock = space.locks[index]
+        out += [(ops.ACQUIRE, lock, ops.WRITE_MODE), *group, (ops.RELEASE, lock, ops.WRITE_MODE)]
+    return out
+
+
+class Inverted(Sharded):
+    name = "inverted"
+    summary = "Falcato: changes take i_mmap_rwsem for read + a subtree spinlock; walks take it for write"
+    default_choice = "cpu"
+    # the file-wide lock: read side for changes, write side for walks
+    main_lock: tuple[str, str] = ("i_mmap_rwsem", RWSEM)
+
+    def default_shards(self) -> int:
+        return DEFAULT_SUBTREES
+
+    def add_file(self, decl: FileDecl) -> int:
+        cls, kind = self.main_lock
+        space = packed_subtrees(self, decl, "i_mmap_subtree.lock")
+        space.main = self.engine.lock(f"{decl.name}.{cls}", cls, kind, decl.home)
+        return self.add_space(decl, space)
+
+    def expand(self, slot: int, op: tuple) -> list[tuple]:
+        space = self.spaces[op[2]]
+        rwsem = space.main
+        if op[1] == ops.RMAP_WALK:
+            return [(ops.ACQUIRE, rwsem, ops.WRITE_MODE), *self.walk_all(space, op),
+                    (ops.RELEASE, rwsem, ops.WRITE_MODE)]
+        reads, changes = self.changes(space, slot, op)
+        return [*reads, (ops.ACQUIRE, rwsem, ops.READ_MODE), *locked_changes(space, self.by_subtree(changes)),
+                (ops.RELEASE, rwsem, ops.READ_MODE)]
+
+    def memory_per_inode(self) -> int:
+        return RW_SEMAPHORE + self.k * SUBTREE

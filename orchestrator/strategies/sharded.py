@@ -1,0 +1,135 @@
+"""What the split designs share: subtrees per file, the subtree a VMA goes to, and where it is.
+
+Subtree choice (DESIGN 4.5): `node` = numa_node_id() of the CPU mapping it, `cpu` =
+smp_processor_id(), `hash` = a hash of the VMA pointer, `smallest` = the subtree with the
+fewest VMAs (reading every subtree's counter). A VMA remembers its subtree (the seed's
+vma->tree_idx): an unlink finds it there, and fork and split copy it (vm_area_dup), except
+that a hash choice hashes the new VMA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+from typing import ClassVar
+
+from orchestrator.sim import ops
+from orchestrator.strategies.base import FileDecl, Strategy
+
+_MIX = 0x9E3779B97F4A7C15  # golden-ratio hash, like the kernel's hash_64
+
+
+def vma_hash(vma: int, k: int) -> int:
+    return (((vma * _MIX) & (2**64 - 1)) >> 32) % k
+
+
+@dataclass
+class Space:
+    """One file's address_space under a split design."""
+
+    trees: list[int]                    # engine tree of each subtree
+    lines: list[int]                    # line holding each subtree's root (and lock, counter)
+    locks: list[int] = field(default_factory=list)   # per-subtree lock, if the design has them
+    main: int = -1                      # the file-wide lock, if the design has one
+    mapping: list[int] = field(default_factory=list)  # address_space lines a change reads
+    tree_of: dict[int, int] = field(default_factory=dict)
+
+
+class Sharded(Strategy):
+    default_choice: ClassVar[str] = "node"
+
+    def __init__(self, spec, engine, machine):
+        super().__init__(spec, engine, machine)
+        self.k = spec.shards or self.default_shards()
+        self.choice = spec.subtree_choice or self.default_choice
+        self.spaces: list[Space] = []
+
+    def default_shards(self) -> int:
+        return self.machine.nodes
+
+    # ---- placement -----------------------------------------------------------------------
+
+    def subtree_home(self, index: int) -> int:
+        """Node a subtree is allocated on (kzalloc_node): its own node when there is one."""
+        return index % self.machine.nodes
+
+    def choose(self, space: Space, slot: int, vma: int) -> tuple[int, list[tuple]]:
+        """Subtree for a new VMA mapped by `slot`, and the reads the choice costs."""
+        if self.choice == "node":
+            return self.machine.node[slot] % self.k, []
+        if self.choice == "cpu":
+            return self.machine.cpus[slot] % self.k, []
+        if self.choice == "hash":
+            return vma_hash(vma, self.k), []
+        # smallest: read each subtree's counter until an empty one (smallest_tree_idx): the
+        # first smallest wins, and the scan stops at the first empty tree
+        trees = self.engine.trees
+        sizes = [len(trees[t].members) for t in space.trees]
+        best = sizes.index(min(sizes))
+        scanned = best + 1 if sizes[best] == 0 else len(sizes)
+        return best, [(ops.READ_ALL, tuple(space.lines[:scanned]))]
+
+    def preload_index(self, vma: int, node: int) -> int:
+        if self.choice == "node":
+            return node % self.k
+        if self.choice == "hash":
+            return vma_hash(vma, self.k)
+        return vma % self.k  # processes of the past ran anywhere: spread evenly
+
+    def add_space(self, decl: FileDecl, space: Space) -> int:
+        for vma, first, last, node in decl.preload:
+            index = self.preload_index(vma, node)
+            self.engine.trees[space.trees[index]].insert_quiet(vma, first, last, node)
+            space.tree_of[vma] = index
+        self.spaces.append(space)
+        return len(self.spaces) - 1
+
+    def changes(self, space: Space, slot: int, op: tuple) -> tuple[list[tuple], list[tuple[int, tuple]]]:
+        """(reads the subtree choice costs, [(subtree, TREE micro-op)]) of a modify op."""
+        kind, tree_of = op[1], space.tree_of
+
+        def inherit(new: int, parent: int) -> int:
+            index = vma_hash(new, self.k) if self.choice == "hash" else tree_of[parent]
+            tree_of[new] = index
+            return index
+
+        if kind == ops.LINK:
+            vma = op[3]
+            index, reads = self.choose(space, slot, vma[0])
+            tree_of[vma[0]] = index
+            return reads, [(index, (ops.TREE, space.trees[index], ops.INSERT, vma))]
+        if kind == ops.UNLINK_BATCH:
+            out = []
+            for vma in op[3]:
+                index = tree_of.pop(vma[0])
+                out.append((index, (ops.TREE, space.trees[index], ops.REMOVE, vma[0])))
+            return [], out
+        if kind == ops.SPLIT:
+            old, shrunk, new = op[3], op[4], op[5]
+            index = tree_of[old[0]]
+            new_index = inherit(new[0], old[0])
+            return [], [(new_index, (ops.TREE, space.trees[new_index], ops.INSERT, new)),
+                        (index, (ops.TREE, space.trees[index], ops.REMOVE, old[0])),
+                        (index, (ops.TREE, space.trees[index], ops.INSERT, shrunk))]
+        if kind == ops.DUP:
+            parent, child = op[3], op[4]
+            index = inherit(child[0], parent[0])
+            return [], [(index, (ops.TREE, space.trees[index], ops.INSERT, child))]
+        raise ValueError(f"not a modify op: {op!r}")
+
+    @staticmethod
+    def by_subtree(changes: list[tuple[int, tuple]]) -> list[tuple[int, list[tuple]]]:
+        """Consecutive changes to the same subtree, grouped: one lock round trip each."""
+        return [(index, [c for _, c in group]) for index, group in groupby(changes, key=lambda c: c[0])]
+
+    def walk_all(self, space: Space, op: tuple) -> list[tuple]:
+        return [(ops.TREE, tree, ops.QUERY, (op[3], op[4])) for tree in space.trees]
+
+    def under_main_lock(self, space: Space, slot: int, op: tuple) -> list[tuple]:
+        """Mainline's protocol on the file-wide lock: write to change, read to walk."""
+        lock = space.main
+        if op[1] == ops.RMAP_WALK:
+            return [(ops.ACQUIRE, lock, ops.READ_MODE), *self.walk_all(space, op), (ops.RELEASE, lock, ops.READ_MODE)]
+        reads, changes = self.changes(space, slot, op)
+        return [*reads, (ops.ACQUIRE, lock, ops.WRITE_MODE), *(c for _, c in changes),
+                (ops.RELEASE, lock, ops.WRITE_MODE)]

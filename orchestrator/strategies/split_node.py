@@ -1,0 +1,67 @@
+"""split-node (the seed's v2 with CONFIG_NUMA): one tree per node, each with its own rwsem.
+
+Layout as in the patch: struct i_mmap_tree {rb_root_cached root; rw_semaphore rwsem; atomic_t
+vma_count} (60 bytes, one kmalloc-64 object, so one cache line) kzalloc_node()ed on its node;
+address_space holds a pointer to a NULL-terminated array of them and a global atomic vma_count
+beside it. A change takes only its tree's rwsem, but bumps both counters; an unlink batch locks
+per VMA (__remove_shared_vm_struct); an rmap walk takes every tree's rwsem for read, in order.
+"""
+
+from __future__ import annotations
+
+from orchestrator.sim import ops
+from orchestrator.sim.locks import RWSEM
+from orchestrator.strategies.base import (ATOMIC_T, CACHE_LINE, POINTER, RB_ROOT_CACHED, RW_SEMAPHORE,
+                                          FileDecl, kmalloc_size)
+from orchestrator.strategies.sharded import Sharded, Space
+
+I_MMAP_TREE = RB_ROOT_CACHED + RW_SEMAPHORE + ATOMIC_T
+
+
+class SplitNode(Sharded):
+    name = "split-node"
+    summary = "seed v2 (NUMA): per-node trees, each under its own rwsem; walks take them all"
+
+    def add_file(self, decl: FileDecl) -> int:
+        eng = self.engine
+        name = decl.name
+        # address_space line with the i_mmap array pointer and the global vma_count
+        mapping = eng.line(f"{name}.address_space(i_mmap,vma_count)", decl.home)
+        array = [eng.line(f"{name}.i_mmap[]+{i}", decl.home)
+                 for i in range(-(-(self.k + 1) * POINTER // CACHE_LINE))]
+        lines = [eng.line(f"{name}.i_mmap_tree{i}", self.subtree_home(i)) for i in range(self.k)]
+        trees = [eng.tree(f"{name}.tree{i}", line, self.subtree_home(i)) for i, line in enumerate(lines)]
+        locks = [eng.lock(f"{name}.tree{i}.rwsem", "i_mmap_tree.rwsem", RWSEM, self.subtree_home(i), line=line)
+                 for i, line in enumerate(lines)]
+        return self.add_space(decl, Space(trees, lines, locks, mapping=[mapping, *array]))
+
+    @staticmethod
+    def _find_tree(space: Space, index: int) -> list[tuple]:
+        """mapping->i_mmap[idx]: the address_space line, then the array slot."""
+        return [(ops.READ, space.mapping[0]), (ops.READ, space.mapping[1 + index * POINTER // CACHE_LINE])]
+
+    def expand(self, slot: int, op: tuple) -> list[tuple]:
+        space = self.spaces[op[2]]
+        mapping = space.mapping[0]
+        if op[1] == ops.RMAP_WALK:
+            locks = space.locks
+            take = [(ops.ACQUIRE, lock, ops.READ_MODE) for lock in locks]
+            drop = [(ops.RELEASE, lock, ops.READ_MODE) for lock in locks]
+            return [(ops.READ, mapping), *take, *self.walk_all(space, op), *drop]
+        reads, changes = self.changes(space, slot, op)
+        out = list(reads)
+        per_vma = op[1] == ops.UNLINK_BATCH  # the patch locks inside __remove_shared_vm_struct
+        groups = [(i, [c]) for i, c in changes] if per_vma else self.by_subtree(changes)
+        for index, group in groups:
+            lock, line = space.locks[index], space.lines[index]
+            out += self._find_tree(space, index)
+            out.append((ops.ACQUIRE, lock, ops.WRITE_MODE))
+            for change in group:  # inc/dec_mapping_vma: the tree's counter and the global one
+                out += [change, (ops.ATOMIC, line), (ops.ATOMIC, mapping)]
+            out.append((ops.RELEASE, lock, ops.WRITE_MODE))
+        return out
+
+    def memory_per_inode(self) -> int:
+        # address_space: the root and rwsem go, a pointer and an atomic come; plus the array
+        # (with its NULL terminator) and one kmalloc-64 tree per shard
+        return POINTER + ATOMIC_T + kmalloc_size((self.k + 1) * POINTER) + self.k * kmalloc_size(I_MMAP_TREE)

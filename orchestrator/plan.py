@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.presets import resolve
-from orchestrator.spec import StrategySpec, Topology, WorkloadSpec, read_yaml, validate
-from orchestrator.spec.run import RunSpec, apply_overrides
+from orchestrator.spec import StrategySpec, SweepSpec, Topology, WorkloadSpec, read_yaml, validate
+from orchestrator.spec.run import MODEL_VERSION, RunSpec, apply_overrides
 from orchestrator.strategies import get as get_strategy
 
 
@@ -51,3 +53,59 @@ def compose_run(topology: str, strategy: str, workload: str, *, overrides: list[
     spec = validate(RunSpec, data, "--set" if overrides else "orch run")
     get_strategy(spec.strategy.name, "--set" if overrides else "--strategy")
     return spec
+
+
+# ---- sweeps ---------------------------------------------------------------------------------
+
+def copy_counts(spec: SweepSpec, cpus: int) -> list[int]:
+    if spec.scaling == "powers-of-two-to-all":
+        counts, c = [], 1
+        while c < cpus:
+            counts.append(c)
+            c *= 2
+        return counts + [cpus]
+    return [c for c in spec.copies or [] if c <= cpus]
+
+
+def sweep_id(spec: SweepSpec) -> str:
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{MODEL_VERSION}\n{canonical}".encode()).hexdigest()[:16]
+
+
+def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -> list[RunSpec]:
+    """Every run of a sweep, in a fixed order: topology, workload, strategy, copies, seed.
+
+    Everything is validated here, before any run starts; a copy count larger than a topology
+    is skipped for that topology (with a note), not an error.
+    """
+    notes = notes if notes is not None else []
+    seeds = spec.seeds or list(range(1, (spec.replications or 3) + 1))
+    topologies = [load_part("topology", ref) for ref in spec.topologies]
+    workloads = []
+    for i, ref in enumerate(spec.workloads):
+        data = load_part("workload", ref.file)
+        apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in ref.overrides.items()])
+        validate(WorkloadSpec, data, f"{source}: workloads.{i}.overrides")
+        workloads.append(data)
+    for i, strategy in enumerate(spec.strategies):
+        get_strategy(strategy.name, f"{source}: strategies.{i}")
+    runs = []
+    for ref, topo in zip(spec.topologies, topologies):
+        cpus = validate(Topology, topo, ref).cpu_count
+        counts = copy_counts(spec, cpus)
+        skipped = sorted(set(spec.copies or []) - set(counts))
+        if skipped:
+            notes.append(f"{ref}: skipping copies {skipped} (it has {cpus} CPUs)")
+        for workload in workloads:
+            for strategy in spec.strategies:
+                for copies in counts:
+                    for seed in seeds:
+                        data = {"topology": topo, "workload": workload,
+                                "strategy": strategy.model_dump(exclude_none=True),
+                                "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
+                                "warmup_ms": spec.warmup_ms, "placement": spec.placement}
+                        apply_overrides(data, list(spec.set))
+                        runs.append(validate(RunSpec, data, f"{source}: set"))
+    if not runs:
+        raise UserError(source, "copies", "no run fits any topology")
+    return runs

@@ -12,7 +12,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import catalog, run, schema, topology
+from orchestrator.cli import catalog, jobs, run, schema, sweep, topology
 from orchestrator.errors import UserError
 
 app = typer.Typer(
@@ -23,6 +23,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(topology.app, name="topology")
+app.command("sweep")(sweep.sweep)
+app.command("submit")(jobs.submit)
+app.add_typer(jobs.app, name="jobs")
 app.command("run")(run.run)
 app.command("strategies")(catalog.strategies)
 app.command("workloads")(catalog.workloads)

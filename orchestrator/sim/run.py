@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from orchestrator.generators import GENERATORS
 from orchestrator.generators.base import Context, World
@@ -54,17 +54,39 @@ def _mean(total: float, count: int) -> float:
     return total / count if count else float("nan")
 
 
-def simulate(spec: RunSpec, check: bool = False) -> RunResult:
+def machine_for(spec: RunSpec) -> Machine:
+    """The run's CPUs: its copies, then the workload's kernel threads (walkers)."""
+    helpers = GENERATORS[spec.workload.kind].helper_nodes(spec.workload, len(spec.topology.nodes))
+    return Machine.build(spec.topology, spec.copies, spec.placement, helpers)
+
+
+def build(spec: RunSpec, check: bool = False):
+    """The world of a run, ready to go: machine, engine, strategy and workload generator.
+
+    Every process that produces or consumes a run's operation streams builds it the same way,
+    so the handles inside the ops (locks, lines, files) agree everywhere.
+    """
     kind = GENERATORS[spec.workload.kind]
-    helpers = kind.helper_nodes(spec.workload, len(spec.topology.nodes))
-    machine = Machine.build(spec.topology, spec.copies, spec.placement, helpers)
+    machine = machine_for(spec)
     engine = Engine(machine, spec.kernel, check=check, end_ns=spec.end_ns, warmup_ns=spec.warmup_ns)
     strategy = get_strategy(spec.strategy.name)(spec.strategy, engine, machine)
     engine.expand = strategy.expand
     generator = kind(spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node)))
     generator.declare(_World(engine, strategy))
+    return machine, engine, strategy, generator
+
+
+def local_streams(spec: RunSpec, generator) -> Callable[[int], Iterator[list[tuple]]]:
+    return lambda slot: generator.batches(slot, stream(spec.seed, WORKLOAD, slot))
+
+
+def simulate(spec: RunSpec, check: bool = False, streams=None) -> RunResult:
+    """Run one configuration. `streams(slot)` may supply the op batches from elsewhere (Ray
+    actors); by default this process generates them."""
+    machine, engine, strategy, generator = build(spec, check)
+    streams = streams or local_streams(spec, generator)
     for slot in range(len(machine.cpus)):
-        engine.add_cpu(generator.batches(slot, stream(spec.seed, WORKLOAD, slot)))
+        engine.add_cpu(streams(slot))
     wall = engine.run()
     return _collect(spec, engine, strategy, wall)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
@@ -30,6 +31,8 @@ class SweepSpec(Spec):
     warmup_ms: NonNegativeFloat = Field(0.0, description="virtual time discarded before measuring")
     placement: Literal["spread", "compact"] = "spread"
     output: str = Field("results", description="dataset path or pyarrow filesystem URI")
+    set: list[str] = Field(default_factory=list, description="dotted.key=value overrides for every run, "
+                                                             "as orch run --set (e.g. kernel.spin_limit_ns=null)")
 
     @model_validator(mode="after")
     def _check(self) -> "SweepSpec":
@@ -43,6 +46,10 @@ class SweepSpec(Spec):
             values = getattr(self, field) or []
             if len(set(values)) != len(values):
                 raise FieldError(field, "duplicate entries")
+        files = [(w.file, json.dumps(w.overrides, sort_keys=True)) for w in self.workloads]
+        for i, key in enumerate(files):
+            if files.index(key) != i:
+                raise FieldError(("workloads", i), f"duplicate workload {key[0]!r} with the same overrides")
         labels = [s.display for s in self.strategies]
         for i, label in enumerate(labels):
             if labels.index(label) != i:

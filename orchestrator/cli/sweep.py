@@ -1,0 +1,74 @@
+"""`orch sweep`: the main job. Runs a sweep on Ray (or in-process) into a Parquet dataset."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.presets import REPO_ROOT
+from orchestrator.runners.sweep import comparison, run_sweep
+from orchestrator.spec import SweepSpec, load, validate
+from orchestrator.spec.loader import parse_yaml
+
+DEFAULT_SPEC = REPO_ROOT / "reports" / "quick" / "sweep.yaml"
+
+
+class Backend(str, Enum):
+    ray = "ray"
+    local = "local"
+
+
+class Layout(str, Enum):
+    task = "task"
+    actors = "actors"
+
+
+def load_sweep(path: str) -> SweepSpec:
+    if path == "-":
+        return validate(SweepSpec, parse_yaml(sys.stdin.read(), "<stdin>"), "<stdin>")
+    return load(SweepSpec, path)
+
+
+def sweep(
+    spec_file: str = typer.Argument(str(DEFAULT_SPEC), metavar="[SPEC]",
+                                    help="sweep YAML, or - for stdin (default: reports/quick/sweep.yaml)"),
+    backend: Backend = typer.Option(Backend.ray, "--backend", help="ray (embedded or --address) or local"),
+    address: str | None = typer.Option(None, "--address", help="an existing Ray cluster (host:port or auto)"),
+    workers: int = typer.Option(2, "--workers", min=1, help="runs in parallel (embedded Ray's CPUs)"),
+    layout: Layout = typer.Option(Layout.task, "--layout", help="task: one Ray task per run; actors: "
+                                                                 "one actor per virtual node + a tree actor"),
+    out: str | None = typer.Option(None, "--out", help="dataset path or URI (default: the spec's output)"),
+    force: bool = typer.Option(False, "--force", help="recompute runs already in the dataset"),
+) -> None:
+    """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
+    spec = load_sweep(spec_file)
+    source = "<stdin>" if spec_file == "-" else spec_file
+    if backend == Backend.local and (address or layout == Layout.actors):
+        raise typer.BadParameter("--address and --layout actors need --backend ray", param_hint="--backend")
+    outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
+                                    layout=layout.value, out=out, force=force)
+    console = Console(width=max(Console().width, 110))
+    console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
+                  f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
+    console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
+    rows = comparison(dataset.runs().to_pylist(), [s.display for s in spec.strategies])
+    if rows:
+        table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy",
+                      title_justify="left")
+        for col in ("topology", "workload", "copies", "strategy", "throughput", "ratio"):
+            table.add_column(col, justify="right" if col in ("copies", "throughput", "ratio") else "left")
+        for topo, work, copies, strategy, mean, ratio in rows:
+            table.add_row(topo, work, str(copies), strategy, f"{mean:,.0f}", "-" if ratio is None else f"{ratio:.2f}")
+        console.print(table)
+    for run_id, error in outcome.failed:
+        print(f"orch: failed: run {run_id}: {error}", file=sys.stderr)
+    if outcome.interrupted:
+        print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
+        raise typer.Exit(130)
+    if outcome.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Runners: where the runs of a sweep execute (in-process, Ray tasks, Ray actors, Ray Jobs)."""

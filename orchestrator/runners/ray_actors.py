@@ -1,0 +1,66 @@
+"""--layout actors (DESIGN 2): a run as Ray actors.
+
+One NodeStreams actor per virtual NUMA node, placed by the custom resource vnode_<i>, hosts
+that node's CPU actors: it generates their operation streams. One TreeOwner actor owns the
+trees, locks, cache lines and the clock: it runs the engine, pulling each CPU's op batches
+from its node's actor. Both sides build the run's world the same way (sim.run.build), so the
+ops and therefore the results are bit-identical to the task layout and to --backend local.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from orchestrator.runners.work import run_one
+from orchestrator.sim.run import build, local_streams, machine_for
+from orchestrator.spec.run import RunSpec
+
+PREFETCH = 8  # batches pulled per remote call
+
+
+class NodeStreams:
+    """The CPU actors of one virtual node: their operation streams."""
+
+    def __init__(self, spec_json: dict, slots: list[int]):
+        spec = RunSpec.model_validate(spec_json)
+        _, _, _, generator = build(spec)
+        make = local_streams(spec, generator)
+        self.streams = {slot: make(slot) for slot in slots}
+
+    def next_batches(self, slot: int, count: int) -> list[list[tuple]]:
+        stream = self.streams[slot]
+        return [next(stream) for _ in range(count)]
+
+
+def _pull(handle, slot: int) -> Iterator[list[tuple]]:
+    import ray
+
+    while True:
+        yield from ray.get(handle.next_batches.remote(slot, PREFETCH))
+
+
+class TreeOwner:
+    """Owns trees, locks and the clock of one run; pulls op batches from the node actors."""
+
+    def run(self, spec_json: dict, sweep_id: str, handles: dict[int, object], slot_node: list[int]):
+        return run_one(spec_json, sweep_id, streams=lambda slot: _pull(handles[slot_node[slot]], slot))
+
+
+def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[tuple]:
+    import ray
+
+    node_actor = ray.remote(num_cpus=0)(NodeStreams)
+    owner = ray.remote(num_cpus=1)(TreeOwner).remote()
+    for spec in specs:
+        spec_json = spec.model_dump(mode="json")
+        machine = machine_for(spec)
+        by_node: dict[int, list[int]] = {}
+        for slot, node in enumerate(machine.node):
+            by_node.setdefault(node, []).append(slot)
+        handles = {node: node_actor.options(resources={f"vnode_{node}": 1}).remote(spec_json, slots)
+                   for node, slots in by_node.items()}
+        try:
+            yield ray.get(owner.run.remote(spec_json, sweep_id, handles, machine.node))
+        finally:
+            for handle in handles.values():
+                ray.kill(handle)

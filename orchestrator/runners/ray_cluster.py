@@ -1,0 +1,55 @@
+"""Connecting to Ray: an embedded local instance started for the sweep, or an existing cluster."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from orchestrator.errors import UserError
+from orchestrator.presets import REPO_ROOT
+
+# Upload the project, not its virtualenv or results, when a cluster needs our code.
+EXCLUDES = [".venv", ".git", "results", "*.parquet", "__pycache__", ".hypothesis", ".pytest_cache"]
+
+
+def vnode_resources(nodes: int) -> dict[str, float]:
+    """One custom resource per virtual NUMA node; actors of node i ask for vnode_i."""
+    return {f"vnode_{i}": 1000.0 for i in range(nodes)}
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _stay_on_loopback(address: str | None) -> None:
+    """Ray swaps a loopback address for the machine's outward IP; a local instance (or a head on
+    127.0.0.1) must stay on loopback. Ray reads this switch when it is first imported."""
+    host = (address or "127.0.0.1").rsplit(":", 1)[0]
+    if host in LOOPBACK_HOSTS:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+@contextmanager
+def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterator[None]:
+    """Start a local Ray for the sweep (shut down after) or join the cluster at `address`."""
+    _stay_on_loopback(address)
+    import ray
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("ORCH_")}
+    try:
+        if address is None:
+            ray.init(num_cpus=workers or os.cpu_count(), resources=vnode_resources(nodes),
+                     include_dashboard=False, log_to_driver=False, configure_logging=False,
+                     runtime_env={"env_vars": env} if env else None)
+        elif address == "auto" or os.environ.get("RAY_JOB_ID"):
+            ray.init(address=address, log_to_driver=False, configure_logging=False)  # inside a job
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False,
+                     runtime_env={"working_dir": str(REPO_ROOT), "excludes": EXCLUDES,
+                                  **({"env_vars": env} if env else {})})
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise UserError(address or "ray", "--address", f"cannot start or reach Ray: {exc}") from None
+    try:
+        yield
+    finally:
+        ray.shutdown()

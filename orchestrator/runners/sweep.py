@@ -1,0 +1,107 @@
+"""Run a sweep: expand it, skip what the dataset already has, run the rest, write as they finish."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+    TimeRemainingColumn
+
+from orchestrator.plan import expand_sweep, sweep_id
+from orchestrator.results.dataset import Dataset
+from orchestrator.results.tables import failed_tables
+from orchestrator.spec import SweepSpec
+from orchestrator.spec.run import RunSpec
+
+
+@dataclass
+class Outcome:
+    total: int
+    skipped: int
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)   # (run id, error)
+    wall_s: float = 0.0
+    interrupted: bool = False
+
+
+def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str]):
+    """Everything that can fail on bad input, before any run starts."""
+    runs = expand_sweep(spec, source, notes)
+    dataset = Dataset(out or spec.output, spec.name)
+    dataset.check_writable()
+    removed = dataset.remove_temp_files()
+    if removed:
+        notes.append(f"removed {removed} temp file(s) an interrupted sweep left")
+    finished = {} if force else dataset.finished()
+    todo = [run for run in runs if finished.get(run.run_id()) != "ok"]
+    return runs, todo, dataset
+
+
+def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, workers: int,
+            layout: str) -> Iterator[tuple]:
+    if backend == "local":
+        from orchestrator.runners.local import run_local
+        yield from run_local(todo, sid)
+        return
+    from orchestrator.runners.ray_cluster import ray_session
+    nodes = max(len(run.topology.nodes) for run in todo)
+    with ray_session(address, workers, nodes):
+        if layout == "actors":
+            from orchestrator.runners.ray_actors import run_actors
+            yield from run_actors(todo, sid)
+        else:
+            from orchestrator.runners.ray_tasks import run_tasks
+            yield from run_tasks(todo, sid, workers)
+
+
+def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: str | None = None,
+              workers: int = 2, layout: str = "task", out: str | None = None, force: bool = False,
+              console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
+    notes: list[str] = []
+    runs, todo, dataset = plan(spec, source, out, force, notes)
+    console = console or Console(stderr=True)
+    for note in notes:
+        console.print(f"orch: note: {note}", highlight=False)
+    outcome = Outcome(total=len(runs), skipped=len(runs) - len(todo))
+    by_id = {run.run_id(): run for run in todo}
+    sid = sweep_id(spec)
+    meta = spec.model_dump(mode="json")
+    began = time.perf_counter()
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("eta"),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=False) as progress:
+        bar = progress.add_task(spec.name, total=len(todo), failed=0)
+        try:
+            for run_id, tables, error in results(todo, sid, backend, address, workers, layout):
+                if error is not None:
+                    outcome.failed.append((run_id, error))
+                    tables = failed_tables(by_id[run_id], error, sid)
+                dataset.write_run(run_id, tables, meta)
+                outcome.done += 1
+                progress.update(bar, advance=1, failed=len(outcome.failed))
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+    outcome.wall_s = time.perf_counter() - began
+    return outcome, dataset, notes
+
+
+def comparison(rows: list[dict], order: list[str]) -> list[tuple]:
+    """(topology, workload, copies, strategy, mean throughput, ratio to order[0]), in `order`."""
+    cells: dict[tuple, list[float]] = {}
+    for row in rows:
+        if row["status"] != "ok" or row["strategy"] not in order:
+            continue
+        cells.setdefault((row["topology"], row["workload"], row["copies"], row["strategy"]), []).append(
+            row["throughput_per_s"])
+    out = []
+    for (topo, work, copies, strategy), values in sorted(
+            cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], order.index(kv[0][3]))):
+        base = cells.get((topo, work, copies, order[0]))
+        mean = statistics.mean(values)
+        out.append((topo, work, copies, strategy, mean, mean / statistics.mean(base) if base else None))
+    return out

@@ -1,0 +1,104 @@
+"""The data contract (DESIGN 5): every table's columns, types, units and meaning, in one place.
+
+Datasets are hive-partitioned as ROOT/table=NAME/sweep=SWEEP/part-RUNID.parquet; the
+partition keys `table` and `sweep` are not stored in the files. `docs/schema.md` is generated
+from these lists (orch schema --data), so the docs cannot drift from the files.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+F, I, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
+
+RUNS = [
+    ("run_id", S, "hash of the run's canonical config and the model version"),
+    ("sweep_id", S, "hash of the sweep spec that produced the run (null for orch run)"),
+    ("model_version", S, "version of the simulation model; a change invalidates old run ids"),
+    ("status", S, "ok or failed"),
+    ("error", S, "why a failed run failed (one line); null when ok"),
+    ("topology", S, "topology name"),
+    ("nodes", I, "NUMA nodes of the topology"),
+    ("cpus", I, "CPUs of the topology"),
+    ("strategy", S, "strategy label (name and parameters): the comparison key"),
+    ("strategy_name", S, "registered strategy name"),
+    ("shards", I, "subtrees asked for (null: the design's default)"),
+    ("subtree_choice", S, "subtree choice asked for (null: the design's default)"),
+    ("workload", S, "workload name"),
+    ("workload_kind", S, "workload generator"),
+    ("copies", I, "copies run (UnixBench -c)"),
+    ("seed", I, "seed of every random stream of the run"),
+    ("duration_ms", F, "virtual milliseconds measured"),
+    ("warmup_ms", F, "virtual milliseconds run before measuring"),
+    ("placement", S, "spread or compact"),
+    ("throughput_per_s", F, "iterations per virtual second (UnixBench lps analog)"),
+    ("iterations", I, "iterations completed while measuring"),
+    ("response_mean_ns", F, "mean iteration time, ns (closed-loop: wait + hold; execl: one exec)"),
+    ("response_write_mean_ns", F, "mean time of write iterations, ns"),
+    ("response_read_mean_ns", F, "mean time of read iterations, ns"),
+    ("response_p50_ns", F, "median iteration time, ns (log-bucket histogram, <= 12.5% error)"),
+    ("response_p99_ns", F, "99th percentile iteration time, ns"),
+    ("wait_mean_ns", F, "lock wait per acquisition over all lock classes, ns"),
+    ("lock_acquisitions", I, "acquisitions of every lock class while measuring"),
+    ("walks", I, "rmap walks completed while measuring"),
+    ("walk_p50_ns", F, "median rmap walk latency (locks + walk), ns"),
+    ("walk_p99_ns", F, "99th percentile rmap walk latency, ns"),
+    ("transfers_local", I, "cache-line transfers within a node"),
+    ("transfers_remote", I, "cache-line transfers between nodes (perf c2c HITM analog)"),
+    ("remote_share", F, "transfers_remote / all transfers"),
+    ("memory_per_inode_bytes", I, "bytes per inode the design spends on i_mmap"),
+    ("memory_per_million_inodes_mib", F, "the same for a million inodes, MiB"),
+    ("fairness_jain", F, "Jain's index of per-copy iterations (1 = all equal)"),
+    ("throughput_per_node", pa.list_(F), "iterations per virtual second of the copies on each node"),
+    ("events", I, "engine events processed"),
+    ("wall_s", F, "wall-clock seconds of the simulation"),
+    ("events_per_s", F, "engine events per wall-clock second"),
+    ("config_json", S, "the full run spec as JSON (topology, strategy, workload, kernel policy)"),
+]
+
+LOCKS = [
+    ("run_id", S, "the run"),
+    ("lock_class", S, "lock class, as lockdep names it (i_mmap_rwsem, i_mmap_tree.rwsem, ...)"),
+    ("kind", S, "rwsem, mutex, spinlock or percpu-rwsem"),
+    ("mode", S, "write or read"),
+    ("acquisitions", I, "acquisitions while measuring"),
+    ("contentions", I, "acquisitions that had to wait"),
+    ("acq_bounces", I, "uncontended acquisitions whose lock line came from another CPU"),
+    ("con_bounces", I, "contended acquisitions whose lock line came from another CPU"),
+    ("sleeps", I, "waiters that slept (rwsem rule a) instead of spinning to the end"),
+    ("handoffs", I, "grants by hand-off to a sleeper queued >= handoff_ns"),
+    ("wait_min_ns", I, "shortest contended wait, ns"),
+    ("wait_max_ns", I, "longest contended wait, ns"),
+    ("wait_total_ns", I, "sum of contended waits, ns"),
+    ("wait_avg_ns", F, "mean contended wait, ns"),
+    ("wait_p50_ns", F, "median contended wait, ns"),
+    ("wait_p99_ns", F, "99th percentile contended wait, ns"),
+    ("hold_min_ns", I, "shortest hold, ns"),
+    ("hold_max_ns", I, "longest hold, ns"),
+    ("hold_total_ns", I, "sum of holds, ns"),
+    ("hold_avg_ns", F, "mean hold, ns"),
+]
+
+TIMESERIES = [
+    ("run_id", S, "the run"),
+    ("window", I, "window index from virtual time 0 (warm-up included)"),
+    ("start_ns", I, "virtual time the window starts, ns"),
+    ("width_ns", I, "window width, ns"),
+    ("warmup", B, "the window starts inside the warm-up"),
+    ("iterations", I, "iterations completed in the window"),
+    ("throughput_per_s", F, "iterations per virtual second in the window"),
+    ("response_mean_ns", F, "mean iteration time of iterations ending in the window, ns"),
+]
+
+HISTOGRAMS = [
+    ("run_id", S, "the run"),
+    ("metric", S, "wait:CLASS:MODE, response:write, response:read or walk"),
+    ("bucket", I, "log bucket index (8 sub-buckets per power of two; mergeable across runs)"),
+    ("low_ns", I, "smallest value in the bucket, ns"),
+    ("high_ns", I, "largest value in the bucket, ns"),
+    ("count", I, "samples in the bucket"),
+]
+
+COLUMNS = {"runs": RUNS, "locks": LOCKS, "timeseries": TIMESERIES, "histograms": HISTOGRAMS}
+SCHEMAS = {name: pa.schema([(col, kind) for col, kind, _ in cols]) for name, cols in COLUMNS.items()}
+TABLES = tuple(COLUMNS)

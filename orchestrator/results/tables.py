@@ -1,0 +1,65 @@
+"""One run's results as Arrow tables of the fixed schemas in results/schema.py."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pyarrow as pa
+
+from orchestrator.results.schema import SCHEMAS
+from orchestrator.sim.run import RunResult
+from orchestrator.spec.run import MODEL_VERSION, RunSpec
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def config_columns(spec: RunSpec, sweep_id: str | None = None) -> dict[str, Any]:
+    return {
+        "run_id": spec.run_id(),
+        "sweep_id": sweep_id,
+        "model_version": MODEL_VERSION,
+        "topology": spec.topology.name,
+        "nodes": len(spec.topology.nodes),
+        "cpus": spec.topology.cpu_count,
+        "strategy": spec.strategy.display,
+        "strategy_name": spec.strategy.name,
+        "shards": spec.strategy.shards,
+        "subtree_choice": spec.strategy.subtree_choice,
+        "workload": spec.workload.name,
+        "workload_kind": spec.workload.kind,
+        "copies": spec.copies,
+        "seed": spec.seed,
+        "duration_ms": spec.duration_ms,
+        "warmup_ms": spec.warmup_ms,
+        "placement": spec.placement,
+        "config_json": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
+    }
+
+
+def table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    schema = SCHEMAS[name]
+    return pa.Table.from_pylist([{k: _clean(row.get(k)) for k in schema.names} for row in rows], schema=schema)
+
+
+def to_tables(result: RunResult, sweep_id: str | None = None) -> dict[str, pa.Table]:
+    """Arrow tables of one finished run; every row carries the run id."""
+    key = {"run_id": result.run_id}
+    metrics = {k: ([_clean(x) for x in v] if isinstance(v, list) else v) for k, v in result.metrics.items()}
+    return {
+        "runs": table("runs", [{**config_columns(result.spec, sweep_id), "status": "ok", **metrics}]),
+        "locks": table("locks", [{**key, **row} for row in result.locks]),
+        "timeseries": table("timeseries", [{**key, **row} for row in result.timeseries]),
+        "histograms": table("histograms", [{**key, **row} for row in result.histograms]),
+    }
+
+
+def failed_tables(spec: RunSpec, error: str, sweep_id: str | None = None) -> dict[str, pa.Table]:
+    """A failed run: its config and error in `runs`, nothing elsewhere."""
+    row = {**config_columns(spec, sweep_id), "status": "failed", "error": error}
+    return {"runs": table("runs", [row]), **{name: table(name, []) for name in ("locks", "timeseries", "histograms")}}

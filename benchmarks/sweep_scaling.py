@@ -24,7 +24,7 @@ SWEEP = {
     "workloads": [{"file": "execl"}],
     "copies": [16, 64],
     "replications": 5,
-    "duration_ms": 3,
+    "duration_ms": 15,
     "warmup_ms": 1,
 }
 

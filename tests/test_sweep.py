@@ -194,3 +194,17 @@ def test_file_uri_output(orch, tmp_path):
     spec = write_spec(tmp_path, copies=[2])
     assert orch("sweep", spec, "--backend", "local", "--out", f"file://{tmp_path}/uri").code == 0
     assert len(runs(tmp_path / "uri")) == 2
+
+
+def test_target_ci_adds_seeds_until_tight(orch, tmp_path):
+    spec = write_spec(tmp_path, strategies=[{"name": "single"}], copies=[4], replications=2)
+    out = tmp_path / "out"
+    result = orch("sweep", spec, "--backend", "local", "--out", out, "--target-ci", "0.5%",
+                  "--max-replications", "5")
+    assert result.code == 0, result.err
+    seeds = [r["seed"] for r in runs(out)]
+    assert sorted(seeds) == [1, 2, 3, 4, 5]  # 0.5% is tighter than 5 short runs get: it stops at the cap
+    loose = tmp_path / "loose"
+    assert orch("sweep", spec, "--backend", "local", "--out", loose, "--target-ci", "50%").code == 0
+    assert len(runs(loose)) == 2  # already inside 50%: nothing added
+    assert orch("sweep", spec, "--target-ci", "two").code == 2

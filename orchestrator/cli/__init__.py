@@ -12,7 +12,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import catalog, jobs, run, schema, sweep, topology
+from orchestrator.cli import catalog, jobs, report, run, schema, sweep, topology
 from orchestrator.errors import UserError
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 app.add_typer(topology.app, name="topology")
 app.command("sweep")(sweep.sweep)
+app.command("report")(report.report)
 app.command("submit")(jobs.submit)
 app.add_typer(jobs.app, name="jobs")
 app.command("run")(run.run)

@@ -28,6 +28,19 @@ class Layout(str, Enum):
     actors = "actors"
 
 
+def parse_share(text: str | None) -> float | None:
+    """'2%' or '0.02' -> 0.02."""
+    if text is None:
+        return None
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a share like 2% or 0.02", param_hint="--target-ci") from None
+    if not 0 < value < 1:
+        raise typer.BadParameter("must be between 0% and 100%", param_hint="--target-ci")
+    return value
+
+
 def load_sweep(path: str) -> SweepSpec:
     if path == "-":
         return validate(SweepSpec, parse_yaml(sys.stdin.read(), "<stdin>"), "<stdin>")
@@ -44,6 +57,9 @@ def sweep(
                                                                  "one actor per virtual node + a tree actor"),
     out: str | None = typer.Option(None, "--out", help="dataset path or URI (default: the spec's output)"),
     force: bool = typer.Option(False, "--force", help="recompute runs already in the dataset"),
+    target_ci: str | None = typer.Option(None, "--target-ci", help="add seeds until every cell's 95% CI "
+                                         "half-width is below this share of its mean, e.g. 2%"),
+    max_replications: int = typer.Option(20, "--max-replications", min=2, help="cap for --target-ci"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
     spec = load_sweep(spec_file)
@@ -51,7 +67,8 @@ def sweep(
     if backend == Backend.local and (address or layout == Layout.actors):
         raise typer.BadParameter("--address and --layout actors need --backend ray", param_hint="--backend")
     outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
-                                    layout=layout.value, out=out, force=force)
+                                    layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
+                                    max_replications=max_replications)
     console = Console(width=max(Console().width, 110))
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)

@@ -1,8 +1,8 @@
 """The data contract (DESIGN 5): every table's columns, types, units and meaning, in one place.
 
 Datasets are hive-partitioned as ROOT/table=NAME/sweep=SWEEP/part-RUNID.parquet; the
-partition keys `table` and `sweep` are not stored in the files. `docs/schema.md` is generated
-from these lists (orch schema --data), so the docs cannot drift from the files.
+partition keys `table` and `sweep` are not stored in the files (readers get them from the path).
+`docs/schema.md` is generated from these lists (`orch schema data`); a test keeps it in step.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
+from orchestrator.analysis.stats import mean_ci
 from orchestrator.plan import expand_sweep, sweep_id
 from orchestrator.results.dataset import Dataset
 from orchestrator.results.tables import failed_tables
@@ -58,8 +60,25 @@ def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, wo
             yield from run_tasks(todo, sid, workers)
 
 
+def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec]:
+    """The stopping rule: one more seed for every cell whose throughput CI half-width is still
+    above `target` (relative to its mean), until it has `cap` seeds."""
+    cells: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row["status"] == "ok":
+            cells.setdefault((row["topology"], row["workload"], row["strategy"], row["copies"]), []).append(row)
+    extra = []
+    for cell in cells.values():
+        estimate = mean_ci([r["throughput_per_s"] for r in cell])
+        if len(cell) < cap and not estimate.relative_half_width <= target:
+            seed = max(r["seed"] for r in cell) + 1
+            extra.append(RunSpec.model_validate({**json.loads(cell[0]["config_json"]), "seed": seed}))
+    return extra
+
+
 def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: str | None = None,
               workers: int = 2, layout: str = "task", out: str | None = None, force: bool = False,
+              target_ci: float | None = None, max_replications: int = 20,
               console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
     notes: list[str] = []
     runs, todo, dataset = plan(spec, source, out, force, notes)
@@ -77,13 +96,19 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=len(todo), failed=0)
         try:
-            for run_id, tables, error in results(todo, sid, backend, address, workers, layout):
-                if error is not None:
-                    outcome.failed.append((run_id, error))
-                    tables = failed_tables(by_id[run_id], error, sid)
-                dataset.write_run(run_id, tables, meta)
-                outcome.done += 1
-                progress.update(bar, advance=1, failed=len(outcome.failed))
+            while todo:
+                for run_id, tables, error in results(todo, sid, backend, address, workers, layout):
+                    if error is not None:
+                        outcome.failed.append((run_id, error))
+                        tables = failed_tables(by_id[run_id], error, sid)
+                    dataset.write_run(run_id, tables, meta)
+                    outcome.done += 1
+                    progress.update(bar, advance=1, failed=len(outcome.failed))
+                todo = [] if target_ci is None else more_replications(
+                    dataset.runs().to_pylist(), target_ci, max_replications)
+                by_id.update({run.run_id(): run for run in todo})
+                outcome.total += len(todo)
+                progress.update(bar, total=outcome.total - outcome.skipped)
         except KeyboardInterrupt:
             outcome.interrupted = True
     outcome.wall_s = time.perf_counter() - began

@@ -1,0 +1,71 @@
+"""Read a sweep dataset for analysis, refusing anything that is not one (exit 2, one line)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from orchestrator.analysis.stats import mser5
+from orchestrator.errors import UserError
+from orchestrator.results.schema import SCHEMAS
+
+
+@dataclass
+class Study:
+    runs: list[dict]                 # ok runs, with steady_throughput_per_s added
+    failed: int
+    locks: list[dict]
+    sweeps: list[str]
+
+
+def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    folder = root / f"table={name}"
+    if not folder.is_dir():
+        raise UserError(str(root), f"table={name}", "not an orch dataset (no such table folder)")
+    try:
+        data = ds.dataset(folder, format="parquet", partitioning="hive")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UserError(str(root), f"table={name}", f"unreadable: {exc}") from None
+    if not data.files:
+        raise UserError(str(root), f"table={name}", "empty: no runs written yet")
+    expected = SCHEMAS[name]
+    missing = [f.name for f in expected if f.name not in data.schema.names]
+    if missing:
+        raise UserError(str(root), f"table={name}", f"another schema: missing columns {', '.join(missing[:5])}")
+    return data.to_table(columns=columns)
+
+
+def steady_throughput(windows: list[dict]) -> float:
+    """Throughput over the windows after the warm-up: the configured one, or longer if MSER-5
+    finds the series still settling (it never keeps a window the run called warm-up)."""
+    windows = sorted(windows, key=lambda w: w["window"])
+    configured = sum(1 for w in windows if w["warmup"])
+    drop = max(configured, mser5([w["throughput_per_s"] for w in windows]))
+    kept = windows[drop:]
+    span = sum(w["width_ns"] for w in kept)
+    return sum(w["iterations"] for w in kept) / (span / 1e9) if span else float("nan")
+
+
+def load_study(path: str, sweep: str | None = None) -> Study:
+    root = Path(path)
+    if not root.exists():
+        raise UserError(path, None, "no such dataset")
+    runs = _table(root, "runs").to_pylist()
+    if sweep is not None:
+        runs = [r for r in runs if r.get("sweep") == sweep]
+    if not runs:
+        raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else ""))
+    ok = [r for r in runs if r["status"] == "ok"]
+    ids = {r["run_id"] for r in ok}
+    series: dict[str, list[dict]] = {}
+    for row in _table(root, "timeseries").to_pylist():
+        if row["run_id"] in ids:
+            series.setdefault(row["run_id"], []).append(row)
+    for run in ok:
+        run["steady_throughput_per_s"] = steady_throughput(series.get(run["run_id"], [])) \
+            if run["run_id"] in series else run["throughput_per_s"]
+    locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
+    return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}))

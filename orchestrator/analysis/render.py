@@ -1,0 +1,203 @@
+"""The report: index.html (self-contained), report.md, lkml.txt (plain text under 80 columns)."""
+
+from __future__ import annotations
+
+import html
+import math
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+
+from orchestrator.analysis import plots
+from orchestrator.analysis.compare import Group
+from orchestrator.analysis.data import Study
+from orchestrator.analysis.stats import FASTER, SLOWER
+from orchestrator.fileio import write_text_atomic
+
+SHORT = {FASTER: "faster", SLOWER: "slower"}
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{(x - 1) * 100:+.1f}%"
+
+
+def _stddev_pct(values) -> float:
+    values = list(values)
+    return statistics.stdev(values) / statistics.mean(values) * 100 if len(values) > 1 else 0.0
+
+
+def _slug(*parts: str) -> str:
+    return "-".join(p.replace("/", "_").replace(" ", "_") for p in parts)
+
+
+# ---- aggregates beside the throughput comparison ---------------------------------------------
+
+def max_copies_runs(study: Study, group: Group) -> list[dict]:
+    top = max(group.copies())
+    return [r for r in study.runs if r["topology"] == group.topology and r["workload"] == group.workload
+            and r["copies"] == top]
+
+
+def lock_wait_rows(study: Study, group: Group) -> list[tuple[str, float, float]]:
+    """Per strategy, its most-waited-on lock class and mode at the largest copy count."""
+    runs = {r["run_id"]: r for r in max_copies_runs(study, group)}
+    totals: dict[tuple, list[dict]] = {}
+    for row in study.locks:
+        run = runs.get(row["run_id"])
+        if run is not None and row["wait_p50_ns"] is not None:
+            totals.setdefault((run["strategy"], row["lock_class"], row["mode"]), []).append(row)
+    best: dict[str, tuple] = {}
+    for (strategy, cls, mode), rows in totals.items():
+        waited = sum(r["wait_total_ns"] for r in rows)
+        if strategy not in best or waited > best[strategy][0]:
+            best[strategy] = (waited, f"{strategy}: {cls} {mode}",
+                              statistics.mean(r["wait_p50_ns"] for r in rows),
+                              statistics.mean(r["wait_p99_ns"] for r in rows))
+    return [(label, p50, p99) for _, label, p50, p99 in (best[s] for s in group.strategies() if s in best)]
+
+
+def per_strategy(study: Study, group: Group, column: str) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for r in max_copies_runs(study, group):
+        if r[column] is not None:
+            values.setdefault(r["strategy"], []).append(r[column])
+    return {s: statistics.mean(v) for s, v in values.items()}
+
+
+def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
+    seen = {}
+    for r in study.runs:
+        seen.setdefault((r["topology"], r["strategy"]), (r["memory_per_inode_bytes"], r["memory_per_million_inodes_mib"]))
+    return [(t, s, b, m) for (t, s), (b, m) in sorted(seen.items())]
+
+
+# ---- lkml.txt ------------------------------------------------------------------------------
+
+def lkml(study: Study, groups: list[Group], baseline: str) -> str:
+    """Blocks in the style of LKP comparisons pasted into cover letters: base, %change, new."""
+    out = [f"orch: {len(study.runs)} runs, sweeps {', '.join(study.sweeps)}; throughput in iterations/s;",
+           f"%change is the geometric mean of per-seed ratios to {baseline} with its 95% CI;",
+           "verdict: faster/slower when the CI excludes 0%, else n.s. (not significant).", ""]
+    for group in groups:
+        node_runs = [r for r in study.runs if r["topology"] == group.topology][:1]
+        shape = f" ({node_runs[0]['nodes']} nodes, {node_runs[0]['cpus']} CPUs)" if node_runs else ""
+        out.append(f"{group.workload} on {group.topology}{shape}")
+        for strategy in group.strategies():
+            if strategy == baseline:
+                continue
+            out += [f"  {baseline:>16}                              {strategy}",
+                    "    mean    %stddev   %change [95% CI]            mean    %stddev  copies",
+                    ]
+            for copies in group.copies():
+                base, new = group.cell(baseline, copies), group.cell(strategy, copies)
+                if base is None or new is None or new.ratio is None:
+                    continue
+                r = new.ratio
+                ci = "[n/a]" if math.isnan(r.low) else f"[{(r.low - 1) * 100:+.0f},{(r.high - 1) * 100:+.0f}]"
+                line = (f"{base.throughput.mean:>10,.0f} ±{_stddev_pct(base.by_seed.values()):>3.0f}%"
+                        f" {_pct(r.mean):>8} {ci:<13}"
+                        f"{new.throughput.mean:>10,.0f} ±{_stddev_pct(new.by_seed.values()):>3.0f}%"
+                        f" {copies:>5}  {SHORT.get(new.verdict, 'n.s.')}")
+                out.append(line)
+            out.append("")
+    return "\n".join(line.rstrip()[:80] for line in out) + "\n"
+
+
+# ---- report.md and index.html --------------------------------------------------------------
+
+def _cell_rows(group: Group) -> list[list[str]]:
+    rows = []
+    for cell in group.cells:
+        t, r = cell.throughput, cell.ratio
+        ci = "-" if math.isnan(t.half_width) else f"± {t.half_width:,.0f}"
+        ratio = "-" if r is None else (f"{r.mean:.2f}" + ("" if math.isnan(r.low) else f" [{r.low:.2f}, {r.high:.2f}]"))
+        rows.append([str(cell.copies), cell.strategy, f"{t.mean:,.0f}", ci, ratio, cell.verdict or "baseline"])
+    return rows
+
+
+def _usl_rows(group: Group) -> list[list[str]]:
+    rows = []
+    for strategy, fit in group.usl.items():
+        if fit is not None:
+            peak = "none (no coherency cost)" if math.isinf(fit.peak) else f"{fit.peak:,.0f}"
+            rows.append([strategy, f"{fit.sigma:.4f}", f"{fit.kappa:.2e}", peak])
+    return rows
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def _html_table(head: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CELL_HEAD = ["copies", "strategy", "throughput (it/s)", "95% CI", "ratio to baseline [95% CI]", "verdict"]
+USL_HEAD = ["strategy", "sigma (contention)", "kappa (coherency)", "peak copies N*"]
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:nth-child(2),td:first-child{text-align:left}h2{border-bottom:2px solid #ddd;margin-top:2em}
+.plots{display:flex;flex-wrap:wrap;gap:1em}.plots svg{max-width:540px;height:auto}pre{background:#f7f7f7;padding:1em}"""
+
+
+def write_report(study: Study, groups: list[Group], baseline: str, out: Path, dataset: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plots").mkdir(exist_ok=True)
+    summary_path = out / "summary.md"
+    summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    intro = (f"Dataset `{dataset}`, sweeps {', '.join(study.sweeps)}: {len(study.runs)} runs"
+             f" ({study.failed} failed, left out). Throughput is iterations per virtual second over the"
+             f" windows MSER-5 keeps; intervals are 95% Student t over seeds; ratios to `{baseline}` are"
+             " paired by seed (common random numbers); a verdict says faster or slower only when the"
+             f" whole interval is on one side of 1. Generated by `orch report` on {stamp}.")
+    md = ["# orch report", "", summary, "", intro, ""]
+    body = [f"<h1>orch report</h1><p>{html.escape(intro)}</p>"]
+    if summary:
+        body.insert(1, "<pre>" + html.escape(summary) + "</pre>")
+    verdicts = []
+    for group in groups:
+        slug = _slug(group.topology, group.workload)
+        svgs = {"throughput": plots.throughput(group)}
+        if len(group.strategies()) > 1 and any(c.ratio for c in group.cells):
+            svgs["speedup"] = plots.speedup(group, baseline)
+        waits = lock_wait_rows(study, group)
+        if waits:
+            svgs["lockwait"] = plots.lock_waits(waits, f"{group.workload} on {group.topology}: lock wait at "
+                                                      f"{max(group.copies())} copies")
+        for name, svg in svgs.items():
+            write_text_atomic(out / "plots" / f"{slug}-{name}.svg", svg)
+        remote = per_strategy(study, group, "remote_share")
+        walks = per_strategy(study, group, "walk_p99_ns")
+        side = [[s, f"{remote.get(s, math.nan):.0%}",
+                 "-" if math.isnan(walks.get(s, math.nan)) else f"{walks[s] / 1e3:,.1f}"] for s in group.strategies()]
+        side_head = ["strategy", f"remote line transfers at {max(group.copies())} copies", "rmap walk p99 (us)"]
+        title = f"{group.workload} on {group.topology}"
+        md += [f"## {title}", ""] + [f"![{name}](plots/{slug}-{name}.svg)" for name in svgs] + [""]
+        md += _md_table(CELL_HEAD, _cell_rows(group))
+        if _usl_rows(group):
+            md += ["Universal Scalability Law fits:", ""] + _md_table(USL_HEAD, _usl_rows(group))
+        md += _md_table(side_head, side)
+        body.append(f"<h2>{html.escape(title)}</h2><div class='plots'>{''.join(svgs.values())}</div>")
+        body.append(_html_table(CELL_HEAD, _cell_rows(group)))
+        if _usl_rows(group):
+            body.append("<p>Universal Scalability Law fits:</p>" + _html_table(USL_HEAD, _usl_rows(group)))
+        body.append(_html_table(side_head, side))
+        verdicts += [[c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
+                     for c in group.cells if c.ratio is not None]
+    memory = [[t, s, f"{b:,}", f"{m:,.1f}"] for t, s, b, m in memory_rows(study)]
+    memory_head = ["topology", "strategy", "bytes per inode", "MiB per million inodes"]
+    verdict_head = ["topology", "workload", "copies", "strategy", f"change vs {baseline}", "verdict"]
+    md += ["## Memory per inode", ""] + _md_table(memory_head, memory)
+    md += ["## Verdicts", ""] + _md_table(verdict_head, verdicts)
+    body += ["<h2>Memory per inode</h2>", _html_table(memory_head, memory),
+             "<h2>Verdicts</h2>", _html_table(verdict_head, verdicts)]
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>orch report</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+    written = {"index.html": page, "report.md": "\n".join(md), "lkml.txt": lkml(study, groups, baseline)}
+    for name, text in written.items():
+        write_text_atomic(out / name, text)
+    return [out / name for name in written]

@@ -1,0 +1,31 @@
+"""`orch report`: statistics, plots and text a reviewer can trust, from a sweep dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from orchestrator.analysis.compare import compare
+from orchestrator.analysis.data import load_study
+from orchestrator.analysis.render import write_report
+from orchestrator.errors import UserError
+
+
+def report(
+    dataset: str = typer.Argument(..., help="dataset folder written by orch sweep (its --out)"),
+    baseline: str = typer.Option("single", "--baseline", help="strategy every other is compared with"),
+    sweep: str | None = typer.Option(None, "--sweep", help="only this sweep of the dataset"),
+    out: Path = typer.Option(Path("report"), "--out", help="folder for index.html, report.md, lkml.txt"),
+) -> None:
+    """Write index.html, report.md and lkml.txt comparing every strategy with the baseline."""
+    study = load_study(dataset, sweep)
+    if baseline not in {r["strategy"] for r in study.runs}:
+        raise UserError(dataset, "--baseline", f"no runs of strategy {baseline!r}")
+    groups = compare(study.runs, baseline)
+    try:
+        paths = write_report(study, groups, baseline, out, dataset)
+    except OSError as exc:
+        raise UserError(str(out), "--out", f"cannot write: {exc.strerror or exc}") from None
+    for path in paths:
+        print(f"wrote {path}")

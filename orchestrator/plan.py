@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.presets import resolve
+from orchestrator.presets import is_path, resolve
 from orchestrator.spec import StrategySpec, SweepSpec, Topology, WorkloadSpec, read_yaml, validate
 from orchestrator.spec.run import MODEL_VERSION, RunSpec, apply_overrides
 from orchestrator.strategies import get as get_strategy
 
 
-def _is_file(ref: str) -> bool:
-    return Path(ref).exists() or ref.endswith((".yaml", ".yml")) or "/" in ref
-
-
 def load_part(kind: str, ref: str) -> dict[str, Any]:
     """Read and validate one part (topology / workload / strategy); errors name its file."""
     if kind == "strategy":
-        if _is_file(ref):
+        if is_path(ref):
             data, source = read_yaml(ref), ref
         else:
             data, source = {"name": ref}, "--strategy"
         spec = validate(StrategySpec, data, source)
-        get_strategy(spec.name, source)
+        get_strategy(spec.name, source).check(spec, source)
         return data
     folder, model = {"topology": ("topologies", Topology), "workload": ("workloads", WorkloadSpec)}[kind]
     path = resolve(folder, ref)
@@ -50,8 +45,9 @@ def compose_run(topology: str, strategy: str, workload: str, *, overrides: list[
     if fields.get("copies") is None:
         data["copies"] = validate(Topology, data["topology"], topology).cpu_count
     apply_overrides(data, list(overrides))
-    spec = validate(RunSpec, data, "--set" if overrides else "orch run")
-    get_strategy(spec.strategy.name, "--set" if overrides else "--strategy")
+    source = "--set" if overrides else "orch run"
+    spec = validate(RunSpec, data, source)
+    get_strategy(spec.strategy.name, source).check(spec.strategy, source)
     return spec
 
 
@@ -87,8 +83,13 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
         apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in ref.overrides.items()])
         validate(WorkloadSpec, data, f"{source}: workloads.{i}.overrides")
         workloads.append(data)
+    names = [w.get("name") or w["kind"] for w in workloads]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            raise UserError(source, f"workloads.{i}.overrides",
+                            f"two workloads named {name!r}: give one a different name override")
     for i, strategy in enumerate(spec.strategies):
-        get_strategy(strategy.name, f"{source}: strategies.{i}")
+        get_strategy(strategy.name, f"{source}: strategies.{i}").check(strategy, f"{source}: strategies.{i}")
     runs = []
     for ref, topo in zip(spec.topologies, topologies):
         cpus = validate(Topology, topo, ref).cpu_count

@@ -13,10 +13,15 @@ def preset_names(kind: str) -> list[str]:
     return sorted(p.stem for p in (REPO_ROOT / kind).glob("*.yaml"))
 
 
+def is_path(ref: str) -> bool:
+    """A reference that names a file rather than a preset."""
+    return Path(ref).exists() or "/" in ref or ref.endswith((".yaml", ".yml")) or ref == "-"
+
+
 def resolve(kind: str, ref: str) -> Path:
     """`kind` is the preset folder ("topologies", "workloads"); `ref` a path or a preset name."""
     path = Path(ref)
-    if path.exists() or "/" in ref or ref.endswith((".yaml", ".yml")) or ref == "-":
+    if is_path(ref):
         return path
     candidate = REPO_ROOT / kind / f"{ref}.yaml"
     if candidate.exists():

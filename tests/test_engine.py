@@ -277,7 +277,7 @@ def imm_scripts(draw):
     return scripts, alive_all
 
 
-PRELOAD = [(v, v % 30, v % 30 + 3, v % 3) for v in range(40)]
+PRELOAD = [(v, v % 30, v % 30 + 3, v % 3, -1) for v in range(40)]
 
 
 def run_single(scripts, check=True):
@@ -298,7 +298,7 @@ def test_vmas_conserved_and_walks_exact(case):
     scripts, alive = case
     engine = run_single(scripts)  # --check compares every walk with a brute-force scan
     tree = engine.trees[0]
-    expected = {(v, (lo, hi)) for v, lo, hi, _ in PRELOAD} | alive
+    expected = {(v, (lo, hi)) for v, lo, hi, _, _ in PRELOAD} | alive
     assert set(tree.interval.items()) == expected
     assert tree.size == len(expected)
 
@@ -364,7 +364,7 @@ def test_streams_do_not_depend_on_strategy_or_timing():
             return 0
 
     def first_batch(slot):
-        gen = ClosedLoop(spec, Context(4, 1, (0, 0, 0, 0)))
+        gen = ClosedLoop(spec, Context(4, 1, (0, 0, 0, 0), (0, 1, 2, 3)))
         gen.declare(Recorder())
         return next(gen.batches(slot, stream(7, WORKLOAD, slot)))
 

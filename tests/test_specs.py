@@ -44,6 +44,17 @@ def test_closed_loop_defaults_and_bounds():
         validate(WorkloadSpec, {"kind": "nope"}, "w.yaml")
 
 
+@pytest.mark.parametrize("change,field", [
+    ({"files": [{"name": "a", "segments_pages": []}]}, "files.0.segments_pages"),
+    ({"files": [{"name": "a", "segments_pages": [2]}, {"name": "a", "segments_pages": [3]}]}, "files.1.name"),
+    ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 2}]}, "files.0.relro_pages"),
+])
+def test_bad_mapped_files(change, field):
+    with pytest.raises(UserError) as info:
+        validate(WorkloadSpec, {"kind": "execl", **change}, "w.yaml")
+    assert info.value.field == field
+
+
 def test_strategy_spec():
     assert validate(StrategySpec, {"name": "split-node", "shards": 4}, "s").display == "split-node[shards=4]"
     with pytest.raises(UserError, match="shards"):

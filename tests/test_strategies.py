@@ -104,7 +104,7 @@ def test_streams_are_pure_functions_of_seed_and_slot(kind):
     spec = run_spec(workload=WORKLOADS[kind], copies=4).workload
 
     def first(slot, seed=3):
-        gen = GENERATORS[kind](spec, Context(4, 1, (0, 0, 0, 0)))
+        gen = GENERATORS[kind](spec, Context(4, 1, (0, 0, 0, 0), (0, 1, 2, 3)))
         gen.declare(_Recorder())
         return next(gen.batches(slot, stream(seed, WORKLOAD, slot)))
 

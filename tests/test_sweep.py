@@ -166,6 +166,9 @@ def test_submit_needs_an_absolute_output(orch, tmp_path):
     ({"strategies": [{"name": "single"}, {"name": "single"}]}, "strategies.1: duplicate strategy"),
     ({"workloads": [{"file": "execl", "overrides": {"exec_ns": -1}}]}, "workloads.0.overrides: exec_ns"),
     ({"copies": [999]}, "copies: no run fits any topology"),
+    ({"strategies": [{"name": "single", "shards": 4}]}, "strategies.0: strategy.shards: single has one tree"),
+    ({"workloads": [{"file": "execl"}, {"file": "execl", "overrides": {"exec_ns": 9}}]},
+     "workloads.1.overrides: two workloads named 'execl'"),
 ])
 def test_bad_sweep_specs_exit_2_before_running(orch, tmp_path, change, words):
     result = orch("sweep", write_spec(tmp_path, **change), "--backend", "local", "--out", tmp_path / "out")
@@ -208,3 +211,19 @@ def test_target_ci_adds_seeds_until_tight(orch, tmp_path):
     assert orch("sweep", spec, "--backend", "local", "--out", loose, "--target-ci", "50%").code == 0
     assert len(runs(loose)) == 2  # already inside 50%: nothing added
     assert orch("sweep", spec, "--target-ci", "two").code == 2
+
+
+def test_ctrl_c_keeps_finished_runs(tmp_path):
+    spec = write_spec(tmp_path, copies=[2, 4, 8, 16], replications=2, duration_ms=3.0)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*ORCH, "sweep", str(spec), "--backend", "local", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parts = out / "table=runs" / "sweep=tiny"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    kept = len(runs(out))
+    assert 2 <= kept < 16 and f"{kept} finished run(s) kept" in err

@@ -26,7 +26,8 @@ def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
     if not folder.is_dir():
         raise UserError(str(root), f"table={name}", "not an orch dataset (no such table folder)")
     try:
-        data = ds.dataset(folder, format="parquet", partitioning="hive")
+        data = ds.dataset(folder, format="parquet",
+                          partitioning=ds.partitioning(pa.schema([("sweep", pa.string())]), flavor="hive"))
     except (pa.ArrowInvalid, OSError) as exc:
         raise UserError(str(root), f"table={name}", f"unreadable: {exc}") from None
     if not data.files:

@@ -12,7 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from orchestrator.analysis.compare import Group  # noqa: E402
 
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
+# svg.hashsalt fixes the ids matplotlib puts in SVGs: the same data gives the same files
+plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "orch", "font.size": 9, "axes.grid": True,
+                     "grid.alpha": 0.3})
 PALETTE = plt.get_cmap("tab10").colors
 
 
@@ -29,7 +31,7 @@ def _copies_axis(ax, copies: list[int]) -> None:
 
 def _svg(fig) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog: the SVG goes inline in HTML

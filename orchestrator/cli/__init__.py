@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         code = fail(exc.format_message(), exc.exit_code)
     except UserError as exc:
         code = fail(str(exc))
-    except (KeyboardInterrupt, click_errors.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print("orch: interrupted", file=sys.stderr)
         code = 130
     except Exception as exc:  # a bug in orch, not the user's fault

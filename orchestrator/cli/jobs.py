@@ -44,12 +44,11 @@ def submit(
     layout: str = typer.Option("task", "--layout", help="task or actors"),
 ) -> None:
     """Submit a sweep as a Ray job; prints the job id."""
-    spec = load_sweep(spec_file)
+    spec, text = load_sweep(spec_file)
     output = out or spec.output
     if not _is_remote_safe(output):
         raise UserError(spec_file, "output", f"{output!r} is relative: the job's working directory is "
                                              "temporary; give --out an absolute path or a URI")
-    text = Path(spec_file).read_text(encoding="utf-8")
     entry = (f'printf "%s" "${SPEC_ENV}" | python -m orchestrator sweep - --address auto '
              f"--workers {workers} --layout {shlex.quote(layout)} --out {shlex.quote(output)}")
     try:

@@ -8,14 +8,15 @@ import sys
 from enum import Enum
 from pathlib import Path
 
+import pyarrow as pa
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from orchestrator.errors import UserError
 from orchestrator.plan import compose_run
-from orchestrator.results.sink import write_run_tables
-from orchestrator.results.tables import to_tables
+from orchestrator.results.dataset import write_run_folder
+from orchestrator.results.tables import finite, to_tables
 from orchestrator.sim.run import RunResult, simulate
 
 
@@ -54,8 +55,8 @@ def run(
     result = simulate(spec, check=check)
     if out is not None:
         try:
-            write_run_tables(to_tables(result), out, spec.model_dump(mode="json"))
-        except OSError as exc:
+            write_run_folder(str(out), to_tables(result), spec.model_dump(mode="json"))
+        except (OSError, pa.ArrowException) as exc:
             raise UserError(str(out), None, f"cannot write results: {exc.strerror or exc}") from None
     if as_json:
         print(json.dumps(to_json(result), allow_nan=False))
@@ -67,11 +68,7 @@ def run(
 
 def to_json(result: RunResult) -> dict:
     def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
+        return [finite(v) for v in value] if isinstance(value, list) else finite(value)
 
     return {"run_id": result.run_id, **{k: clean(v) for k, v in result.metrics.items()},
             "locks": [{k: clean(v) for k, v in row.items()} for row in result.locks]}

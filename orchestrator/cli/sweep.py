@@ -41,10 +41,13 @@ def parse_share(text: str | None) -> float | None:
     return value
 
 
-def load_sweep(path: str) -> SweepSpec:
+def load_sweep(path: str) -> tuple[SweepSpec, str]:
+    """The sweep spec from a file or stdin (-), and its text."""
     if path == "-":
-        return validate(SweepSpec, parse_yaml(sys.stdin.read(), "<stdin>"), "<stdin>")
-    return load(SweepSpec, path)
+        text = sys.stdin.read()
+        return validate(SweepSpec, parse_yaml(text, "<stdin>"), "<stdin>"), text
+    spec = load(SweepSpec, path)
+    return spec, Path(path).read_text(encoding="utf-8")
 
 
 def sweep(
@@ -62,7 +65,7 @@ def sweep(
     max_replications: int = typer.Option(20, "--max-replications", min=2, help="cap for --target-ci"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
-    spec = load_sweep(spec_file)
+    spec, _ = load_sweep(spec_file)
     source = "<stdin>" if spec_file == "-" else spec_file
     if backend == Backend.local and (address or layout == Layout.actors):
         raise typer.BadParameter("--address and --layout actors need --backend ray", param_hint="--backend")
@@ -73,9 +76,10 @@ def sweep(
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
-    rows = comparison(dataset.runs().to_pylist(), [s.display for s in spec.strategies])
+    rows = comparison(dataset.runs().to_pylist(), outcome.ids, spec.strategies[0].display)
     if rows:
-        table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy",
+        table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy, "
+                            "paired by seed (orch report has the CIs)",
                       title_justify="left")
         for col in ("topology", "workload", "copies", "strategy", "throughput", "ratio"):
             table.add_column(col, justify="right" if col in ("copies", "throughput", "ratio") else "left")

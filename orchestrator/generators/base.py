@@ -25,6 +25,7 @@ class Context:
     copies: int
     nodes: int
     slot_node: tuple[int, ...]   # NUMA node of each slot's CPU: the copies, then the helpers
+    slot_cpu: tuple[int, ...]    # CPU id of each slot
 
 
 class World(ABC):

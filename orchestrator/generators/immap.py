@@ -127,12 +127,12 @@ class ImmapGenerator(Generator):
         reclaim = tuple(range(nodes)) if walkers.reclaim_per_node_per_s > 0 else ()
         return reclaim + ((0,) if walkers.truncate_per_s > 0 else ())
 
-    def preload(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int]]:
+    def preload(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int, int]]:
         """Background VMAs of other processes, spread over the image's VMAs and over nodes."""
         spans = final_image(f)
         nodes = self.ctx.nodes
         base = BACKGROUND_IDS + (index << 32)
-        return [(base + i, *spans[i % len(spans)], (i // len(spans)) % nodes) for i in range(f.background_vmas)]
+        return [(base + i, *spans[i % len(spans)], (i // len(spans)) % nodes, -1) for i in range(f.background_vmas)]
 
     def declare(self, world: World) -> None:
         spec = self.spec
@@ -146,7 +146,7 @@ class ImmapGenerator(Generator):
         self.writecount = world.line(f"{spec.files[0].name}.i_writecount", 0) if shared.writecount else None
         self.zone = world.lock("zone", "zone->lock", SPINLOCK, 0) if shared.zone_lock_per_iteration else None
 
-    def own_images(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int]]:
+    def own_images(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int, int]]:
         """VMAs each copy has mapped before the run starts (none, unless the workload forks)."""
         return []
 

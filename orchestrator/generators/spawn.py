@@ -25,8 +25,8 @@ class Spawn(Execl):
                          for k, (first, last) in enumerate(final_image(f))]
                 for index, f in enumerate(self.spec.files)}
 
-    def own_images(self, f, index: int) -> list[tuple[int, int, int, int]]:
-        return [(vma, first, last, self.ctx.slot_node[slot])
+    def own_images(self, f, index: int) -> list[tuple[int, int, int, int, int]]:
+        return [(vma, first, last, self.ctx.slot_node[slot], self.ctx.slot_cpu[slot])
                 for slot in range(self.ctx.copies)
                 for vma, first, last in self.parent_image(slot)[f.name]]
 

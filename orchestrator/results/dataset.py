@@ -21,6 +21,24 @@ from orchestrator.results.schema import SCHEMAS, TABLES
 TEMP_PREFIX = ".tmp-"
 
 
+def write_parquet_atomic(fs: pafs.FileSystem, folder: str, name: str, table: pa.Table, meta: dict) -> None:
+    """Write under a hidden temp name in the same folder, then move into place: readers see no
+    file or the whole file, and a killed writer leaves only a hidden temp file."""
+    table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
+    temp = f"{folder}/{TEMP_PREFIX}{uuid.uuid4().hex}-{name}"
+    with fs.open_output_stream(temp) as out:
+        pq.write_table(table, out)
+    fs.move(temp, f"{folder}/{name}")
+
+
+def write_run_folder(folder: str, tables: dict[str, pa.Table], spec: dict) -> None:
+    """orch run --out: one Parquet file per table in a plain folder."""
+    fs = pafs.LocalFileSystem()
+    fs.create_dir(folder, recursive=True)
+    for name, table in tables.items():
+        write_parquet_atomic(fs, folder, f"{name}.parquet", table, {"orch.spec": json.dumps(spec, sort_keys=True)})
+
+
 class Dataset:
     def __init__(self, uri: str, sweep: str):
         self.uri = uri
@@ -73,11 +91,6 @@ class Dataset:
         return {row["run_id"]: row["status"] for row in rows}
 
     def write_run(self, run_id: str, tables: dict[str, pa.Table], spec: dict) -> None:
-        meta = {b"orch.sweep_spec": json.dumps(spec, sort_keys=True).encode()}
+        meta = {"orch.sweep_spec": json.dumps(spec, sort_keys=True)}
         for name in (*[t for t in TABLES if t != "runs"], "runs"):  # runs last: it marks the run done
-            table = tables[name].replace_schema_metadata(meta)
-            final = f"{self.folder(name)}/part-{run_id}.parquet"
-            temp = f"{self.folder(name)}/{TEMP_PREFIX}{run_id}-{uuid.uuid4().hex}.parquet"
-            with self.fs.open_output_stream(temp) as out:
-                pq.write_table(table, out)
-            self.fs.move(temp, final)
+            write_parquet_atomic(self.fs, self.folder(name), f"part-{run_id}.parquet", tables[name], meta)

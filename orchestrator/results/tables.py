@@ -13,7 +13,8 @@ from orchestrator.sim.run import RunResult
 from orchestrator.spec.run import MODEL_VERSION, RunSpec
 
 
-def _clean(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """NaN and infinities become nulls: Parquet readers and JSON expect them so."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -44,13 +45,13 @@ def config_columns(spec: RunSpec, sweep_id: str | None = None) -> dict[str, Any]
 
 def table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     schema = SCHEMAS[name]
-    return pa.Table.from_pylist([{k: _clean(row.get(k)) for k in schema.names} for row in rows], schema=schema)
+    return pa.Table.from_pylist([{k: finite(row.get(k)) for k in schema.names} for row in rows], schema=schema)
 
 
 def to_tables(result: RunResult, sweep_id: str | None = None) -> dict[str, pa.Table]:
     """Arrow tables of one finished run; every row carries the run id."""
     key = {"run_id": result.run_id}
-    metrics = {k: ([_clean(x) for x in v] if isinstance(v, list) else v) for k, v in result.metrics.items()}
+    metrics = {k: ([finite(x) for x in v] if isinstance(v, list) else v) for k, v in result.metrics.items()}
     return {
         "runs": table("runs", [{**config_columns(result.spec, sweep_id), "status": "ok", **metrics}]),
         "locks": table("locks", [{**key, **row} for row in result.locks]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from orchestrator.errors import UserError
 from orchestrator.runners.work import run_one
 from orchestrator.sim.run import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
@@ -49,8 +50,22 @@ class TreeOwner:
 def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[tuple]:
     import ray
 
+    needed = {f"vnode_{n}" for spec in specs for n in set(machine_for(spec).node)}
+    missing = sorted(needed - set(ray.cluster_resources()))
+    if missing:
+        raise UserError("--layout actors", "resources", f"the cluster declares no {', '.join(missing)}: start "
+                        "its nodes with e.g. ray start --resources='{\"vnode_0\": 1000}' (docs/cluster.md)")
     node_actor = ray.remote(num_cpus=0)(NodeStreams)
     owner = ray.remote(num_cpus=1)(TreeOwner).remote()
+    try:
+        yield from _each_run(specs, sweep_id, node_actor, owner)
+    finally:
+        ray.kill(owner)
+
+
+def _each_run(specs, sweep_id, node_actor, owner) -> Iterator[tuple]:
+    import ray
+
     for spec in specs:
         spec_json = spec.model_dump(mode="json")
         machine = machine_for(spec)

@@ -16,12 +16,20 @@ def run_tasks(specs: list[RunSpec], sweep_id: str, workers: int) -> Iterator[tup
     task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_one)
     pending = list(reversed(specs))
     in_flight: list = []
+    run_of: dict = {}
     try:
         while pending or in_flight:
             while pending and len(in_flight) < 2 * workers:  # bounded: the driver's memory stays flat
-                in_flight.append(task.remote(pending.pop().model_dump(mode="json"), sweep_id, True))
+                spec = pending.pop()
+                ref = task.remote(spec.model_dump(mode="json"), sweep_id, True)
+                run_of[ref] = spec.run_id()
+                in_flight.append(ref)
             done, in_flight = ray.wait(in_flight, num_returns=1)
-            yield ray.get(done[0])
+            try:
+                yield ray.get(done[0])
+            except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
+                yield run_of[done[0]], None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            del run_of[done[0]]
     finally:
         for ref in in_flight:
             ray.cancel(ref, force=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -28,6 +27,7 @@ class Outcome:
     failed: list[tuple[str, str]] = field(default_factory=list)   # (run id, error)
     wall_s: float = 0.0
     interrupted: bool = False
+    ids: set[str] = field(default_factory=set)                   # every run of this sweep
 
 
 def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str]):
@@ -65,10 +65,11 @@ def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec
     above `target` (relative to its mean), until it has `cap` seeds."""
     cells: dict[tuple, list[dict]] = {}
     for row in rows:
-        if row["status"] == "ok":
-            cells.setdefault((row["topology"], row["workload"], row["strategy"], row["copies"]), []).append(row)
+        cells.setdefault((row["topology"], row["workload"], row["strategy"], row["copies"]), []).append(row)
     extra = []
     for cell in cells.values():
+        if any(r["status"] != "ok" for r in cell):
+            continue  # a failing cell gets no more seeds: they would fail too
         estimate = mean_ci([r["throughput_per_s"] for r in cell])
         if len(cell) < cap and not estimate.relative_half_width <= target:
             seed = max(r["seed"] for r in cell) + 1
@@ -85,7 +86,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     console = console or Console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)
-    outcome = Outcome(total=len(runs), skipped=len(runs) - len(todo))
+    outcome = Outcome(total=len(runs), skipped=len(runs) - len(todo), ids={run.run_id() for run in runs})
     by_id = {run.run_id(): run for run in todo}
     sid = sweep_id(spec)
     meta = spec.model_dump(mode="json")
@@ -107,6 +108,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
                 todo = [] if target_ci is None else more_replications(
                     dataset.runs().to_pylist(), target_ci, max_replications)
                 by_id.update({run.run_id(): run for run in todo})
+                outcome.ids.update(by_id)
                 outcome.total += len(todo)
                 progress.update(bar, total=outcome.total - outcome.skipped)
         except KeyboardInterrupt:
@@ -115,18 +117,11 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     return outcome, dataset, notes
 
 
-def comparison(rows: list[dict], order: list[str]) -> list[tuple]:
-    """(topology, workload, copies, strategy, mean throughput, ratio to order[0]), in `order`."""
-    cells: dict[tuple, list[float]] = {}
-    for row in rows:
-        if row["status"] != "ok" or row["strategy"] not in order:
-            continue
-        cells.setdefault((row["topology"], row["workload"], row["copies"], row["strategy"]), []).append(
-            row["throughput_per_s"])
-    out = []
-    for (topo, work, copies, strategy), values in sorted(
-            cells.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], order.index(kv[0][3]))):
-        base = cells.get((topo, work, copies, order[0]))
-        mean = statistics.mean(values)
-        out.append((topo, work, copies, strategy, mean, mean / statistics.mean(base) if base else None))
-    return out
+def comparison(rows: list[dict], ids: set[str], baseline: str) -> list[tuple]:
+    """(topology, workload, copies, strategy, mean throughput, paired ratio to the baseline) of
+    this sweep's runs (ids), as orch report computes them."""
+    from orchestrator.analysis.compare import compare
+
+    mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok"]
+    return [(c.topology, c.workload, c.copies, c.strategy, c.throughput.mean, c.ratio.mean if c.ratio else None)
+            for group in compare(mine, baseline, "throughput_per_s") for c in group.cells]

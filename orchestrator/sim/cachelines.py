@@ -30,7 +30,6 @@ class CacheLines:
         self.transfers: list[int] = []
         self.local = 0
         self.remote = 0
-        self.counting = True
         self.free_ids: list[int] = []  # lines of erased VMAs, reused for new ones
 
     def free(self, line: int) -> None:
@@ -67,12 +66,11 @@ class CacheLines:
             # AMD: between two CPUs both away from the home node, the probe goes through home
             if self.home_effect and src_node != home and dst_node != home:
                 cost = max(cost, self.to_node[src][home], self.to_node[dst][home])
-        if self.counting:
-            self.transfers[line] += 1
-            if src_node == dst_node:
-                self.local += 1
-            else:
-                self.remote += 1
+        self.transfers[line] += 1
+        if src_node == dst_node:
+            self.local += 1
+        else:
+            self.remote += 1
         return cost
 
     def read(self, line: int, slot: int) -> int:

@@ -2,8 +2,9 @@
 interpreter loop that runs each CPU's operations until it has to wait.
 
 Events are (time, seq, handler, arg); seq breaks ties in scheduling order, so a run is a pure
-function of its inputs. A CPU whose next step is still earlier than every pending event goes
-on inline instead of through the heap: same order, fewer heap operations.
+function of its inputs. A CPU whose next step is no later than every pending event goes on
+inline instead of through the heap (at a tie it runs first): fewer heap operations, and still
+one fixed order.
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ class CheckFailure(AssertionError):
 
 
 class Cpu:
-    __slots__ = ("slot", "prog", "pc", "stack", "batches", "started", "smt", "iterations", "responses",
-                 "node")
+    __slots__ = ("slot", "prog", "pc", "stack", "batches", "started", "smt", "iterations", "node")
 
     def __init__(self, slot: int, node: int, smt: float, batches: Iterator[list[tuple]]):
         self.slot = slot

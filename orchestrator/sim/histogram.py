@@ -33,9 +33,6 @@ class Histogram:
     def __init__(self) -> None:
         self.counts = [0] * BUCKETS
 
-    def add(self, value: int) -> None:
-        self.counts[bucket_of(value)] += 1
-
     def merge(self, other: "Histogram") -> None:
         self.counts = [a + b for a, b in zip(self.counts, other.counts)]
 

@@ -126,12 +126,14 @@ class Lock:
         eng = self.engine
         stats = self.cls.stats[mode]
         lines = eng.lines
+        if self.next_deadline <= now:
+            self._expire_spinners(now)  # a writer whose spin ended is in the wait list now
         if mode == WRITE_MODE:
             if self.writer < 0 and self.readers == 0:
                 self.writer = slot
                 if lines.owner[self.line] != slot:
                     stats.acq_bounces += 1
-                return self._took(slot, mode, now, lines.write(self.line, slot), stats)
+                return self._took(slot, mode, now, lines.atomic(self.line, slot, now), stats)
         elif self.kind != RWSEM:
             raise LockViolation(f"{self.name}: a {self.kind} has no read mode")
         elif self.writer < 0 and (self.readers == 0 or not self.sleepers):
@@ -215,9 +217,11 @@ class Lock:
     def release(self, slot: int, mode: int, now: int) -> int:
         eng = self.engine
         end_hold(self, slot, mode, now)
+        if self.next_deadline <= now:
+            self._expire_spinners(now)
         if mode == WRITE_MODE:
             self.writer = -1
-            cost = eng.lines.write(self.line, slot)
+            cost = eng.lines.atomic(self.line, slot, now)
         else:
             self.readers -= 1
             cost = eng.lines.atomic(self.line, slot, now)
@@ -231,8 +235,6 @@ class Lock:
     def _grant(self, now: int) -> None:
         """The lock just became free and someone waits: pick who gets it, as rwsem.c does."""
         eng = self.engine
-        if self.next_deadline <= now:
-            self._expire_spinners(now)
         sleepers = self.sleepers
         if sleepers and now - sleepers[0].deadline >= eng.kernel.handoff_ns:  # queued that long
             head = sleepers[0]
@@ -322,6 +324,7 @@ class PercpuRwsem:
         self.draining = False
         self.blocked: list[Waiter] = []          # readers spinning on the flag
         self.walkers: deque[Waiter] = deque()    # walkers queued behind the active one
+        self.pending: Waiter | None = None       # the walker waiting for readers to drain
         self.holders: dict[int, tuple[int, int]] = {}
 
     def acquire(self, slot: int, mode: int, now: int) -> int:
@@ -350,7 +353,8 @@ class PercpuRwsem:
         if self.readers == 0:
             return self._hold(slot, WRITE_MODE, now, cost, self.cls.stats[WRITE_MODE], arrived)
         self.draining = True
-        self.cls.stats[WRITE_MODE].contentions += 1
+        if arrived == now:  # one that queued behind another walker was counted then
+            self.cls.stats[WRITE_MODE].contentions += 1
         self.pending = Waiter(slot, WRITE_MODE, arrived, SPIN)
         return -1
 

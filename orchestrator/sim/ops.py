@@ -39,5 +39,3 @@ RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgof
 INSERT = 0
 REMOVE = 1
 QUERY = 2
-
-ITERATION_CLASSES = ("write", "read")

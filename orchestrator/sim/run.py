@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -71,7 +70,7 @@ def build(spec: RunSpec, check: bool = False):
     engine = Engine(machine, spec.kernel, check=check, end_ns=spec.end_ns, warmup_ns=spec.warmup_ns)
     strategy = get_strategy(spec.strategy.name)(spec.strategy, engine, machine)
     engine.expand = strategy.expand
-    generator = kind(spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node)))
+    generator = kind(spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node), tuple(machine.cpus)))
     generator.declare(_World(engine, strategy))
     return machine, engine, strategy, generator
 
@@ -149,7 +148,7 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
             })
             histograms += _hist_rows(f"wait:{cls.name}:{ops.MODE_NAMES[mode]}", s.wait_hist)
     for cls_index, hist in enumerate(engine.response_hist):
-        histograms += _hist_rows(f"response:{ops.ITERATION_CLASSES[cls_index]}", hist)
+        histograms += _hist_rows(f"response:{ops.MODE_NAMES[cls_index]}", hist)
     histograms += _hist_rows("walk", engine.walk_hist)
     timeseries = []
     width = engine.window_ns
@@ -169,7 +168,3 @@ def _hist_rows(metric: str, hist: Histogram) -> list[dict[str, Any]]:
     from orchestrator.sim.histogram import bucket_high, bucket_low
     return [{"metric": metric, "bucket": b, "low_ns": bucket_low(b), "high_ns": bucket_high(b), "count": c}
             for b, c in hist.nonzero()]
-
-
-def finite(value: float) -> float | None:
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-WORKLOAD = 0   # operation streams of the workload generators
-MODEL = 1      # draws the model itself makes (none yet: the engine is deterministic)
+WORKLOAD = 0   # operation streams of the workload generators (the engine itself draws nothing)
 
 
 def stream(seed: int, purpose: int, slot: int) -> np.random.Generator:

@@ -31,7 +31,7 @@ class MappedFile(Spec):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     segments_pages: list[PositiveInt] = Field(
-        description="PT_LOAD segments in file order, e.g. r--, r-x, r--, rw- (CALIBRATION.md exec facts)")
+        min_length=1, description="PT_LOAD segments in file order, e.g. r--, r-x, r--, rw- (CALIBRATION.md exec facts)")
     relro_pages: NonNegativeInt = Field(1, description="head of the last segment that RELRO mprotect makes r--")
     loader: Literal["kernel", "ld.so"] = Field(
         "kernel", description="kernel: load_elf_binary maps the first segment at the total size, unmaps "
@@ -97,6 +97,9 @@ class ImmapWorkload(Spec):
     @model_validator(mode="after")
     def _walked_files_exist(self) -> "ImmapWorkload":
         names = [f.name for f in getattr(self, "files")]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise FieldError(("files", i, "name"), f"two files named {name!r}")
         for field in ("reclaim_file", "truncate_file"):
             name = getattr(self.walkers, field)
             if name is not None and name not in names:

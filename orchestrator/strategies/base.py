@@ -40,12 +40,17 @@ class FileDecl:
 
     name: str
     home: int                                   # node the inode was allocated on
-    preload: list[tuple[int, int, int, int]] = field(default_factory=list)  # (vma, first, last, node)
+    # (vma, first, last, node, cpu): VMAs present before the run; cpu -1 = a process of the past
+    preload: list[tuple[int, int, int, int, int]] = field(default_factory=list)
 
 
 class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
+
+    @classmethod
+    def check(cls, spec: StrategySpec, source: str) -> None:
+        """Reject parameters this design cannot take, before any run starts."""
 
     def __init__(self, spec: StrategySpec, engine: Engine, machine: Machine):
         self.spec = spec

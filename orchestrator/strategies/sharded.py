@@ -69,16 +69,18 @@ class Sharded(Strategy):
         scanned = best + 1 if sizes[best] == 0 else len(sizes)
         return best, [(ops.READ_ALL, tuple(space.lines[:scanned]))]
 
-    def preload_index(self, vma: int, node: int) -> int:
+    def preload_index(self, vma: int, node: int, cpu: int) -> int:
         if self.choice == "node":
             return node % self.k
         if self.choice == "hash":
             return vma_hash(vma, self.k)
+        if self.choice == "cpu" and cpu >= 0:
+            return cpu % self.k
         return vma % self.k  # processes of the past ran anywhere: spread evenly
 
     def add_space(self, decl: FileDecl, space: Space) -> int:
-        for vma, first, last, node in decl.preload:
-            index = self.preload_index(vma, node)
+        for vma, first, last, node, cpu in decl.preload:
+            index = self.preload_index(vma, node, cpu)
             self.engine.trees[space.trees[index]].insert_quiet(vma, first, last, node)
             space.tree_of[vma] = index
         self.spaces.append(space)

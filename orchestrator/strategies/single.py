@@ -13,10 +13,10 @@ class Single(Sharded):
     name = "single"
     summary = "mainline: one i_mmap tree per file under one i_mmap_rwsem"
 
-    def __init__(self, spec, engine, machine):
+    @classmethod
+    def check(cls, spec, source: str) -> None:
         if spec.shards not in (None, 1) or spec.subtree_choice is not None:
-            raise UserError("strategy", "shards", "single has one tree: no shards or subtree_choice")
-        super().__init__(spec, engine, machine)
+            raise UserError(source, "strategy.shards", "single has one tree: no shards or subtree_choice")
 
     def default_shards(self) -> int:
         return 1

@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 from orchestrator.analysis.stats import mser5
 from orchestrator.errors import UserError
 from orchestrator.results.schema import SCHEMAS
+from orchestrator.spec.run import MODEL_VERSION
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Study:
     failed: int
     locks: list[dict]
     sweeps: list[str]
+    stale: int = 0                   # runs of an older model version, left out
 
 
 def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -57,8 +59,11 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
+    stale = sum(1 for r in runs if r["model_version"] != MODEL_VERSION)
+    runs = [r for r in runs if r["model_version"] == MODEL_VERSION]  # older models answer differently
     if not runs:
-        raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else ""))
+        raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else "")
+                        + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else ""))
     ok = [r for r in runs if r["status"] == "ok"]
     ids = {r["run_id"] for r in ok}
     series: dict[str, list[dict]] = {}
@@ -69,4 +74,4 @@ def load_study(path: str, sweep: str | None = None) -> Study:
         run["steady_throughput_per_s"] = steady_throughput(series.get(run["run_id"], [])) \
             if run["run_id"] in series else run["throughput_per_s"]
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
-    return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}))
+    return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale)

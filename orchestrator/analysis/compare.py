@@ -30,7 +30,7 @@ class Group:
     usl: dict[str, USL | None] = field(default_factory=dict)
 
     def strategies(self) -> list[str]:
-        return list(dict.fromkeys(c.strategy for c in self.cells))
+        return list(dict.fromkeys(c.strategy for c in self.cells))  # cells are sorted in strategy order
 
     def copies(self) -> list[int]:
         return sorted({c.copies for c in self.cells})
@@ -39,13 +39,16 @@ class Group:
         return next((c for c in self.cells if c.strategy == strategy and c.copies == copies), None)
 
 
-def strategy_order(runs: list[dict], baseline: str) -> list[str]:
-    names = list(dict.fromkeys(r["strategy"] for r in runs))
-    return [baseline] + [n for n in names if n != baseline] if baseline in names else names
+def strategy_order(runs: list[dict], baseline: str, preferred: list[str] = ()) -> list[str]:
+    """The baseline, then the sweep's own order, then anything else by name."""
+    names = set(r["strategy"] for r in runs)
+    listed = [n for n in preferred if n in names] + sorted(names - set(preferred))
+    return [baseline] + [n for n in listed if n != baseline] if baseline in names else listed
 
 
-def compare(runs: list[dict], baseline: str, metric: str = "steady_throughput_per_s") -> list[Group]:
-    order = strategy_order(runs, baseline)
+def compare(runs: list[dict], baseline: str, metric: str = "steady_throughput_per_s",
+            preferred: list[str] = ()) -> list[Group]:
+    order = strategy_order(runs, baseline, preferred)
     values: dict[tuple, dict[int, float]] = {}
     for r in runs:
         value = r[metric]

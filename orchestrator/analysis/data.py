@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +22,7 @@ class Study:
     locks: list[dict]
     sweeps: list[str]
     stale: int = 0                   # runs of an older model version, left out
+    order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
 
 
 def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -74,4 +76,19 @@ def load_study(path: str, sweep: str | None = None) -> Study:
         run["steady_throughput_per_s"] = steady_throughput(series.get(run["run_id"], [])) \
             if run["run_id"] in series else run["throughput_per_s"]
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
-    return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale)
+    return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
+                 _sweep_order(root))
+
+
+def _sweep_order(root: Path) -> list[str]:
+    """Strategy labels in the order the sweep specs (kept in the files' metadata) list them."""
+    from orchestrator.spec import SweepSpec
+
+    order: list[str] = []
+    for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
+        meta = fragment.physical_schema.metadata or {}
+        if b"orch.sweep_spec" in meta:
+            spec = SweepSpec.model_validate(json.loads(meta[b"orch.sweep_spec"]))
+            order += [s.display for s in spec.strategies if s.display not in order]
+            break
+    return order

@@ -22,7 +22,7 @@ def report(
     study = load_study(dataset, sweep)
     if baseline not in {r["strategy"] for r in study.runs}:
         raise UserError(dataset, "--baseline", f"no runs of strategy {baseline!r}")
-    groups = compare(study.runs, baseline)
+    groups = compare(study.runs, baseline, preferred=study.order)
     try:
         paths = write_report(study, groups, baseline, out, dataset)
     except OSError as exc:

@@ -76,7 +76,7 @@ def sweep(
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
-    rows = comparison(dataset.runs().to_pylist(), outcome.ids, spec.strategies[0].display)
+    rows = comparison(dataset.runs().to_pylist(), outcome.ids, [s.display for s in spec.strategies])
     if rows:
         table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy, "
                             "paired by seed (orch report has the CIs)",

@@ -117,11 +117,11 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     return outcome, dataset, notes
 
 
-def comparison(rows: list[dict], ids: set[str], baseline: str) -> list[tuple]:
-    """(topology, workload, copies, strategy, mean throughput, paired ratio to the baseline) of
-    this sweep's runs (ids), as orch report computes them."""
+def comparison(rows: list[dict], ids: set[str], order: list[str]) -> list[tuple]:
+    """(topology, workload, copies, strategy, mean throughput, paired ratio to order[0]) of this
+    sweep's runs (ids), as orch report computes them."""
     from orchestrator.analysis.compare import compare
 
     mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok"]
     return [(c.topology, c.workload, c.copies, c.strategy, c.throughput.mean, c.ratio.mean if c.ratio else None)
-            for group in compare(mine, baseline, "throughput_per_s") for c in group.cells]
+            for group in compare(mine, order[0], "throughput_per_s", order) for c in group.cells]

@@ -10,6 +10,7 @@ RAY_AUTH_MODE=token) set RAY_AUTH_TOKEN to the cluster's token (`ray get-auth-to
 from __future__ import annotations
 
 import shlex
+import time
 from pathlib import Path
 
 import typer
@@ -21,6 +22,7 @@ from orchestrator.runners.ray_cluster import EXCLUDES
 
 app = typer.Typer(help="Status, logs and stopping of submitted sweeps.", no_args_is_help=True)
 SPEC_ENV = "ORCH_SWEEP_YAML"
+AGENT_WAIT_S = 60  # how long to wait for a freshly started head's job agent
 
 
 def _client(address: str):
@@ -51,15 +53,20 @@ def submit(
                                              "temporary; give --out an absolute path or a URI")
     entry = (f'printf "%s" "${SPEC_ENV}" | python -m orchestrator sweep - --address auto '
              f"--workers {workers} --layout {shlex.quote(layout)} --out {shlex.quote(output)}")
-    try:
-        job = _client(address).submit_job(
-            entrypoint=entry,
-            runtime_env={"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": {SPEC_ENV: text}},
-        )
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(address, "--address", f"submission failed: {exc}") from None
+    client = _client(address)
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            job = client.submit_job(
+                entrypoint=entry,
+                runtime_env={"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": {SPEC_ENV: text}},
+            )
+            break
+        except Exception as exc:  # a head that just started has no job agent for a few seconds
+            if "No available agent" in str(exc) and time.monotonic() < deadline:
+                time.sleep(2)
+                continue
+            raise UserError(address, "--address", f"submission failed: {exc}") from None
     print(job)
 
 

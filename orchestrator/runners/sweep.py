@@ -31,7 +31,8 @@ class Outcome:
 
 
 def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str]):
-    """Everything that can fail on bad input, before any run starts."""
+    """Everything that can fail on bad input, before any run starts. Returns every run and the
+    runs still to do, both by run id, and the dataset."""
     runs = expand_sweep(spec, source, notes)
     dataset = Dataset(out or spec.output, spec.name)
     dataset.check_writable()
@@ -39,8 +40,9 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
     if removed:
         notes.append(f"removed {removed} temp file(s) an interrupted sweep left")
     finished = {} if force else dataset.finished()
-    todo = [run for run in runs if finished.get(run.run_id()) != "ok"]
-    return runs, todo, dataset
+    by_id = {run.run_id(): run for run in runs}  # each id hashes a whole spec: compute it once
+    todo = {run_id: run for run_id, run in by_id.items() if finished.get(run_id) != "ok"}
+    return by_id, todo, dataset
 
 
 def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, workers: int,
@@ -82,12 +84,12 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
               target_ci: float | None = None, max_replications: int = 20,
               console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
     notes: list[str] = []
-    runs, todo, dataset = plan(spec, source, out, force, notes)
+    runs, by_id, dataset = plan(spec, source, out, force, notes)
     console = console or Console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)
-    outcome = Outcome(total=len(runs), skipped=len(runs) - len(todo), ids={run.run_id() for run in runs})
-    by_id = {run.run_id(): run for run in todo}
+    outcome = Outcome(total=len(runs), skipped=len(runs) - len(by_id), ids=set(runs))
+    todo = list(by_id.values())
     sid = sweep_id(spec)
     meta = spec.model_dump(mode="json")
     began = time.perf_counter()

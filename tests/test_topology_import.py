@@ -134,6 +134,59 @@ def test_import_unwritable_out(orch, tmp_path):
     assert result.code == 2 and "cannot write" in result.err
 
 
+def smt_text(node0: range | list[int], node1: range | list[int]) -> str:
+    """Two nodes of 64 CPUs each, SLIT 10 / 32."""
+    return (f"available: 2 nodes (0-1)\nnode 0 cpus: {' '.join(map(str, node0))}\n"
+            f"node 1 cpus: {' '.join(map(str, node1))}\n"
+            "node distances:\nnode   0   1\n  0:  10  32\n  1:  32  10\n")
+
+
+# Linux x86 numbering: cpu i and i + 64 are the two threads of one core.
+SMT_128 = smt_text([*range(0, 32), *range(64, 96)], [*range(32, 64), *range(96, 128)])
+
+
+def test_import_threads_per_core_adds_smt_siblings(orch, tmp_path):
+    from orchestrator.sim.machine import Machine
+
+    source = tmp_path / "smt.txt"
+    source.write_text(SMT_128)
+    out = tmp_path / "smt.yaml"
+    result = orch("topology", "import-numactl", source, "--threads-per-core", "2", "--out", out)
+    assert result.code == 0, result.err
+    assert "--threads-per-core 2" in result.err and "no socket or L3 data" in result.err
+    assert orch("topology", "validate", out).code == 0
+    topo = load(Topology, out)
+    groups = topo.hierarchy.smt_siblings
+    assert len(groups) == 64 and [5, 69] in groups
+    assert all(len({topo.node_of_cpu[c] for c in g}) == 1 for g in groups)
+    assert topo.latency_ns.smt is not None
+    machine = Machine.build(topo, 128, "spread")
+    assert sorted(machine.cpus) == list(range(128))
+    assert machine.latency[machine.cpus.index(5)][machine.cpus.index(69)] == topo.latency_ns.smt
+
+
+def test_import_without_threads_per_core_has_no_smt(orch, tmp_path):
+    source = tmp_path / "smt.txt"
+    source.write_text(SMT_128)
+    result = orch("topology", "import-numactl", source)
+    assert "hierarchy" not in yaml.safe_load(result.out)
+    assert "no SMT siblings" in result.err
+
+
+@pytest.mark.parametrize("threads,text,words", [
+    ("3", SMT_128, "128 CPUs do not split into cores of 3 threads"),
+    ("0", SMT_128, "must be at least 1"),
+    ("2", smt_text(range(0, 64), range(64, 128)), "CPUs 0,64 would be one core but sit in nodes [0, 1]"),
+])
+def test_import_bad_threads_per_core(orch, tmp_path, threads, text, words):
+    source = tmp_path / "smt.txt"
+    source.write_text(text)
+    result = orch("topology", "import-numactl", source, "--threads-per-core", threads)
+    assert result.code == 2
+    assert result.err.startswith(f"orch: error: {source}: --threads-per-core: ") and words in result.err
+    assert result.err.count("\n") == 1
+
+
 # ---- detect ----------------------------------------------------------------------------
 
 def test_detect_this_machine_round_trips(orch, tmp_path):

@@ -125,6 +125,8 @@ def import_numactl(
     file: str = typer.Argument(..., help="a file of `numactl --hardware` output, or - for stdin"),
     name: str = typer.Option("imported", help="name of the topology"),
     out: Path | None = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
+    threads_per_core: int = typer.Option(
+        1, "--threads-per-core", help="SMT threads per core; siblings numbered as Linux does on x86"),
 ) -> None:
     """Turn `numactl --hardware` output into a topology spec."""
     source = "<stdin>" if file == "-" else file
@@ -136,6 +138,6 @@ def import_numactl(
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(file, None, f"cannot read file: {getattr(exc, 'strerror', None) or exc}") from None
     notes: list[str] = []
-    topo = parse_numactl(text, source, name, notes)
+    topo = parse_numactl(text, source, name, notes, threads_per_core)
     _note(notes)
     _emit(topo, out, f"orch topology import-numactl {source}: latencies are defaults, see notes")

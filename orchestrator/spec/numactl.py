@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from orchestrator.errors import UserError
+from orchestrator.spec.cpulist import format_cpulist
 from orchestrator.spec.default_latency import default_latency
 from orchestrator.spec.loader import validate
 from orchestrator.spec.topology import Topology
@@ -13,8 +14,33 @@ _CPUS = re.compile(r"^node\s+(\d+)\s+cpus:(.*)$")
 _ROW = re.compile(r"^\s*(\d+):\s*(.*)$")
 
 
+def _smt_siblings(cpus: dict[int, list[int]], threads: int, source: str) -> list[list[int]]:
+    """SMT groups for `threads` threads per core; numactl output says nothing about SMT.
+
+    Linux on x86 numbers the first thread of every core before any second thread, so
+    with C CPUs and N = threads, cpu i, i + C/N, i + 2C/N ... are one core's threads (i < C/N).
+    """
+    if threads < 1:
+        raise UserError(source, "--threads-per-core", f"must be at least 1, got {threads}")
+    if threads == 1:
+        return []
+    node_of = {c: n for n, node in cpus.items() for c in node}
+    ordered = sorted(node_of)  # = 0..C-1 when no CPU is offline
+    if len(ordered) % threads:
+        raise UserError(source, "--threads-per-core",
+                        f"{len(ordered)} CPUs do not split into cores of {threads} threads")
+    cores = len(ordered) // threads
+    groups = [ordered[i::cores] for i in range(cores)]
+    for group in groups:
+        if len({node_of[c] for c in group}) > 1:
+            raise UserError(source, "--threads-per-core",
+                            f"CPUs {format_cpulist(group)} would be one core but sit in nodes "
+                            f"{sorted({node_of[c] for c in group})}: not Linux's x86 SMT numbering")
+    return groups
+
+
 def parse_numactl(text: str, source: str, name: str = "imported",
-                  notes: list[str] | None = None) -> Topology:
+                  notes: list[str] | None = None, threads_per_core: int = 1) -> Topology:
     notes = notes if notes is not None else []
     cpus: dict[int, list[int]] = {}
     header: list[int] | None = None
@@ -53,7 +79,10 @@ def parse_numactl(text: str, source: str, name: str = "imported",
         notes.append(f"left out {len(cpus) - len(keep)} node(s) without CPUs (memory only)")
     col = {n: header.index(n) for n in keep}
     distance = [[rows[i][col[j]] for j in keep] for i in keep]
-    notes.append("no socket, L3 or SMT data in numactl output; latencies are CALIBRATION.md's "
+    smt = _smt_siblings({n: cpus[n] for n in keep}, threads_per_core, source)
+    smt_note = (f"SMT siblings assumed from --threads-per-core {threads_per_core} (Linux x86 numbering)"
+                if smt else "no SMT siblings (numactl output has none: see --threads-per-core)")
+    notes.append(f"no socket or L3 data in numactl output; {smt_note}; latencies are CALIBRATION.md's "
                  "proposed tiers (SLIT <= 16 taken as same socket): edit latency_ns")
     spec = {
         "name": name,
@@ -61,6 +90,9 @@ def parse_numactl(text: str, source: str, name: str = "imported",
         "sources": [f"numactl --hardware ({source}); CALIBRATION.md proposed tiers (latency)"],
         "nodes": [{"cpus": cpus[n]} for n in keep],
         "distance": distance,
-        "latency_ns": default_latency(distance, None, smt=False, l3=False),
+        "latency_ns": default_latency(distance, None, smt=bool(smt), l3=False),
     }
+    if smt:
+        spec["hierarchy"] = {"smt_siblings": smt}
+        spec["sources"].append(f"SMT siblings from --threads-per-core {threads_per_core} (Linux x86 numbering)")
     return validate(Topology, spec, source)

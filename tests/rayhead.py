@@ -31,6 +31,9 @@ class RayHead:
         self.proc = subprocess.Popen(
             [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={self.port}",
              "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard}", "--include-dashboard=true",
+             # every port the head opens is a free one: another Ray on this machine keeps the defaults
+             *(f"--{flag}={free_port()}" for flag in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                       "runtime-env-agent-port", "metrics-export-port")),
              "--num-cpus=2", f"--resources={resources}", f"--temp-dir={tmp}/ray", "--disable-usage-stats"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         self._wait()

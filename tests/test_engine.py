@@ -11,7 +11,7 @@ from orchestrator.sim.cachelines import CacheLines
 from orchestrator.sim.engine import CheckFailure, Engine
 from orchestrator.sim.locks import RWSEM, Lock, LockViolation
 from orchestrator.sim.machine import Machine, cpu_order
-from orchestrator.sim.run import simulate
+from orchestrator.sim.run import build, local_streams, simulate
 from orchestrator.spec import Topology, validate
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.strategies.base import FileDecl
@@ -72,21 +72,23 @@ def access(lock, mode, at, hold):
 def test_woken_writer_finds_the_lock_stolen(monkeypatch):
     grants = record_grants(monkeypatch)
     engine, lock = scripted([access(0, W, 0, 10_000), access(0, W, 1_000, 10_000),
-                             access(0, W, 12_000, 10_000)], kernel={"spin_limit_ns": 0})
+                             access(0, W, 12_000, 10_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": 0})
     engine.run()
-    # compact: slots 0, 1, 2 run on CPUs 0, 2, 1. Slot 1 sleeps; woken at 10.1 us it would run
-    # at 15.1 us, but slot 2 took the lock at 12 us (10 ns from its SMT sibling) and holds it
-    # until 22.01 us; slot 1 is woken again and gets it after the wakeup and a 100 ns transfer.
+    # compact: slots 0, 1, 2 run on CPUs 0, 2, 1. Slot 1 sleeps; woken at 10.2 us it runs at
+    # 15.2 us and retries (a cmpxchg on the count under wait_lock), but slot 2 took the lock at
+    # 12 us (10 ns from its SMT sibling) and holds it until 22.01 us. Its release pulls the count
+    # back from slot 1 (100 ns) and takes wait_lock from it (100 ns) to wake it; slot 1 runs after
+    # the 5 us wakeup and takes wait_lock and the count from slot 2 (100 ns each).
     assert [g[0] for g in grants] == [0, 2, 1]
     assert grants[1][2] == 12_000 + 10
-    assert grants[2][2] == 22_010 + 5_000 + 100
+    assert grants[2][2] == 22_010 + 100 + 100 + 5_000 + 100 + 100
 
 
 def test_readers_woken_together_past_a_writer(monkeypatch):
     grants = record_grants(monkeypatch)
     engine, lock = scripted([access(0, W, 0, 10_000), access(0, R, 1_000, 5_000),
                              access(0, W, 2_000, 5_000), access(0, R, 3_000, 5_000)],
-                            kernel={"spin_limit_ns": 0})
+                            kernel={"spin_rule": "fixed", "spin_limit_ns": 0})
     engine.run()
     assert [(g[0], g[1]) for g in grants] == [(0, W), (1, R), (3, R), (2, W)]
     assert grants[1][2] == grants[2][2] - 0 or grants[1][2] <= grants[2][2]  # readers together
@@ -94,34 +96,40 @@ def test_readers_woken_together_past_a_writer(monkeypatch):
 
 
 def test_spinner_before_sleeper_unless_handoff(monkeypatch):
-    # slot 1 spins 5 us then sleeps; slot 2 arrives at 30 us and spins; slot 0 releases at 32 us
-    scripts = [access(0, W, 0, 32_000), access(0, W, 1_000, 1_000), access(0, W, 30_000, 1_000)]
+    # slot 1 spins 15 us and sleeps at 16 us; slots 2 and 3 arrive at 30 and 31 us and spin.
+    # Slot 0 releases at 32 us: the osq head (slot 2) takes the lock for 10 us and slot 1 is
+    # woken, runs at 37 us and finds the lock taken.
+    scripts = [access(0, W, 0, 32_000), access(0, W, 1_000, 1_000), access(0, W, 30_000, 10_000),
+               access(0, W, 31_000, 1_000)]
     grants = record_grants(monkeypatch)
-    engine, _ = scripted(scripts, kernel={"spin_limit_ns": 5_000})
+    engine, _ = scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": 15_000})
     engine.run()
-    assert [g[0] for g in grants] == [0, 2, 1]  # the spinner wins
+    assert [g[0] for g in grants] == [0, 2, 3, 1]  # slot 1 sleeps again: the spinners win
+    assert engine.lock_classes["test"].stats[W].handoffs == 0
     grants.clear()
-    engine, _ = scripted(scripts, kernel={"spin_limit_ns": 5_000, "handoff_ns": 20_000})
+    engine, _ = scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": 15_000, "handoff_ns": 20_000})
     engine.run()
-    assert [g[0] for g in grants] == [0, 1, 2]  # slot 1 queued 26 us >= 20 us: handed off
+    # at 37 us slot 1 has waited 21 us >= 20 us: it reserves the lock and spins on the owner,
+    # so slot 2's release goes to it although slot 3 spins on the osq
+    assert [g[0] for g in grants] == [0, 2, 1, 3]
     stats = engine.lock_classes["test"].stats[W]
-    assert stats.handoffs == 1 and stats.sleeps == 2
+    assert stats.handoffs == 1 and stats.sleeps == 1
 
 
 def test_reader_queues_behind_a_sleeping_writer_not_a_spinning_one(monkeypatch):
     scripts = [access(0, R, 0, 20_000), access(0, W, 1_000, 1_000), access(0, R, 2_000, 1_000)]
     grants = record_grants(monkeypatch)
-    scripted(scripts, kernel={"spin_limit_ns": 0})[0].run()
+    scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": 0})[0].run()
     # slot 2 could share the read lock, but a writer sleeps in the wait list: it queues too
     assert [g[0] for g in grants] == [0, 1, 2]
     grants.clear()
-    scripted(scripts, kernel={"spin_limit_ns": None})[0].run()
+    scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": None})[0].run()
     # a spinning writer is not on the wait list: the reader joins the readers at once
     assert [g[0] for g in grants] == [0, 2, 1]
 
 
 def test_writer_spin_on_reader_owned_lock_is_capped():
-    engine, _ = scripted([access(0, R, 0, 100_000), access(0, W, 1_000, 1_000)], kernel={"spin_limit_ns": None})
+    engine, _ = scripted([access(0, R, 0, 100_000), access(0, W, 1_000, 1_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": None})
     engine.run()
     stats = engine.lock_classes["test"].stats[W]
     assert stats.sleeps == 1  # spun (10 + 1/2) us on the reader-owned lock, then slept
@@ -130,7 +138,7 @@ def test_writer_spin_on_reader_owned_lock_is_capped():
 
 def test_spinlock_never_sleeps():
     machine = Machine.build(topology(), 3, "compact")
-    engine = Engine(machine, KernelSpec(spin_limit_ns=0), check=True, end_ns=10**9)
+    engine = Engine(machine, KernelSpec(spin_rule="fixed", spin_limit_ns=0), check=True, end_ns=10**9)
     lock = engine.lock("s", "spin", "spinlock", 0)
     for at in (0, 100, 200):
         engine.add_cpu(iter([access(lock, W, at, 10_000), [IDLE] * 4]))
@@ -211,11 +219,20 @@ def test_atomics_serialize_and_cmpxchg_retries_grow_with_contention():
     lines.write(line, 0)
     assert lines.atomic(line, 4, 0) == 200
     assert lines.atomic(line, 8, 0) == 200 + 300  # waits for the first RMW, then transfers
+    # cmpxchg loops started together: the n-th fails once per RMW in flight before it, each
+    # failure one more transfer, so transfers per update grow with contenders, without a cap
     loop = lines_for()
     line = loop.add("y", 0)
-    costs = [loop.cmpxchg(line, slot, 0) for slot in (2, 4, 8)]
-    assert costs[0] < costs[1] < costs[2]
-    assert costs[2] - costs[1] > 300          # more than one more transfer: retries
+    transfers = []
+    for slot in (2, 4, 8, 10, 6):
+        before = loop.local + loop.remote
+        cost, done = loop.cmpxchg(line, slot, 0, retry_limit=100)
+        assert done
+        transfers.append(loop.local + loop.remote - before)
+    assert transfers == [1, 2, 3, 4, 5]
+    # past the retry limit the loop gives up after that many failures (lockref: take the spinlock)
+    cost, done = loop.cmpxchg(line, 0, 0, retry_limit=3)
+    assert not done and cost >= 3 * 200
 
 
 def test_placement_spread_and_compact():
@@ -224,10 +241,10 @@ def test_placement_spread_and_compact():
     assert cpu_order(topo, "spread")[:6] == [0, 4, 8, 2, 6, 10]  # round-robin over nodes
 
 
-def test_smt_slowdown_applies_only_with_a_busy_sibling():
+def test_smt_siblings_are_the_slots_sharing_a_core():
     topo = topology(costs_ns={"smt_slowdown": 1.5})
-    assert Machine.build(topo, 2, "compact").smt_factor == [1.0, 1.0]
-    assert Machine.build(topo, 3, "compact").smt_factor == [1.5, 1.0, 1.5]
+    assert Machine.build(topo, 2, "compact").siblings == [(), ()]       # CPUs 0 and 2: two cores
+    assert Machine.build(topo, 3, "compact").siblings == [(2,), (), (0,)]  # CPU 1 is CPU 0's sibling
 
 
 # ---- trees and i_mmap ops ---------------------------------------------------------------
@@ -370,11 +387,27 @@ def test_streams_do_not_depend_on_strategy_or_timing():
 
     assert first_batch(2) == first_batch(2)
     assert first_batch(2) != first_batch(3)
-    # a run consumes exactly these ops, whatever the lock timing: think times of slot 0 in a
-    # contended and an uncontended run agree
-    contended = run_spec(copies=16, workload={"think_ns": 100})
-    calm = run_spec(copies=1, workload={"think_ns": 100})
-    assert contended.workload == calm.workload
+
+    # a run consumes exactly these ops, whatever the lock timing: the batches slot 0 executes in
+    # a contended and an uncontended run agree, though its timing differs
+    def consumed(copies):
+        spec = run_spec(copies=copies, duration_ms=2, workload={"think_ns": 100})
+        _, _, _, generator = build(spec)
+        seen = []
+
+        def streams(slot):
+            for batch in local_streams(spec, generator)(slot):
+                if slot == 0:
+                    seen.append(batch)
+                yield batch
+
+        return simulate(spec, streams=streams), seen
+
+    contended, busy_ops = consumed(16)
+    calm, calm_ops = consumed(1)
+    assert contended.metrics["response_mean_ns"] > 2 * calm.metrics["response_mean_ns"]
+    shared = min(len(busy_ops), len(calm_ops))
+    assert shared >= 1 and busy_ops[:shared] == calm_ops[:shared]
 
 
 def test_check_mode_passes_on_mixed_closed_loop():

@@ -48,8 +48,7 @@ def test_designs_keep_the_invariants(design, workload, topology, copies, seed, s
     strategy = {"name": design, "shards": None if design == "single" else shards,
                 "subtree_choice": None if design == "single" else choice}
     spec = run_spec(topology, workload=WORKLOADS[workload], strategy=strategy, copies=copies, seed=seed,
-                    duration_ms=0.6, kernel={"spin_limit_ns": spin, "handoff_ns": 100_000})
-    spec = spec.model_copy(update={"workload": spec.workload})
+                    duration_ms=0.6, kernel={"spin_rule": "fixed", "spin_limit_ns": spin, "handoff_ns": 100_000})
     result = simulate(spec, check=True)
     assert result.metrics["lock_acquisitions"] > 0
 
@@ -92,7 +91,7 @@ class _Recorder:
     def __init__(self):
         self.count = 0
 
-    def _next(self, *_args) -> int:
+    def _next(self, *_args, **_kwargs) -> int:
         self.count += 1
         return self.count - 1
 
@@ -115,7 +114,8 @@ def test_streams_are_pure_functions_of_seed_and_slot(kind):
 def test_execl_takes_28_write_acquisitions_per_exec_with_single():
     spec = run_spec("laptop-1n-8", workload={"kind": "execl"}, copies=1, duration_ms=5, warmup_ms=1)
     result = simulate(spec)
-    per_exec = result.metrics["lock_acquisitions"] / result.metrics["iterations"]
+    i_mmap = sum(row["acquisitions"] for row in result.locks if row["lock_class"] == "i_mmap_rwsem")
+    per_exec = i_mmap / result.metrics["iterations"]
     assert per_exec == pytest.approx(8 + 8 + 12, abs=1)  # binary, ld.so, libc (CALIBRATION: 10-15 on libc)
 
 
@@ -130,15 +130,24 @@ def execl(topology, design, copies, workload="execl", **extra):
 
 
 def test_single_scales_then_stops():
-    x = {c: execl("milan-2n-256", "single", c)["throughput_per_s"] for c in (1, 2, 16, 64)}
+    runs = {c: execl("milan-2n-256", "single", c) for c in (1, 2, 16, 64)}
+    x = {c: m["throughput_per_s"] for c, m in runs.items()}
     assert x[2] > 1.7 * x[1]          # scales while the lock is idle
-    assert x[64] < 1.25 * x[16]       # then the lock saturates: more copies buy nothing
+    # then the lock saturates: four times the copies buy nothing, so each exec takes longer
+    # (Little's law; the short window sees only the execs that finish), the extra time spent
+    # waiting for locks
+    assert 0.7 * x[16] < x[64] < 1.15 * x[16]
+    assert runs[64]["response_mean_ns"] > 2 * runs[16]["response_mean_ns"]
+    assert runs[64]["wait_mean_ns"] > 2 * runs[16]["wait_mean_ns"]
 
 
-def test_split_node_close_to_single_on_one_node():
-    one = execl("genoa-1n-128", "single", 32)["throughput_per_s"]
-    split = execl("genoa-1n-128", "split-node", 32)["throughput_per_s"]
-    assert 0.8 < split / one < 1.1
+def test_split_node_slower_than_single_on_one_node():
+    """One node, one tree: split-node is single plus two atomics per change and a lock round
+    trip per unlinked VMA. Paired by seed (same ops), it loses every time, and by a bounded amount."""
+    ratios = [execl("genoa-1n-128", "split-node", 32, seed=seed)["throughput_per_s"] /
+              execl("genoa-1n-128", "single", 32, seed=seed)["throughput_per_s"] for seed in (1, 2, 3)]
+    assert max(ratios) < 1.0
+    assert sum(ratios) / 3 > 0.8
 
 
 def test_split_node_helps_on_the_seeds_machine():
@@ -152,14 +161,18 @@ def test_reclaim_walks_pay_for_every_tree_lock():
     light = {"kind": "execl", "walkers": {"reclaim_per_node_per_s": 2000},
              "files": [{**f, "background_vmas": 0} for f in SMALL_FILES]}
 
-    def walk(design, copies, quantile):
+    def walk(design, copies):
         spec = run_spec("rome-8n-256", workload=light, strategy=design, copies=copies,
                         duration_ms=10, warmup_ms=1)
         metrics = simulate(spec).metrics
-        assert metrics["walks"] > 20
-        return metrics[f"walk_{quantile}_ns"]
+        assert metrics["walks"] + metrics["walks_contended"] > 20
+        return metrics
 
     # one copy: nothing contends, yet the walk takes eight locks on eight nodes' lines, not one
-    assert walk("split-node", 1, "p50") > 2 * walk("single", 1, "p50")
-    # a copy per node: every lock the walk takes is busy with its node's changes
-    assert walk("split-node", 8, "p99") > 1.5 * walk("split-node", 1, "p99")
+    assert walk("split-node", 1)["walk_p50_ns"] > 2 * walk("single", 1)["walk_p50_ns"]
+    # a copy per node: each of the eight locks is often busy with its node's changes, and the
+    # walk (a try-lock walk, folio_referenced) gives up on the first busy one
+    def gave_up(metrics):
+        return metrics["walks_contended"] / (metrics["walks"] + metrics["walks_contended"])
+
+    assert gave_up(walk("split-node", 8)) > gave_up(walk("split-node", 1)) + 0.1

@@ -200,7 +200,10 @@ def test_file_uri_output(orch, tmp_path):
 
 
 def test_target_ci_adds_seeds_until_tight(orch, tmp_path):
-    spec = write_spec(tmp_path, strategies=[{"name": "single"}], copies=[4], replications=2)
+    # exec times that vary (cv 0.5) over ~90 execs, so that two seeds do not tie by chance
+    noisy = [{"file": "execl-reclaim", "overrides": {"exec_ns": 20000, "think_cv": 0.5}}]
+    spec = write_spec(tmp_path, strategies=[{"name": "single"}], copies=[4], replications=2, workloads=noisy,
+                      duration_ms=2)
     out = tmp_path / "out"
     result = orch("sweep", spec, "--backend", "local", "--out", out, "--target-ci", "0.5%",
                   "--max-replications", "5")

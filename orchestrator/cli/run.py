@@ -90,12 +90,16 @@ def print_summary(result: RunResult) -> None:
                                       f"{ns(m['response_p99_ns'])}"),
         ("response write / read", f"{ns(m['response_write_mean_ns'])} / {ns(m['response_read_mean_ns'])}"),
         ("lock wait mean (all acquisitions)", ns(m["wait_mean_ns"])),
-        ("rmap walks, p50 / p99", f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"),
+        ("rmap walks, p50 / p99", f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"
+                                  f" ({m['walks_contended']:,} gave up contended; walkers on {m['walker_cpus']} CPUs)"),
+        ("CPU time: work / spin / sleep / idle", f"{m['cpu_work_share']:.1%} / {m['cpu_spin_share']:.1%} / "
+                                                 f"{m['cpu_sleep_share']:.1%} / {m['cpu_idle_share']:.1%}"),
         ("cache-line transfers local / remote", f"{m['transfers_local']:,} / {m['transfers_remote']:,} "
                                                 f"({m['remote_share']:.1%} remote)"),
         ("memory per inode", f"{m['memory_per_inode_bytes']} B ({m['memory_per_million_inodes_mib']:.1f} MiB "
                              "per million inodes)"),
         ("fairness (Jain, per CPU)", f"{m['fairness_jain']:.3f}"),
+        ("lockref spinlock fallbacks", f"{m['lockref_fallbacks']:,}"),
         ("engine", f"{m['events']:,} events in {m['wall_s']:.2f} s = {m['events_per_s']:,.0f} events/s"),
     ]
     for row in rows:
@@ -104,13 +108,14 @@ def print_summary(result: RunResult) -> None:
     if result.locks:
         table = Table(title="lock_stat (after warm-up)", title_justify="left")
         for col in ("class", "mode", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
-                    "hold avg", "sleeps", "handoffs", "bounces"):
+                    "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces"):
             table.add_column(col, justify="left" if col in ("class", "mode") else "right", no_wrap=True)
         for row in result.locks:
             share = row["contentions"] / row["acquisitions"] if row["acquisitions"] else 0.0
             table.add_row(row["lock_class"], row["mode"], f"{row['acquisitions']:,}", f"{row['contentions']:,}",
                           f"{share:.1%}", ns(row["wait_avg_ns"]), ns(row["wait_p99_ns"]), ns(row["wait_max_ns"]),
-                          ns(row["hold_avg_ns"]), f"{row['sleeps']:,}", f"{row['handoffs']:,}",
+                          ns(row["hold_avg_ns"]), ns(row["spin_ns"]), ns(row["sleep_ns"]),
+                          f"{row['sleeps']:,}", f"{row['handoffs']:,}",
                           f"{row['acq_bounces'] + row['con_bounces']:,}")
         console.print(table)
     sys.stdout.flush()

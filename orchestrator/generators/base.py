@@ -10,11 +10,12 @@ in another process with identical results.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Iterator
 
 import numpy as np
 
+from orchestrator.spec.kernel import KernelSpec
 from orchestrator.strategies.base import FileDecl
 
 BATCH = 1024  # draws per batch: large enough for numpy to amortize, small enough to stay lazy
@@ -26,13 +27,15 @@ class Context:
     nodes: int
     slot_node: tuple[int, ...]   # NUMA node of each slot's CPU: the copies, then the helpers
     slot_cpu: tuple[int, ...]    # CPU id of each slot
+    kernel: KernelSpec = field(default_factory=KernelSpec)  # the release decides some of the ops
 
 
 class World(ABC):
     """What a generator may declare; each call returns the handle its ops use."""
 
     @abstractmethod
-    def lock(self, name: str, cls: str, kind: str, home: int) -> int: ...
+    def lock(self, name: str, cls: str, kind: str, home: int, line: int | None = None) -> int:
+        """A lock; `line` puts its word on a line declared before (a struct packing both)."""
 
     @abstractmethod
     def line(self, name: str, home: int) -> int: ...

@@ -31,11 +31,15 @@ class Execl(ImmapGenerator):
         spec = self.spec
         binary = spec.files[0].name
         work = spec.exec_ns * scale
-        out: list[tuple] = [(ops.DELAY, int(work * BEFORE)), *self.lockref(binary), *self.writecount_op()]
+        out: list[tuple] = [(ops.DELAY, int(work * BEFORE)), *self.lockref(binary), *self.writecount_op(),
+                            *self.mm_alloc_ops()]  # bprm_mm_init: the new mm
+        if self.mm:
+            out += self.mm.binfmt_ops()
         if image:
             for f in spec.files:
                 out += teardown(self.files[f.name], image[f.name], spec.unlink_batch)
             out += self.writecount_op() + self.lockref(binary)  # the old image lets go of its binary
+            out += self.mm_free_ops()  # exec_mmap's mmput of the old mm
         out.append((ops.DELAY, int(work * AFTER_TEARDOWN)))
         share = int(work * AFTER_FILES / len(spec.files))
         for f in spec.files:

@@ -7,6 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from orchestrator.generators.base import Generator, World
+from orchestrator.generators.mm import MmLocks
 from orchestrator.sim import ops
 from orchestrator.sim.locks import SPINLOCK
 from orchestrator.spec.workload import ImmapWorkload, MappedFile
@@ -141,10 +142,15 @@ class ImmapGenerator(Generator):
             preload = self.preload(f, index) + self.own_images(f, index)
             self.files[f.name] = world.file(FileDecl(f.name, 0, preload))
         shared = spec.shared
-        self.dentry = {f.name: world.line(f"{f.name}.dentry.lockref", 0) for f in spec.files} \
-            if shared.lockref else {}
+        self.dentry = {}  # file -> its dentry's lockref op: struct lockref packs d_lock and the count
+        if shared.lockref:
+            for f in spec.files:
+                line = world.line(f"{f.name}.dentry.lockref", 0)
+                lock = world.lock(f"{f.name}.dentry.d_lock", "dentry->d_lock", SPINLOCK, 0, line=line)
+                self.dentry[f.name] = (ops.CMPXCHG, line, lock)
         self.writecount = world.line(f"{spec.files[0].name}.i_writecount", 0) if shared.writecount else None
         self.zone = world.lock("zone", "zone->lock", SPINLOCK, 0) if shared.zone_lock_per_iteration else None
+        self.mm = MmLocks(world, self.ctx.kernel) if shared.mm_locks else None
 
     def own_images(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int, int]]:
         """VMAs each copy has mapped before the run starts (none, unless the workload forks)."""
@@ -153,10 +159,16 @@ class ImmapGenerator(Generator):
     # ---- shared state ---------------------------------------------------------------------
 
     def lockref(self, name: str) -> list[tuple]:
-        return [(ops.CMPXCHG, self.dentry[name])] if name in self.dentry else []
+        return [self.dentry[name]] if name in self.dentry else []
 
     def writecount_op(self) -> list[tuple]:
         return [(ops.ATOMIC, self.writecount)] if self.writecount is not None else []
+
+    def mm_alloc_ops(self) -> list[tuple]:
+        return self.mm.alloc_ops() if self.mm else []
+
+    def mm_free_ops(self) -> list[tuple]:
+        return self.mm.free_ops() if self.mm else []
 
     def zone_ops(self) -> list[tuple]:
         if self.zone is None:
@@ -169,14 +181,18 @@ class ImmapGenerator(Generator):
     # ---- walkers ----------------------------------------------------------------------------
 
     def walker_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
-        """Streams of the helper slots: kswapd per node, then one truncating thread."""
+        """Streams of the helper slots: kswapd per node, then one truncating thread.
+
+        Reclaim's walk (folio_referenced) only try-locks and gives up when a lock is contended;
+        truncate's (unmap_mapping_range) blocks. Between walks the thread sleeps (IDLE)."""
         spec, walkers = self.spec, self.spec.walkers
         index = slot - self.ctx.copies
         reclaiming = walkers.reclaim_per_node_per_s > 0
         if reclaiming and index < self.ctx.nodes:
-            name, rate, span = walkers.reclaim_file, walkers.reclaim_per_node_per_s, 1
+            name, rate, span, try_lock = walkers.reclaim_file, walkers.reclaim_per_node_per_s, 1, True
         else:
-            name, rate, span = walkers.truncate_file, walkers.truncate_per_s, walkers.truncate_pages
+            name, rate, span, try_lock = (walkers.truncate_file, walkers.truncate_per_s,
+                                          walkers.truncate_pages, False)
         f = spec.walked_file(name)
         file = self.files[f.name]
         gap = 1e9 / rate
@@ -185,7 +201,7 @@ class ImmapGenerator(Generator):
             starts = rng.integers(0, max(f.pages - span, 0) + 1, 256).tolist()
             batch: list[tuple] = []
             for wait, first in zip(waits, starts):
-                batch += [(ops.DELAY, wait), (ops.IMMAP, ops.RMAP_WALK, file, first, first + span - 1)]
+                batch += [(ops.IDLE, wait), (ops.IMMAP, ops.RMAP_WALK, file, first, first + span - 1, try_lock)]
             yield batch
 
     def batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:

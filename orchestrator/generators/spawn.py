@@ -39,7 +39,7 @@ class Spawn(Execl):
             batch: list[tuple] = []
             for scale in think_scale(rng, spec.think_cv, ITERATIONS_PER_BATCH):
                 child: dict[str, list] = {}
-                batch += [start, (ops.DELAY, int(spec.fork_ns * scale))]
+                batch += [start, (ops.DELAY, int(spec.fork_ns * scale)), *self.mm_alloc_ops()]  # dup_mm
                 for f in spec.files:
                     child[f.name] = []
                     for vma in parent[f.name]:
@@ -49,6 +49,6 @@ class Spawn(Execl):
                 batch += self.exec_ops(ids, child, scale)
                 for f in spec.files:
                     batch += teardown(self.files[f.name], child[f.name], spec.unlink_batch)
-                batch += [*self.writecount_op(), *self.lockref(spec.files[0].name),
+                batch += [*self.writecount_op(), *self.lockref(spec.files[0].name), *self.mm_free_ops(),
                           (ops.DELAY, int(spec.exit_ns * scale)), end]
             yield batch

@@ -2,8 +2,10 @@
 
 A write or atomic by CPU c costs the transfer from the line's owner to c (and invalidation of
 sharers) and makes c the owner; a read costs the transfer unless c already holds a copy.
-Atomics serialize on the line; a cmpxchg loop also pays retries when other CPUs' RMWs on the
-line are in flight, so its cost grows with contention (DESIGN 4.3 rule b).
+Atomics serialize on the line; a cmpxchg loop also pays a failed attempt, and one more
+transfer, for every other CPU's RMW in flight on the line, so its cost grows with the
+number of contenders without a bound, until the caller's retry limit (lib/lockref.c) sends it
+to the fallback spinlock.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ VMA_LINE = "vma"  # the one name given to lines of VMA tree nodes, which are rec
 
 
 class CacheLines:
-    def __init__(self, machine: Machine, cmpxchg_retry_transfers: float = 1.0):
+    def __init__(self, machine: Machine):
         self.latency = machine.latency
         self.to_node = machine.to_node
         self.node = machine.node
         self.home_effect = machine.home_node_effect
-        self.retry = cmpxchg_retry_transfers
         self.names: list[str] = []
         self.home: list[int] = []
         self.owner: list[int] = []
@@ -73,6 +74,16 @@ class CacheLines:
             self.remote += 1
         return cost
 
+    def between(self, src: int, dst: int) -> int:
+        """A transfer of a line that belongs to no shared structure (a CPU's own MCS node)."""
+        if src == dst:
+            return 0
+        if self.node[src] == self.node[dst]:
+            self.local += 1
+        else:
+            self.remote += 1
+        return self.latency[src][dst]
+
     def read(self, line: int, slot: int) -> int:
         owner = self.owner[line]
         if owner == slot:
@@ -115,21 +126,20 @@ class CacheLines:
         self.busy_until[line] = done
         return done - now
 
-    def cmpxchg(self, line: int, slot: int, now: int) -> int:
-        """A cmpxchg retry loop. Like an atomic it queues behind RMWs in flight, and each attempt
-        that another CPU's steal makes fail costs one more transfer back: with k CPUs in flight
-        the line is held retry x k/(k+1) extra transfers, so the cost per update grows with
-        contention and saturates near 1 + retry transfers (lockref's loop; DESIGN 4.3 rule b)."""
+    def cmpxchg(self, line: int, slot: int, now: int, retry_limit: int) -> tuple[int, bool]:
+        """A cmpxchg retry loop: (cost, done). Each RMW in flight on the line lands between this
+        CPU's read and its cmpxchg once, failing an attempt: one more transfer of the line to
+        this CPU per contender, without a cap. The reloads overlap the wait for the line's
+        earlier RMWs; only the winning cmpxchg occupies the line. With retry_limit or more in
+        flight the loop gives up after retry_limit failures (done is False: take the fallback lock)."""
         inflight = self.inflight[line]
         inflight[:] = [(end, other) for end, other in inflight if end > now and other != slot]
-        start = max(now, self.busy_until[line])
-        cost = self.write(line, slot)
-        k = len(inflight)
-        if k and self.retry:
-            row = self.latency
-            steal = sum(row[other][slot] for _, other in inflight) / k
-            cost += int(round(self.retry * steal * k / (k + 1)))
-        done = start + cost
+        failures = inflight[:retry_limit]
+        retries = sum(self._transfer(line, other, slot) for _, other in failures)
+        if len(inflight) >= retry_limit:
+            return retries, False
+        start = max(self.busy_until[line], now + retries)
+        done = start + self.write(line, slot)
         self.busy_until[line] = done
         inflight.append((done, slot))
-        return done - now
+        return done - now, True

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import time as wallclock
 from typing import Callable, Iterator
 
 from orchestrator.sim import ops
 from orchestrator.sim.cachelines import CacheLines
 from orchestrator.sim.histogram import Histogram, bucket_of
-from orchestrator.sim.locks import BIG, KINDS, PERCPU_RWSEM, Lock, LockClass, PercpuRwsem
+from orchestrator.sim.locks import (BIG, IDLE, KINDS, PERCPU_RWSEM, RUNNING, SPINNING, Lock, LockClass,
+                                    PercpuRwsem)
 from orchestrator.sim.machine import Machine
+from orchestrator.sim.rng import SlotRandom
+from orchestrator.sim.streams import ENGINE
 from orchestrator.sim.tree import Tree
 from orchestrator.spec.kernel import KernelSpec
 
@@ -28,12 +32,12 @@ class CheckFailure(AssertionError):
 
 
 class Cpu:
-    __slots__ = ("slot", "prog", "pc", "stack", "batches", "started", "smt", "iterations", "node")
+    __slots__ = ("slot", "prog", "pc", "stack", "batches", "started", "iterations", "node", "contended")
 
-    def __init__(self, slot: int, node: int, smt: float, batches: Iterator[list[tuple]]):
+    def __init__(self, slot: int, node: int, batches: Iterator[list[tuple]]):
         self.slot = slot
         self.node = node
-        self.smt = smt
+        self.contended = False  # the walk under way gave up on a contended lock
         self.batches = batches
         self.prog: list[tuple] | tuple = ()
         self.pc = 0
@@ -44,7 +48,7 @@ class Cpu:
 
 class Engine:
     def __init__(self, machine: Machine, kernel: KernelSpec, *, check: bool = False,
-                 end_ns: int, warmup_ns: int = 0, windows: int = 100):
+                 end_ns: int, warmup_ns: int = 0, windows: int = 100, seed: int = 0):
         self.machine = machine
         self.kernel = kernel
         self.costs = machine.topology.costs_ns
@@ -55,13 +59,18 @@ class Engine:
         self.heap: list[tuple] = []
         self.seq = itertools.count()
         self.events = 0
-        self.lines = CacheLines(machine, kernel.cmpxchg_retry_transfers)
+        self.lines = CacheLines(machine)
         self.lock_classes: dict[str, LockClass] = {}
         self.locks: list[Lock] = []
         self.trees: list[Tree] = []
         self.cpus: list[Cpu] = []
-        self.asleep: list[bool] = []          # slot sleeps on a lock
-        self.spin_deadline: list[int] = []    # slot spins on a lock until then (then it sleeps)
+        self.state: list[int] = []            # RUNNING, SPINNING, SLEEPING or IDLE, per slot
+        self.held: list[list[Lock]] = []      # sleeping locks each slot owns for write
+        self.random = SlotRandom(seed, ENGINE)
+        # Weibull scale for the spin time: mean spin_mean_ns whatever the shape
+        self.spin_scale = kernel.spin_mean_ns / math.gamma(1 + 1 / kernel.spin_shape)
+        self.smt_slowdown = machine.topology.costs_ns.smt_slowdown
+        self.fallback: dict[int, tuple] = {}  # lockref spinlock -> its fallback program
         self.expand: Callable[[int, tuple], list[tuple]] | None = None  # the strategy's expansion
         self.inserted = self.removed = 0  # VMAs the run linked and unlinked (conservation check)
         # measurements (reset at the end of warm-up)
@@ -77,6 +86,9 @@ class Engine:
         self.iterations = [0, 0]
         self.wait_total = 0
         self.walk_hist = Histogram()
+        self.contended_walk_hist = Histogram()
+        self.cpu_ns = [0, 0, 0, 0]  # in-window ns of the slots, by state (running: the rest)
+        self.lockref_fallbacks = 0
         for cpu in self.cpus:
             cpu.iterations = 0
 
@@ -84,6 +96,25 @@ class Engine:
 
     def line(self, name: str, home: int) -> int:
         return self.lines.add(name, home)
+
+    def in_window(self, start: int, end: int) -> int:
+        """The part of [start, end) inside the measured window."""
+        return max(0, min(end, self.end_ns) - max(start, self.warmup_ns))
+
+    def spin_time(self, slot: int) -> int:
+        """How long a new spinner spins before need_resched() (kernel.spin_rule hazard): Weibull
+        with the kernel's mean and shape, from the slot's engine generator."""
+        e = self.random.exponential(slot)
+        shape = self.kernel.spin_shape
+        return int(self.spin_scale * (e if shape == 1.0 else e ** (1 / shape)))
+
+    def smt_factor(self, slot: int) -> float:
+        """A CPU whose SMT sibling runs or spins shares its core: its work takes longer."""
+        state = self.state
+        for sibling in self.machine.siblings[slot]:
+            if state[sibling] <= SPINNING:
+                return self.smt_slowdown
+        return 1.0
 
     def lock(self, name: str, cls: str, kind: str, home: int, line: int | None = None) -> int:
         """A lock of class `cls`; `line` puts its word on a line the layout already has
@@ -112,9 +143,10 @@ class Engine:
 
     def add_cpu(self, batches: Iterator[list[tuple]]) -> None:
         slot = len(self.cpus)
-        self.cpus.append(Cpu(slot, self.machine.node[slot], self.machine.smt_factor[slot], batches))
-        self.asleep.append(False)
-        self.spin_deadline.append(BIG)
+        self.cpus.append(Cpu(slot, self.machine.node[slot], batches))
+        self.state.append(RUNNING)
+        self.held.append([])
+        self.random.add_slot()
 
     # ---- scheduling -----------------------------------------------------------------------
 
@@ -131,7 +163,7 @@ class Engine:
         cpu = self.cpus[slot]
         prog, pc = cpu.prog, cpu.pc
         if pc < len(prog) and prog[pc][0] == ops.HOLD:
-            when += prog[pc][1]
+            when += int(prog[pc][1] * self.smt_factor(slot))
             cpu.pc = pc + 1
         heapq.heappush(self.heap, (when, next(self.seq), self._run, cpu))
 
@@ -152,6 +184,8 @@ class Engine:
             self.events += 1
             handler(arg)
         self.now = end
+        for lock in self.locks:
+            lock.close(end)
         if check:
             self.check_trees()
         return wallclock.perf_counter() - began
@@ -187,23 +221,32 @@ class Engine:
         t = self.now
         slot = cpu.slot
         lines = self.lines
+        self.state[slot] = RUNNING
         prog, pc = cpu.prog, cpu.pc
         while True:
             if pc >= len(prog):
                 if cpu.stack:
                     prog, pc, walk_began = cpu.stack.pop()
                     if walk_began >= 0:
-                        self.walk_hist.counts[bucket_of(t - walk_began)] += 1
+                        hist = self.contended_walk_hist if cpu.contended else self.walk_hist
+                        hist.counts[bucket_of(t - walk_began)] += 1
+                        cpu.contended = False
                 else:
                     prog, pc = next(cpu.batches), 0
                 continue
             op = prog[pc]
             pc += 1
             code = op[0]
-            if code == ops.DELAY:
-                t += int(op[1] * cpu.smt) if cpu.smt != 1.0 else op[1]
-            elif code == ops.HOLD:
+            if code == ops.DELAY or code == ops.HOLD:
+                t += int(op[1] * self.smt_factor(slot))
+            elif code == ops.IDLE:
+                self.state[slot] = IDLE
+                self.cpu_ns[IDLE] += self.in_window(t, t + op[1])
                 t += op[1]
+                cpu.prog, cpu.pc = prog, pc
+                if t <= self.end_ns:  # through the heap: it runs again (RUNNING) from there
+                    heapq.heappush(heap, (t, next(self.seq), self._run, cpu))
+                return
             elif code == ops.ACQUIRE:
                 cpu.prog, cpu.pc = prog, pc
                 cost = self.locks[op[1]].acquire(slot, op[2], t)
@@ -212,6 +255,16 @@ class Engine:
                 t += cost
             elif code == ops.RELEASE:
                 t += self.locks[op[1]].release(slot, op[2], t)
+            elif code == ops.TRY_ACQUIRE:
+                cost = self.locks[op[1]].try_acquire(slot, op[2], t)
+                if cost >= 0:
+                    t += cost
+                else:  # give up: drop what was taken, skip the rest (folio_referenced's rwc->contended)
+                    t += -1 - cost
+                    for lock, mode in reversed(op[3]):
+                        t += self.locks[lock].release(slot, mode, t)
+                    cpu.contended = True
+                    pc = len(prog)
             elif code == ops.START:
                 cpu.started = t
             elif code == ops.END:
@@ -219,8 +272,8 @@ class Engine:
             elif code == ops.IMMAP:
                 cpu.stack.append((prog, pc, t if op[1] == ops.RMAP_WALK else -1))
                 prog, pc = self.expand(slot, op), 0
-            elif code == ops.TREE:
-                t += self._tree_op(op, slot, t)
+            elif code == ops.TREE:  # a critical section's work: a busy SMT sibling slows all of it
+                t += int(self._tree_op(op, slot, t) * self.smt_factor(slot))
             elif code == ops.READ:
                 t += lines.read(op[1], slot)
             elif code == ops.READ_ALL:
@@ -230,7 +283,16 @@ class Engine:
             elif code == ops.ATOMIC:
                 t += lines.atomic(op[1], slot, t)
             elif code == ops.CMPXCHG:
-                t += lines.cmpxchg(op[1], slot, t)
+                lock = op[2]
+                if lock >= 0 and self.locks[lock].busy():
+                    cost, done = 0, False  # the loop runs only while the spinlock is free
+                else:
+                    cost, done = lines.cmpxchg(op[1], slot, t, self.kernel.lockref_retry_limit if lock >= 0 else BIG)
+                t += cost
+                if not done:  # lockref falls back to its spinlock
+                    self.lockref_fallbacks += 1
+                    cpu.stack.append((prog, pc, -1))
+                    prog, pc = self._fallback(lock), 0
             else:
                 raise ValueError(f"unknown op {op!r}")
             if t != self.now:
@@ -242,6 +304,12 @@ class Engine:
                     return
                 self.now = t
                 self.events += 1
+
+    def _fallback(self, lock: int) -> tuple:
+        program = self.fallback.get(lock)
+        if program is None:
+            program = self.fallback[lock] = ((ops.ACQUIRE, lock, ops.WRITE_MODE), (ops.RELEASE, lock, ops.WRITE_MODE))
+        return program
 
     def _iteration_done(self, cpu: Cpu, cls: int, t: int) -> None:
         response = t - cpu.started

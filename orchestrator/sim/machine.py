@@ -33,8 +33,9 @@ class Machine:
     node: list[int]               # NUMA node of each slot
     latency: list[list[int]]      # slot x slot one-way line transfer, ns
     to_node: list[list[int]]      # slot x node: transfer between the slot and a line homed there
-    smt_factor: list[float]       # slowdown of the slot's non-lock work
+    siblings: list[tuple[int, ...]]  # slots on SMT siblings of each slot's CPU (they share a core)
     home_node_effect: bool
+    walker_cpus: str = "none"     # where walkers run: "free" CPUs, or "shared" with copies
 
     @property
     def nodes(self) -> int:
@@ -43,12 +44,20 @@ class Machine:
     @classmethod
     def build(cls, topo: Topology, copies: int, placement: str, helpers: tuple[int, ...] = ()) -> "Machine":
         """Slots 0..copies-1 run the copies; one more slot per entry of `helpers` runs a kernel
-        thread (a walker) on that node, on the node's last CPU in placement order."""
+        thread (a walker) on that node: on a CPU of the node no copy or walker occupies, the last
+        in placement order; when there is none, it shares the node's least-loaded CPU (the last
+        of those), and walker_cpus says "shared". The model does not time-share a CPU: two slots
+        on one CPU both run, at no transfer cost between them."""
         order = cpu_order(topo, placement)
-        cpus = order[:copies]
-        for node in helpers:
-            cpus.append([c for c in order if topo.node_of_cpu[c] == node][-1])
         node_of = topo.node_of_cpu
+        cpus = order[:copies]
+        shared = False
+        for node in helpers:
+            mine = [c for c in order if node_of[c] == node]
+            load = {c: cpus.count(c) for c in mine}
+            least = min(load.values())
+            shared = shared or least > 0
+            cpus.append([c for c in mine if load[c] == least][-1])
         h = topo.hierarchy
         smt_group: dict[int, int] = {}
         l3_group: dict[int, int] = {}
@@ -69,20 +78,22 @@ class Machine:
             return node_lat[node_of[a]][node_of[b]]
 
         nodes = [node_of[c] for c in cpus]
-        busy = set(cpus[:copies])
-        siblings = {}
-        if h and h.smt_siblings:
-            for group in h.smt_siblings:
-                for cpu in group:
-                    siblings[cpu] = [c for c in group if c != cpu]
-        slow = topo.costs_ns.smt_slowdown
+        slots_of: dict[int, list[int]] = {}
+        for slot, cpu in enumerate(cpus):
+            slots_of.setdefault(cpu, []).append(slot)
+        siblings: list[tuple[int, ...]] = []
+        for cpu in cpus:
+            group = smt_group.get(cpu)
+            siblings.append(tuple(s for other, slots in slots_of.items()
+                                  if other != cpu and group is not None and smt_group.get(other) == group
+                                  for s in slots))
         return cls(
             topology=topo,
             cpus=cpus,
             node=nodes,
             latency=[[pair(a, b) for b in cpus] for a in cpus],
             to_node=[[node_lat[n][m] for m in range(len(topo.nodes))] for n in nodes],
-            smt_factor=[slow if i < copies and any(s in busy for s in siblings.get(c, ())) else 1.0
-                        for i, c in enumerate(cpus)],
+            siblings=siblings,
             home_node_effect=topo.home_node_effect,
+            walker_cpus=("shared" if shared else "free") if helpers else "none",
         )

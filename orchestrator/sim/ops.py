@@ -16,12 +16,16 @@ RELEASE = 3    # (RELEASE, lock, mode)
 READ = 4       # (READ, line)              read a cache line
 WRITE = 5      # (WRITE, line)             plain store to a cache line
 ATOMIC = 6     # (ATOMIC, line)            locked RMW (xadd, inc): serialized on the line
-CMPXCHG = 7    # (CMPXCHG, line)           cmpxchg retry loop (lockref): retries grow with contenders
+CMPXCHG = 7    # (CMPXCHG, line, lock)     cmpxchg retry loop (lockref): retries grow with contenders;
+               #                           past the retry limit it takes `lock` (-1: none, never gives up)
 START = 8      # (START,)                  an iteration begins (response time starts)
 END = 9        # (END, cls)                an iteration ends; cls 0 = write, 1 = read
 IMMAP = 10     # (IMMAP, kind, file, *args) i_mmap operation, expanded by the strategy
 TREE = 11      # (TREE, tree, action, arg) apply a tree change or query, costed by the tree model
 READ_ALL = 12  # (READ_ALL, (line, ...))   read several lines back to back (a scan of counters)
+IDLE = 13      # (IDLE, ns)                wait on the clock without running (a kernel thread between walks)
+TRY_ACQUIRE = 14  # (TRY_ACQUIRE, lock, mode, ((lock, mode), ...)) trylock; if it fails, release the
+                  # listed locks and skip the rest of the program (an rmap walk gives up)
 
 # lock modes
 WRITE_MODE = 0
@@ -33,7 +37,7 @@ LINK = "link"                  # (IMMAP, LINK, file, vma)
 UNLINK_BATCH = "unlink_batch"  # (IMMAP, UNLINK_BATCH, file, (vma, ...))
 SPLIT = "split"                # (IMMAP, SPLIT, file, vma, new_vma)
 DUP = "dup"                    # (IMMAP, DUP, file, parent_vma, child_vma)
-RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgoff)
+RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgoff[, try_lock])
 
 # tree actions
 INSERT = 0

@@ -22,8 +22,8 @@ class _World(World):
         self.engine = engine
         self.strategy = strategy
 
-    def lock(self, name: str, cls: str, kind: str, home: int) -> int:
-        return self.engine.lock(name, cls, kind, home)
+    def lock(self, name: str, cls: str, kind: str, home: int, line: int | None = None) -> int:
+        return self.engine.lock(name, cls, kind, home, line)
 
     def line(self, name: str, home: int) -> int:
         return self.engine.line(name, home)
@@ -67,10 +67,12 @@ def build(spec: RunSpec, check: bool = False):
     """
     kind = GENERATORS[spec.workload.kind]
     machine = machine_for(spec)
-    engine = Engine(machine, spec.kernel, check=check, end_ns=spec.end_ns, warmup_ns=spec.warmup_ns)
+    engine = Engine(machine, spec.kernel, check=check, end_ns=spec.end_ns, warmup_ns=spec.warmup_ns,
+                    seed=spec.seed)
     strategy = get_strategy(spec.strategy.name)(spec.strategy, engine, machine)
     engine.expand = strategy.expand
-    generator = kind(spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node), tuple(machine.cpus)))
+    generator = kind(spec.workload, Context(spec.copies, machine.nodes, tuple(machine.node), tuple(machine.cpus),
+                                               spec.kernel))
     generator.declare(_World(engine, strategy))
     return machine, engine, strategy, generator
 
@@ -88,6 +90,16 @@ def simulate(spec: RunSpec, check: bool = False, streams=None) -> RunResult:
         engine.add_cpu(streams(slot))
     wall = engine.run()
     return _collect(spec, engine, strategy, wall)
+
+
+def cpu_shares(engine: Engine, spec: RunSpec) -> dict[str, float]:
+    """Where the machine's CPU time went while measuring, like a system-wide perf profile."""
+    measured = spec.end_ns - spec.warmup_ns
+    total = spec.topology.cpu_count * measured
+    _, spin, sleep, idle = engine.cpu_ns
+    work = len(engine.cpus) * measured - spin - sleep - idle
+    return {"cpu_work_share": work / total, "cpu_spin_share": spin / total, "cpu_sleep_share": sleep / total,
+            "cpu_idle_share": max(0.0, 1 - (work + spin + sleep) / total)}
 
 
 def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> RunResult:
@@ -118,6 +130,10 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
         "walks": engine.walk_hist.total,
         "walk_p50_ns": engine.walk_hist.quantile(0.5),
         "walk_p99_ns": engine.walk_hist.quantile(0.99),
+        "walks_contended": engine.contended_walk_hist.total,
+        "walker_cpus": engine.machine.walker_cpus,
+        "lockref_fallbacks": engine.lockref_fallbacks,
+        **cpu_shares(engine, spec),
         "transfers_local": lines.local,
         "transfers_remote": lines.remote,
         "remote_share": lines.remote / transfers if transfers else 0.0,
@@ -139,7 +155,7 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
                 "lock_class": cls.name, "kind": cls.kind, "mode": ops.MODE_NAMES[mode],
                 "acquisitions": s.acquisitions, "contentions": s.contentions,
                 "acq_bounces": s.acq_bounces, "con_bounces": s.con_bounces,
-                "sleeps": s.sleeps, "handoffs": s.handoffs,
+                "sleeps": s.sleeps, "handoffs": s.handoffs, "spin_ns": s.spin_ns, "sleep_ns": s.sleep_ns,
                 "wait_min_ns": s.wait_min if s.wait_hist.total else 0, "wait_max_ns": s.wait_max,
                 "wait_total_ns": s.wait_total, "wait_avg_ns": _mean(s.wait_total, s.wait_hist.total),
                 "wait_p50_ns": s.wait_hist.quantile(0.5), "wait_p99_ns": s.wait_hist.quantile(0.99),
@@ -150,6 +166,7 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
     for cls_index, hist in enumerate(engine.response_hist):
         histograms += _hist_rows(f"response:{ops.MODE_NAMES[cls_index]}", hist)
     histograms += _hist_rows("walk", engine.walk_hist)
+    histograms += _hist_rows("walk:contended", engine.contended_walk_hist)
     timeseries = []
     width = engine.window_ns
     for w, count in enumerate(engine.window_iterations):

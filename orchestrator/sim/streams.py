@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-WORKLOAD = 0   # operation streams of the workload generators (the engine itself draws nothing)
+WORKLOAD = 0   # operation streams of the workload generators
+ENGINE = 1     # the engine's run-time draws (spin times), made by its own generator (rng.py)
 
 
 def stream(seed: int, purpose: int, slot: int) -> np.random.Generator:

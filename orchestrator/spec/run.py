@@ -16,7 +16,7 @@ from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
 
 # Bump when the model changes what a run computes: run ids change, so old results are not reused.
-MODEL_VERSION = "2"
+MODEL_VERSION = "3"
 
 
 class RunSpec(Spec):

@@ -32,7 +32,7 @@ class SweepSpec(Spec):
     placement: Literal["spread", "compact"] = "spread"
     output: str = Field("results", description="dataset path or pyarrow filesystem URI")
     set: list[str] = Field(default_factory=list, description="dotted.key=value overrides for every run, "
-                                                             "as orch run --set (e.g. kernel.spin_limit_ns=null)")
+                                                             "as orch run --set (e.g. kernel.spin_mean_ns=100000)")
 
     @model_validator(mode="after")
     def _check(self) -> "SweepSpec":

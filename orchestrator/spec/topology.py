@@ -56,8 +56,10 @@ class Costs(Spec):
         150, description="an rmap walk's work per VMA mapping the page (page_vma_mapped_walk, PTE "
                          "check and clear); no published figure, assumed (L)")
     smt_slowdown: float = Field(
-        1.5, ge=1.0, description="non-lock work of a CPU whose SMT sibling also runs a copy takes this "
-                                 "many times longer (assumed: SMT adds ~1/3 throughput per core)")
+        1.5, ge=1.0, description="work (critical sections included) of a CPU whose SMT sibling runs or "
+                                 "spins takes this many times longer: two threads give a core 1 - 1.33x "
+                                 "the throughput of one (H. Wong, 'Hyper-Threading Performance', 2011), "
+                                 "so 1.5 - 2.0; 1.5 assumes the high end of that yield")
 
 
 class Topology(Spec):

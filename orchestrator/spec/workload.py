@@ -70,6 +70,9 @@ class SharedState(Spec):
     zone_lock_per_iteration: NonNegativeInt = Field(
         0, description="page-allocator zone lock acquisitions per iteration (a spinlock)")
     zone_lock_hold_ns: NonNegativeInt = Field(200, description="hold time of one zone lock acquisition")
+    mm_locks: bool = Field(
+        True, description="the global locks exec and fork take to allocate and free an mm (pgd_lock, "
+                          "binfmt_lock, per-CPU allocator locks of kernel.release)")
 
 
 DEFAULT_FILES = [

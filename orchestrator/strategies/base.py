@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from orchestrator.sim import ops
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.machine import Machine
 from orchestrator.spec.strategy import StrategySpec
@@ -64,6 +65,17 @@ class Strategy(ABC):
     @abstractmethod
     def expand(self, slot: int, op: tuple) -> list[tuple]:
         """Micro-ops for one i_mmap op (ops.IMMAP, kind, file, ...) executed by `slot`."""
+
+    @staticmethod
+    def walk_under(locks: list[tuple[int, int]], body: list[tuple], op: tuple) -> list[tuple]:
+        """An rmap walk: take `locks` ((lock, mode), in order), run `body`, drop them. A walk that
+        must not block (op[5]: reclaim's folio_referenced) only try-locks, and gives up at the
+        first contended lock, dropping those it took."""
+        if len(op) > 5 and op[5]:
+            take = [(ops.TRY_ACQUIRE, lock, mode, tuple(locks[:i])) for i, (lock, mode) in enumerate(locks)]
+        else:
+            take = [(ops.ACQUIRE, lock, mode) for lock, mode in locks]
+        return [*take, *body, *((ops.RELEASE, lock, mode) for lock, mode in locks)]
 
     @abstractmethod
     def memory_per_inode(self) -> int:

@@ -57,8 +57,7 @@ class Inverted(Sharded):
         space = self.spaces[op[2]]
         rwsem = space.main
         if op[1] == ops.RMAP_WALK:
-            return [(ops.ACQUIRE, rwsem, ops.WRITE_MODE), *self.walk_all(space, op),
-                    (ops.RELEASE, rwsem, ops.WRITE_MODE)]
+            return self.walk_under([(rwsem, ops.WRITE_MODE)], self.walk_all(space, op), op)
         reads, changes = self.changes(space, slot, op)
         return [*reads, (ops.ACQUIRE, rwsem, ops.READ_MODE), *locked_changes(space, self.by_subtree(changes)),
                 (ops.RELEASE, rwsem, ops.READ_MODE)]

@@ -131,7 +131,7 @@ class Sharded(Strategy):
         """Mainline's protocol on the file-wide lock: write to change, read to walk."""
         lock = space.main
         if op[1] == ops.RMAP_WALK:
-            return [(ops.ACQUIRE, lock, ops.READ_MODE), *self.walk_all(space, op), (ops.RELEASE, lock, ops.READ_MODE)]
+            return self.walk_under([(lock, ops.READ_MODE)], self.walk_all(space, op), op)
         reads, changes = self.changes(space, slot, op)
         return [*reads, (ops.ACQUIRE, lock, ops.WRITE_MODE), *(c for _, c in changes),
                 (ops.RELEASE, lock, ops.WRITE_MODE)]

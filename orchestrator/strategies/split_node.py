@@ -44,10 +44,8 @@ class SplitNode(Sharded):
         space = self.spaces[op[2]]
         mapping = space.mapping[0]
         if op[1] == ops.RMAP_WALK:
-            locks = space.locks
-            take = [(ops.ACQUIRE, lock, ops.READ_MODE) for lock in locks]
-            drop = [(ops.RELEASE, lock, ops.READ_MODE) for lock in locks]
-            return [(ops.READ, mapping), *take, *self.walk_all(space, op), *drop]
+            locks = [(lock, ops.READ_MODE) for lock in space.locks]
+            return [(ops.READ, mapping), *self.walk_under(locks, self.walk_all(space, op), op)]
         reads, changes = self.changes(space, slot, op)
         out = list(reads)
         per_vma = op[1] == ops.UNLINK_BATCH  # the patch locks inside __remove_shared_vm_struct

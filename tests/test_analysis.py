@@ -111,8 +111,11 @@ def test_report_has_every_section_and_plot(report):
     page = (report / "index.html").read_text()
     for text in ("A hand-written summary", "execl+reclaim on rome-8n-256", "execl+reclaim on genoa-1n-128",
                  "Universal Scalability Law", "Memory per inode", "Verdicts", "remote line transfers",
-                 "rmap walk p99"):
+                 "rmap walk p99", "walks given up (contended)", "CPU time spinning", "CPU time asleep on locks"):
         assert text in md, text
+    # the side table gives a share in every new column: reclaim walks ran, CPUs spun at 32 copies
+    rows = [line for line in md.splitlines() if line.startswith("| single |") and line.count("%") >= 4]
+    assert rows, "no side-table row with shares for single"
     for kind in ("throughput", "speedup", "lockwait"):
         assert (report / "plots" / f"rome-8n-256-execl+reclaim-{kind}.svg").exists()
     assert page.count("<svg") >= 6 and "Verdicts" in page

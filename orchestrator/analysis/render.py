@@ -56,12 +56,19 @@ def lock_wait_rows(study: Study, group: Group) -> list[tuple[str, float, float]]
     return [(label, p50, p99) for _, label, p50, p99 in (best[s] for s in group.strategies() if s in best)]
 
 
-def per_strategy(study: Study, group: Group, column: str) -> dict[str, float]:
+def per_strategy(study: Study, group: Group, value) -> dict[str, float]:
+    """Mean over seeds of value(run) at the largest copy count, per strategy (None: no value)."""
     values: dict[str, list[float]] = {}
     for r in max_copies_runs(study, group):
-        if r[column] is not None:
-            values.setdefault(r["strategy"], []).append(r[column])
+        if value(r) is not None:
+            values.setdefault(r["strategy"], []).append(value(r))
     return {s: statistics.mean(v) for s, v in values.items()}
+
+
+def gave_up(run: dict) -> float | None:
+    """Share of a run's rmap walks that gave up on a contended lock (reclaim's try-lock)."""
+    tried = run["walks"] + run["walks_contended"]
+    return run["walks_contended"] / tried if tried else None
 
 
 def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
@@ -171,11 +178,19 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
                                                       f"{max(group.copies())} copies")
         for name, svg in svgs.items():
             write_text_atomic(out / "plots" / f"{slug}-{name}.svg", svg)
-        remote = per_strategy(study, group, "remote_share")
-        walks = per_strategy(study, group, "walk_p99_ns")
-        side = [[s, f"{remote.get(s, math.nan):.0%}",
-                 "-" if math.isnan(walks.get(s, math.nan)) else f"{walks[s] / 1e3:,.1f}"] for s in group.strategies()]
-        side_head = ["strategy", f"remote line transfers at {max(group.copies())} copies", "rmap walk p99 (us)"]
+        remote = per_strategy(study, group, lambda r: r["remote_share"])
+        walks = per_strategy(study, group, lambda r: r["walk_p99_ns"])
+        given_up = per_strategy(study, group, gave_up)
+        spin = per_strategy(study, group, lambda r: r["cpu_spin_share"])
+        sleep = per_strategy(study, group, lambda r: r["cpu_sleep_share"])
+
+        def share(values: dict[str, float], s: str) -> str:
+            return f"{values[s]:.0%}" if s in values else "-"
+
+        side = [[s, share(remote, s), "-" if math.isnan(walks.get(s, math.nan)) else f"{walks[s] / 1e3:,.1f}",
+                 share(given_up, s), share(spin, s), share(sleep, s)] for s in group.strategies()]
+        side_head = ["strategy", f"remote line transfers at {max(group.copies())} copies", "rmap walk p99 (us)",
+                     "walks given up (contended)", "CPU time spinning", "CPU time asleep on locks"]
         title = f"{group.workload} on {group.topology}"
         md += [f"## {title}", ""] + [f"![{name}](plots/{slug}-{name}.svg)" for name in svgs] + [""]
         md += _md_table(CELL_HEAD, _cell_rows(group))

@@ -45,6 +45,12 @@ def closed_loop(topology_name: str, copies: int, kernel: dict, seed: int = 1):
                              kernel=kernel, workload={"think_ns": 100_000, "hold_ns": 10_000}))
 
 
+def lock_busy_share(result) -> float:
+    """Share of the measured time the lock was held."""
+    held = sum(row["hold_total_ns"] for row in result.locks)
+    return held / (result.spec.duration_ms * 1e6)
+
+
 def mean_throughput(topology_name: str, copies: int, kernel: dict) -> float:
     return statistics.mean(closed_loop(topology_name, copies, kernel, seed).metrics["throughput_per_s"]
                            for seed in (1, 2, 3))
@@ -57,6 +63,7 @@ def test_sleep_rule_loses_throughput_as_waiters_grow():
     row = far.locks[0]
     assert row["sleeps"] > 100 and row["handoffs"] > 100 and row["sleep_ns"] > row["spin_ns"] > 0
     assert far.metrics["cpu_sleep_share"] > 0.5
+    assert lock_busy_share(far) < 0.97  # idle gaps between holders: handoff transfers, wakeups
     assert mean_throughput("milan-2n-256", 256, {}) < 0.97 * mean_throughput("milan-2n-256", 16, {})
 
 
@@ -66,6 +73,7 @@ def test_spinning_forever_without_spin_costs_plateaus():
     forever = {"spin_rule": "fixed", "spin_limit_ns": None}
     far = closed_loop("ideal", 256, forever)
     assert far.locks[0]["sleeps"] == 0 and far.locks[0]["handoffs"] == 0
+    assert lock_busy_share(far) > 0.995  # never idle while anyone waits
     assert mean_throughput("ideal", 256, forever) > 0.97 * mean_throughput("ideal", 16, forever)
 
 

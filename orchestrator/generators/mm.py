@@ -34,9 +34,9 @@ def release_tuple(release: str) -> tuple[int, int]:
 def percpu_allocations(release: str) -> tuple[int, int]:
     """(alloc_percpu calls per mm, percpu_counters list insertions per mm) of a release."""
     version = release_tuple(release)
-    rss = 0 if version < (6, 2) else 4 if version < (6, 6) else 1
+    rss = 0 if version < (6, 2) else 4 if version < (6, 6) else 1  # one percpu_counter_init each
     cid = 1 if version >= (6, 4) else 0
-    return rss + cid, rss and (4 if version < (6, 6) else 1)
+    return rss + cid, rss  # each rss allocation puts its counters on the list under one lock hold
 
 
 class MmLocks:

@@ -1,4 +1,4 @@
-"""The engine against queueing theory on the zero-cost machine (DESIGN 7)."""
+"""The engine against queueing theory on the zero-cost machine."""
 
 from __future__ import annotations
 

@@ -116,7 +116,7 @@ def test_execl_takes_28_write_acquisitions_per_exec_with_single():
     result = simulate(spec)
     i_mmap = sum(row["acquisitions"] for row in result.locks if row["lock_class"] == "i_mmap_rwsem")
     per_exec = i_mmap / result.metrics["iterations"]
-    assert per_exec == pytest.approx(8 + 8 + 12, abs=1)  # binary, ld.so, libc (CALIBRATION: 10-15 on libc)
+    assert per_exec == pytest.approx(8 + 8 + 12, abs=1)  # binary, ld.so, libc (docs/sources.md: 5-15 per file)
 
 
 # ---- the shape of results ---------------------------------------------------------------

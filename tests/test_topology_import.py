@@ -87,7 +87,7 @@ def test_import_eight_nodes_maps_slit_to_tiers(tmp_path, orch):
     spec = yaml.safe_load(result.out)
     assert spec["distance"][0] == [10, 12, 12, 12, 32, 32, 32, 32]
     assert spec["latency_ns"]["remote"] == {12: 200, 32: 300}  # same socket, then one hop
-    assert "proposed tiers" in result.err
+    assert "default tiers" in result.err
 
 
 def test_import_drops_memory_only_nodes(orch, tmp_path):

@@ -1,4 +1,4 @@
-"""Every preset is a valid topology of the shape DESIGN.md 4.1 asks for."""
+"""Every preset is a valid topology of the shape its name and comments say."""
 
 from __future__ import annotations
 

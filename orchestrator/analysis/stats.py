@@ -1,4 +1,4 @@
-"""Statistics for comparing lock designs (DESIGN 6): CIs, paired ratios, verdicts, MSER-5, USL."""
+"""Statistics for comparing lock designs: CIs, paired ratios, verdicts, MSER-5, USL."""
 
 from __future__ import annotations
 

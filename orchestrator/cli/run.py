@@ -49,7 +49,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of tables"),
     check: bool = typer.Option(False, "--check", help="check engine invariants while running (slower)"),
 ) -> None:
-    """Simulate one configuration (DESIGN 4) and report throughput, lock_stat and costs."""
+    """Simulate one configuration and report throughput, lock_stat and costs."""
     spec = compose_run(topology, strategy, workload, overrides=overrides, copies=copies, seed=seed,
                        duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
     result = simulate(spec, check=check)

@@ -1,4 +1,4 @@
-"""The workload plugin interface (DESIGN 4.6): one generator per workload kind.
+"""The workload plugin interface: one generator per workload kind.
 
 A generator declares the shared state its operations use (locks, cache lines and files outside
 the strategy's control) and produces each CPU's operation stream in batches. The stream of a

@@ -1,4 +1,4 @@
-"""closed-loop: think, then one access to a lock; repeat. The validation workload (DESIGN 7).
+"""closed-loop: think, then one access to a lock; repeat. The validation workload (tests/test_queueing.py).
 
 An iteration is one lock access; its response time is wait + hold.
 """

@@ -1,6 +1,6 @@
 """execl (UnixBench): each copy execs itself in a loop; an iteration is one exec.
 
-Per exec (DESIGN 4.6): path walk of the binary (dentry lockref), deny_write_access; tear down
+Per exec: path walk of the binary (dentry lockref), deny_write_access; tear down
 the old image (one batched unlink per file); map the binary and ld.so as the kernel's ELF
 loader does and libc as ld.so does (MAP_FIXED splits and a RELRO mprotect per file); the rest
 of exec is think time, split over the phases.

@@ -62,7 +62,7 @@ def map_image(f: MappedFile, file: int, ids: Ids) -> tuple[list[tuple], list[Vma
     size, unmap the excess (a split and an unlink), map the other segments at fixed addresses.
     ld.so (libraries): one full-size mmap, then a MAP_FIXED mmap per later segment over it:
     split at its start and end, unlink the piece it replaces, link the new VMA. Both end with
-    the RELRO mprotect, which splits the last segment (CALIBRATION.md "exec facts").
+    the RELRO mprotect, which splits the last segment (docs/sources.md, "exec").
     """
     b = segment_bounds(f)
     end = b[-1] - 1

@@ -1,4 +1,4 @@
-"""The data contract (DESIGN 5): every table's columns, types, units and meaning, in one place.
+"""The data contract: every table's columns, types, units and meaning, in one place.
 
 Datasets are hive-partitioned as ROOT/table=NAME/sweep=SWEEP/part-RUNID.parquet; the
 partition keys `table` and `sweep` are not stored in the files (readers get them from the path).

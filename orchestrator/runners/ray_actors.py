@@ -1,4 +1,4 @@
-"""--layout actors (DESIGN 2): a run as Ray actors.
+"""--layout actors: a run as Ray actors.
 
 One NodeStreams actor per virtual NUMA node, placed by the custom resource vnode_<i>, hosts
 that node's CPU actors: it generates their operation streams. One TreeOwner actor owns the

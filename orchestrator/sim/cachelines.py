@@ -1,4 +1,4 @@
-"""Named cache lines with a home node, an owner and sharers (DESIGN 4.2).
+"""Named cache lines with a home node, an owner and sharers.
 
 A write or atomic by CPU c costs the transfer from the line's owner to c (and invalidation of
 sharers) and makes c the owner; a read costs the transfer unless c already holds a copy.

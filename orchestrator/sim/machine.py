@@ -8,7 +8,7 @@ from orchestrator.spec.topology import Topology
 
 
 def cpu_order(topo: Topology, placement: str) -> list[int]:
-    """CPUs in the order copies take them: physical cores before SMT siblings (DESIGN 4.6).
+    """CPUs in the order copies take them: physical cores before SMT siblings.
 
     spread: round-robin over nodes, like the scheduler balancing load; compact: fill a node first.
     """

@@ -1,6 +1,6 @@
 """The operation vocabulary: flat tuples whose first item is an op code.
 
-Workloads emit these per CPU (DESIGN 4.6). Strategy-independent ops (think, outside locks and
+Workloads emit these per CPU. Strategy-independent ops (think, outside locks and
 atomics) are executed directly; i_mmap ops (`IMMAP`) are expanded by the run's strategy into
 lock, tree and cache-line micro-ops at the moment the CPU reaches them. Plain tuples and int
 codes keep the interpreter loop fast.
@@ -32,7 +32,7 @@ WRITE_MODE = 0
 READ_MODE = 1
 MODE_NAMES = ("write", "read")
 
-# i_mmap operation kinds (DESIGN 4.6)
+# i_mmap operation kinds
 LINK = "link"                  # (IMMAP, LINK, file, vma)
 UNLINK_BATCH = "unlink_batch"  # (IMMAP, UNLINK_BATCH, file, (vma, ...))
 SPLIT = "split"                # (IMMAP, SPLIT, file, vma, new_vma)

@@ -1,4 +1,4 @@
-"""One interval tree of a file's i_mmap (or one subtree of a split design), DESIGN 4.4.
+"""One interval tree of a file's i_mmap (or one subtree of a split design).
 
 The Python structure is exact, not a real rb-tree: VMAs are grouped by their pgoff interval,
 so an overlap query returns exactly the VMAs a brute-force scan would. Costs come from the

@@ -1,6 +1,6 @@
 """Cache-line latency defaults for machines described only by their SLIT (detect, numactl import).
 
-CALIBRATION.md "Proposed tiers": SMT 10 ns (H), same L3 30 ns (H), same die other L3 120 ns (M),
+docs/sources.md, "Cache-line transfer latency": SMT 10 ns (H), same L3 30 ns (H), same die other L3 120 ns (M),
 same socket other die 200 ns (M), cross socket 1 hop 300 ns (M), 2 hops 380 ns (L).
 """
 
@@ -12,7 +12,7 @@ NODE_NS = 120
 SAME_SOCKET_NS = 200
 CROSS_SOCKET_NS = (300, 380)  # 1 hop, then 2 or more hops
 # Without socket information, SLIT values up to this are taken as "same socket": vendors report
-# 11-16 inside a socket and 20 or more across (CALIBRATION.md SLIT table).
+# 11-16 inside a socket and 20 or more across (docs/sources.md, "SLIT distances").
 MAX_SAME_SOCKET_SLIT = 16
 
 

@@ -99,11 +99,11 @@ def detect(sys_root: Path = Path("/sys"), notes: list[str] | None = None) -> Top
         hierarchy["l3_groups"] = l3
     if smt:
         hierarchy["smt_siblings"] = smt
-    notes.append("latencies are CALIBRATION.md's proposed tiers, not measured here: edit latency_ns")
+    notes.append("latencies are the default tiers of docs/sources.md, not measured here: edit latency_ns")
     spec = {
         "name": "detected-" + re.sub(r"[^A-Za-z0-9_.-]", "-", socketlib.gethostname() or "host"),
         "description": f"Detected from {sys_root} with orch topology detect",
-        "sources": [f"{node_root} and {cpu_root} (shape); CALIBRATION.md proposed tiers (latency)"],
+        "sources": [f"{node_root} and {cpu_root} (shape); default latency tiers (core-to-core-latency result files)"],
         "nodes": [{"cpus": cpus} for cpus in nodes],
         "distance": distance,
         "latency_ns": default_latency(distance, socket_of_node, bool(smt), bool(l3)),

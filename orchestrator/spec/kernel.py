@@ -1,4 +1,4 @@
-"""Kernel policy knobs of the lock model (DESIGN 4.3): rules, not costs. Costs live in the topology."""
+"""Kernel policy knobs of the lock model (docs/model.md): rules, not costs. Costs live in the topology."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from orchestrator.spec.base import Spec
 
 
 class KernelSpec(Spec):
-    # kernel/locking/rwsem.c, via CALIBRATION.md "rw_semaphore and scheduler" (H)
+    # kernel/locking/rwsem.c (H)
     handoff_ns: PositiveInt = Field(
         4_000_000, description="a first waiter that has waited this long reserves the lock (handoff): "
                                "RWSEM_WAIT_TIMEOUT, HZ/250 rounded up, checked with time_after: "
@@ -56,8 +56,7 @@ class KernelSpec(Spec):
     # lib/lockref.c: CMPXCHG_LOOP gives up after 100 failed cmpxchg and takes the spinlock (H)
     lockref_retry_limit: PositiveInt = Field(
         100, description="failed cmpxchg attempts before a lockref takes its spinlock")
-    # Tree model (DESIGN 4.4; CALIBRATION.md "Tree operations": "model a handful of hot lines per
-    # tree plus a per-level cost"). The per-level cost is the topology's costs_ns.tree_level.
+    # Tree model (docs/sources.md, "Trees": a handful of hot lines per tree plus a per-level cost). The per-level cost is the topology's costs_ns.tree_level.
     tree_hot_levels: NonNegativeInt = Field(2, description="top levels read as real lines on every descent")
     tree_neighbor_writes: NonNegativeInt = Field(
         2, description="lines of other VMAs a link or unlink writes (linking, rebalancing, subtree_last)")

@@ -82,12 +82,12 @@ def parse_numactl(text: str, source: str, name: str = "imported",
     smt = _smt_siblings({n: cpus[n] for n in keep}, threads_per_core, source)
     smt_note = (f"SMT siblings assumed from --threads-per-core {threads_per_core} (Linux x86 numbering)"
                 if smt else "no SMT siblings (numactl output has none: see --threads-per-core)")
-    notes.append(f"no socket or L3 data in numactl output; {smt_note}; latencies are CALIBRATION.md's "
-                 "proposed tiers (SLIT <= 16 taken as same socket): edit latency_ns")
+    notes.append(f"no socket or L3 data in numactl output; {smt_note}; latencies are the default tiers "
+                 "of docs/sources.md (SLIT <= 16 taken as same socket): edit latency_ns")
     spec = {
         "name": name,
         "description": f"Imported from numactl --hardware output ({source})",
-        "sources": [f"numactl --hardware ({source}); CALIBRATION.md proposed tiers (latency)"],
+        "sources": [f"numactl --hardware ({source}); default latency tiers (core-to-core-latency result files)"],
         "nodes": [{"cpus": cpus[n]} for n in keep],
         "distance": distance,
         "latency_ns": default_latency(distance, None, smt=bool(smt), l3=False),

@@ -1,4 +1,4 @@
-"""Strategy specs: which i_mmap lock design to run, with its parameters (DESIGN 4.5)."""
+"""Strategy specs: which i_mmap lock design to run, with its parameters."""
 
 from __future__ import annotations
 

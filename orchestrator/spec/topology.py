@@ -1,6 +1,6 @@
 """Machine shape: NUMA nodes, optional cache hierarchy, SLIT distances, cache-line latencies.
 
-DESIGN.md 4.1: SLIT only says which tier a pair of nodes is in; the latency table
+SLIT only says which tier a pair of nodes is in; the latency table
 gives the cost, because measured cache-line latencies do not follow SLIT numerically.
 """
 
@@ -44,7 +44,7 @@ class Latency(Spec):
 
 
 class Costs(Spec):
-    """Fixed CPU and scheduler costs of the machine, in nanoseconds (CALIBRATION.md rows cited)."""
+    """Fixed CPU and scheduler costs of the machine, in nanoseconds (docs/sources.md)."""
 
     lock_op: NonNegativeInt = Field(
         10, description="uncontended lock or unlock, no line transfer ('down_write + up_write ~ 10-20 ns')")
@@ -75,7 +75,7 @@ class Topology(Spec):
     costs_ns: Costs = Field(default_factory=Costs)
     home_node_effect: bool = Field(
         False, description="AMD: a transfer between two CPUs both away from the line's home "
-                           "node costs max(t(A,B), t(A,home), t(B,home)) (CALIBRATION.md)")
+                           "node costs max(t(A,B), t(A,home), t(B,home)) (docs/sources.md)")
 
     @model_validator(mode="after")
     def _check(self) -> "Topology":

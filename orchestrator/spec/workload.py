@@ -11,7 +11,7 @@ from orchestrator.spec.base import Spec
 
 
 class ClosedLoop(Spec):
-    """Validation workload (DESIGN 4.6, 7): think, then take one lock and hold it; repeat."""
+    """Validation workload: think, then take one lock and hold it; repeat."""
 
     kind: Literal["closed-loop"]
     name: str = "closed-loop"
@@ -31,7 +31,7 @@ class MappedFile(Spec):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     segments_pages: list[PositiveInt] = Field(
-        min_length=1, description="PT_LOAD segments in file order, e.g. r--, r-x, r--, rw- (CALIBRATION.md exec facts)")
+        min_length=1, description="PT_LOAD segments in file order, e.g. r--, r-x, r--, rw- (docs/sources.md, exec)")
     relro_pages: NonNegativeInt = Field(1, description="head of the last segment that RELRO mprotect makes r--")
     loader: Literal["kernel", "ld.so"] = Field(
         "kernel", description="kernel: load_elf_binary maps the first segment at the total size, unmaps "
@@ -52,7 +52,7 @@ class MappedFile(Spec):
 
 
 class Walkers(Spec):
-    """rmap walkers any i_mmap workload can add (DESIGN 4.6), as kernel threads beside the copies."""
+    """rmap walkers any i_mmap workload can add, as kernel threads beside the copies."""
 
     reclaim_per_node_per_s: NonNegativeFloat = Field(
         0.0, description="kswapd-like rmap walks of one random page of reclaim_file, per node")
@@ -63,7 +63,7 @@ class Walkers(Spec):
 
 
 class SharedState(Spec):
-    """State outside i_mmap every exec touches whatever the strategy (DESIGN 4.6)."""
+    """State outside i_mmap every exec touches whatever the strategy."""
 
     lockref: bool = Field(True, description="dentry lockref get/put (cmpxchg loop) per file opened")
     writecount: bool = Field(True, description="deny/allow_write_access atomics on the binary's inode")
@@ -116,7 +116,7 @@ class Execl(ImmapWorkload):
     kind: Literal["execl"]
     files: list[MappedFile] = Field(default_factory=lambda: list(DEFAULT_FILES), min_length=1)
     exec_ns: PositiveInt = Field(
-        150_000, description="non-i_mmap work of one exec (CALIBRATION.md: 130 - 200 us per exec)")
+        150_000, description="non-i_mmap work of one exec (docs/sources.md: 130 - 200 us per exec)")
     unlink_batch: PositiveInt = Field(8, description="VMAs per unlink_file_vma_batch")
 
 

@@ -1,4 +1,4 @@
-"""The strategy plugin interface (DESIGN 4.5): one file per lock design.
+"""The strategy plugin interface: one file per lock design.
 
 A strategy lays out each file's address_space (locks, tree roots and counters on named cache
 lines, each with its home node), chooses the subtree of a new VMA, and expands every i_mmap

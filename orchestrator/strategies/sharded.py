@@ -1,6 +1,6 @@
 """What the split designs share: subtrees per file, the subtree a VMA goes to, and where it is.
 
-Subtree choice (DESIGN 4.5): `node` = numa_node_id() of the CPU mapping it, `cpu` =
+Subtree choice: `node` = numa_node_id() of the CPU mapping it, `cpu` =
 smp_processor_id(), `hash` = a hash of the VMA pointer, `smallest` = the subtree with the
 fewest VMAs (reading every subtree's counter). A VMA remembers its subtree (the seed's
 vma->tree_idx): an unlink finds it there, and fork and split copy it (vm_area_dup), except

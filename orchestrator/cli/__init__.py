@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
+from typer.core import TyperOption
 
 try:  # Typer >= 0.20 ships its own copy of click
     from typer._click import exceptions as click_errors
@@ -14,6 +16,7 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
 
 from orchestrator.cli import catalog, jobs, report, run, schema, sweep, topology
 from orchestrator.errors import UserError
+from orchestrator.spec.run import MODEL_VERSION
 
 app = typer.Typer(
     name="orch",
@@ -21,7 +24,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
 )
+
+# Typer's help shows every flag as taking a <bool> value, though a flag takes none: show nothing.
+_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = lambda self, ctx: "" if self.is_flag else _display_type(self, ctx)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        try:
+            number = version("orchestrator")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            number = "unknown"
+        print(f"orch {number} (model version {MODEL_VERSION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(_: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                    help="print orch's version and the model version, and exit")) -> None:
+    """Simulate i_mmap lock designs across machine shapes, at sweep scale."""
 app.add_typer(topology.app, name="topology")
 app.command("sweep")(sweep.sweep)
 app.command("report")(report.report)

@@ -99,7 +99,8 @@ def report(dataset):
     from orchestrator.cli import main
     out = dataset.parent / "report"
     (out).mkdir()
-    (out / "summary.md").write_text("## Answers\n\nA hand-written summary goes on top.\n")
+    (out / "summary.md").write_text("## Answers\n\nA hand-written summary goes on top.\n\n"
+                                    "1. **split-node** wins\n\n<script>alert(1)</script>\n")
     with pytest.raises(SystemExit) as done:
         main(["report", str(dataset), "--out", str(out)])
     assert done.value.code == 0
@@ -219,3 +220,23 @@ def test_page_renders_in_headless_chromium_without_network(report, tmp_path):
     assert page_hosts <= browser_own, page_hosts - browser_own  # the page itself fetched nothing
     pixels = mpimg.imread(tmp_path / "page.png")
     assert pixels.shape[0] >= 1000 and pixels.std() > 0.05  # not a blank page
+
+
+def test_page_renders_the_summary_and_a_table_of_contents(report):
+    page = (report / "index.html").read_text()
+    assert "<h2>Answers</h2>" in page and "<strong>split-node</strong>" in page  # Markdown rendered
+    assert "<script>" not in page and "&lt;script&gt;" in page  # raw HTML in the summary is shown, not run
+    links = re.findall(r"<a href='#([^']+)'>", page)
+    assert len(links) >= 4 and "verdicts" in links
+    for target in links:  # every entry of the contents leads to a section
+        assert f"id='{target}'" in page, target
+    md = (report / "report.md").read_text()
+    assert "[execl+reclaim on rome-8n-256](#execlreclaim-on-rome-8n-256)" in md  # GitHub's heading ids
+
+
+def test_report_files_are_readable_by_others(report):
+    import stat
+    from orchestrator.fileio import UMASK
+    for name in ("index.html", "report.md", "lkml.txt"):
+        mode = stat.S_IMODE((report / name).stat().st_mode)
+        assert mode == 0o666 & ~UMASK and mode & 0o004 == (0o004 & ~UMASK), oct(mode)

@@ -240,3 +240,19 @@ def test_report_files_are_readable_by_others(report):
     for name in ("index.html", "report.md", "lkml.txt"):
         mode = stat.S_IMODE((report / name).stat().st_mode)
         assert mode == 0o666 & ~UMASK and mode & 0o004 == (0o004 & ~UMASK), oct(mode)
+
+
+def test_every_part_and_the_report_say_what_wrote_the_runs(dataset, report):
+    import json as _json
+
+    import pyarrow.parquet as pq
+
+    from orchestrator.spec.run import MODEL_VERSION
+    part = next((dataset / "table=locks").rglob("part-*.parquet"))
+    stamp = _json.loads(pq.read_schema(part).metadata[b"orch.provenance"])
+    assert stamp["model_version"] == MODEL_VERSION and stamp["host"] == socket.gethostname()
+    assert stamp["git_commit"] != "" and stamp["written_at"].endswith("+00:00")
+    md = (report / "report.md").read_text()
+    assert f"- hosts: {socket.gethostname()}" in md
+    assert f"commit {stamp['git_commit']}, model version {MODEL_VERSION}" in md
+    assert "class='provenance'" in (report / "index.html").read_text()

@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 
 from orchestrator.analysis.stats import mser5
 from orchestrator.errors import UserError
+from orchestrator.results import provenance
 from orchestrator.results.schema import SCHEMAS
 from orchestrator.spec.run import MODEL_VERSION
 
@@ -23,6 +24,7 @@ class Study:
     sweeps: list[str]
     stale: int = 0                   # runs of an older model version, left out
     order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
+    provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
 
 
 def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -76,19 +78,38 @@ def load_study(path: str, sweep: str | None = None) -> Study:
         run["steady_throughput_per_s"] = steady_throughput(series.get(run["run_id"], [])) \
             if run["run_id"] in series else run["throughput_per_s"]
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
+    order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
-                 _sweep_order(root))
+                 order, summarize_provenance(stamps))
 
 
-def _sweep_order(root: Path) -> list[str]:
-    """Strategy labels in the order the sweep specs (kept in the files' metadata) list them."""
+def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:
+    """From the runs parts' file metadata: strategy labels in the order the (first) sweep spec
+    lists them, and each part's provenance (None where an older orch wrote none)."""
     from orchestrator.spec import SweepSpec
 
     order: list[str] = []
+    stamps: list[dict | None] = []
     for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
         meta = fragment.physical_schema.metadata or {}
-        if b"orch.sweep_spec" in meta:
+        if not order and b"orch.sweep_spec" in meta:
             spec = SweepSpec.model_validate(json.loads(meta[b"orch.sweep_spec"]))
-            order += [s.display for s in spec.strategies if s.display not in order]
-            break
-    return order
+            order = list(dict.fromkeys(s.display for s in spec.strategies))
+        stamp = meta.get(provenance.KEY.encode())
+        stamps.append(json.loads(stamp) if stamp else None)
+    return order, stamps
+
+
+def summarize_provenance(stamps: list[dict | None]) -> dict[str, str]:
+    """One line per fact: which orch and commit, which hosts, and when the runs parts were written."""
+    known = [s for s in stamps if s]
+    if not known:
+        return {}
+    builds = sorted({f"{s['orch_version']} (commit {s['git_commit']}, model version {s['model_version']})"
+                     for s in known})
+    written = sorted(s["written_at"] for s in known)
+    summary = {"written by": "; ".join(builds), "hosts": ", ".join(sorted({s["host"] for s in known})),
+               "written": f"{written[0]} to {written[-1]} ({len(known)} parts)"}
+    if len(known) < len(stamps):
+        summary["without provenance"] = f"{len(stamps) - len(known)} parts (written by an older orch)"
+    return summary

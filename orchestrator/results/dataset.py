@@ -16,6 +16,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from orchestrator.errors import UserError
+from orchestrator.results import provenance
 from orchestrator.results.schema import SCHEMAS, TABLES
 
 TEMP_PREFIX = ".tmp-"
@@ -36,7 +37,8 @@ def write_run_folder(folder: str, tables: dict[str, pa.Table], spec: dict) -> No
     fs = pafs.LocalFileSystem()
     fs.create_dir(folder, recursive=True)
     for name, table in tables.items():
-        write_parquet_atomic(fs, folder, f"{name}.parquet", table, {"orch.spec": json.dumps(spec, sort_keys=True)})
+        write_parquet_atomic(fs, folder, f"{name}.parquet", table, {"orch.spec": json.dumps(spec, sort_keys=True),
+                                                                    provenance.KEY: provenance.stamp()})
 
 
 class Dataset:
@@ -91,6 +93,6 @@ class Dataset:
         return {row["run_id"]: row["status"] for row in rows}
 
     def write_run(self, run_id: str, tables: dict[str, pa.Table], spec: dict) -> None:
-        meta = {"orch.sweep_spec": json.dumps(spec, sort_keys=True)}
+        meta = {"orch.sweep_spec": json.dumps(spec, sort_keys=True), provenance.KEY: provenance.stamp()}
         for name in (*[t for t in TABLES if t != "runs"], "runs"):  # runs last: it marks the run done
             write_parquet_atomic(self.fs, self.folder(name), f"part-{run_id}.parquet", tables[name], meta)

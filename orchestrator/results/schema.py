@@ -2,6 +2,8 @@
 
 Datasets are hive-partitioned as ROOT/table=NAME/sweep=SWEEP/part-RUNID.parquet; the
 partition keys `table` and `sweep` are not stored in the files (readers get them from the path).
+Each file's metadata holds the sweep spec (`orch.sweep_spec`) and what wrote it
+(`orch.provenance`: orch version, git commit, model version, host, Python, UTC time).
 `docs/schema.md` is generated from these lists (`orch schema data`); a test keeps it in step.
 """
 

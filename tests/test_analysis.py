@@ -256,3 +256,12 @@ def test_every_part_and_the_report_say_what_wrote_the_runs(dataset, report):
     assert f"- hosts: {socket.gethostname()}" in md
     assert f"commit {stamp['git_commit']}, model version {MODEL_VERSION}" in md
     assert "class='provenance'" in (report / "index.html").read_text()
+
+
+def test_generated_reference_pages_are_current():
+    """docs/parameters.md and docs/sweep.md are generated from the spec models."""
+    from orchestrator.spec.reference import DOCS, PAGES
+    for page, make in PAGES.items():
+        assert (DOCS / page).read_text() == make() + "\n", f"run: python -m orchestrator.spec.reference ({page})"
+    assert "`kernel.spin_mean_ns`" in PAGES["parameters.md"]() and "`workload.exec_ns`" in PAGES["parameters.md"]()
+    assert "`replications`" in PAGES["sweep.md"]()

@@ -18,18 +18,20 @@ class WorkloadRef(Spec):
 
 
 class SweepSpec(Spec):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the sweep's name: its partition "
+                                                                           "in the dataset and its label in reports")
     topologies: list[str] = Field(min_length=1, description="topology YAML paths or preset names")
-    strategies: list[StrategySpec] = Field(min_length=1)
-    workloads: list[WorkloadRef] = Field(min_length=1)
+    strategies: list[StrategySpec] = Field(min_length=1, description="lock designs to compare (below)")
+    workloads: list[WorkloadRef] = Field(min_length=1, description="workloads to run them under (below)")
     copies: list[PositiveInt] | None = Field(None, description="copy counts (UnixBench -c)")
     scaling: Literal["powers-of-two-to-all"] | None = Field(
         None, description="instead of copies: 1, 2, 4, ... and every CPU of the topology")
-    seeds: list[int] | None = None
+    seeds: list[int] | None = Field(None, description="the seeds of every cell (default: 1..replications)")
     replications: PositiveInt | None = Field(None, description="instead of seeds: seeds 1..N")
     duration_ms: PositiveFloat = Field(description="virtual time measured per run")
     warmup_ms: NonNegativeFloat = Field(0.0, description="virtual time discarded before measuring")
-    placement: Literal["spread", "compact"] = "spread"
+    placement: Literal["spread", "compact"] = Field(
+        "spread", description="where copies run: spread round-robin over nodes, or compact (fill a node first)")
     output: str = Field("results", description="dataset path or pyarrow filesystem URI")
     set: list[str] = Field(default_factory=list, description="dotted.key=value overrides for every run, "
                                                              "as orch run --set (e.g. kernel.spin_mean_ns=100000)")

@@ -114,7 +114,9 @@ class Execl(ImmapWorkload):
     """UnixBench execl: each copy execs itself in a loop."""
 
     kind: Literal["execl"]
-    files: list[MappedFile] = Field(default_factory=lambda: list(DEFAULT_FILES), min_length=1)
+    files: list[MappedFile] = Field(default_factory=lambda: list(DEFAULT_FILES), min_length=1,
+                                    description="the binary, ld.so and libc as mapped files: name, PT_LOAD "
+                                                "segments in pages, RELRO pages, loader, background VMAs")
     exec_ns: PositiveInt = Field(
         150_000, description="non-i_mmap work of one exec (docs/sources.md: 130 - 200 us per exec)")
     unlink_batch: PositiveInt = Field(8, description="VMAs per unlink_file_vma_batch")
@@ -133,7 +135,8 @@ class MmapChurn(ImmapWorkload):
 
     kind: Literal["mmap-churn"]
     files: list[MappedFile] = Field(default_factory=lambda: [
-        MappedFile(name="shared", segments_pages=[256], relro_pages=0)], min_length=1)
+        MappedFile(name="shared", segments_pages=[256], relro_pages=0)], min_length=1,
+        description="the shared file the loop maps (its first file)")
     map_pages: PositiveInt = Field(256, description="pages each mmap covers, from offset 0")
     syscall_ns: PositiveInt = Field(1_000, description="work of one mmap or munmap call outside i_mmap")
 

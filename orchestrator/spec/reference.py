@@ -1,0 +1,98 @@
+"""Reference pages generated from the spec models, so that the docs cannot drift from the code:
+docs/parameters.md (every model parameter with its default and source) and docs/sweep.md
+(every field of a sweep spec). `python -m orchestrator.spec.reference` rewrites both."""
+
+from __future__ import annotations
+
+import json
+import types
+import typing
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from orchestrator.spec.kernel import KernelSpec
+from orchestrator.spec.strategy import StrategySpec
+from orchestrator.spec.sweep import SweepSpec, WorkloadRef
+from orchestrator.spec.topology import Costs
+from orchestrator.spec.workload import ClosedLoop, Execl, MmapChurn, Spawn
+
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
+
+
+def _type(annotation) -> str:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_type(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is typing.Literal:
+        return " / ".join(json.dumps(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _type(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (list, dict):
+        return f"{typing.get_origin(annotation).__name__} of {' to '.join(_type(a) for a in typing.get_args(annotation))}"
+    return "null" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel) or (isinstance(value, list) and value and isinstance(value[0], BaseModel)):
+        return "see below" if isinstance(value, BaseModel) else "see the presets"
+    return json.dumps(value)
+
+
+def rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]:
+    """(dotted name as --set takes it, type, default, description) of every field, nested models
+    with a default expanded in place."""
+    out = []
+    for name, field in model.model_fields.items():
+        dotted = f"{prefix}.{name}" if prefix else name
+        annotation = field.annotation
+        nested = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+        if nested is not None and not field.is_required():
+            out += rows(nested, dotted)
+            continue
+        out.append((dotted, _type(annotation), _default(field), (field.description or "").replace("|", "/")))
+    return out
+
+
+def _table(entries: list[tuple[str, str, str, str]]) -> list[str]:
+    lines = ["| name | type | default | meaning and source |", "|---|---|---|---|"]
+    return lines + [f"| `{n}` | {t} | `{d}` | {m} |" for n, t, d, m in entries] + [""]
+
+
+def parameters_page() -> str:
+    out = ["# Parameters", "",
+           "Every parameter of the model, by the dotted name `orch run --set` and a sweep's `set:` take,",
+           "with its default and where the default comes from ([sources.md](sources.md), [model.md](model.md)).",
+           "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.", "",
+           "## Kernel policy (`kernel.*`)", "", *_table(rows(KernelSpec, "kernel")),
+           "## Machine costs (`topology.costs_ns.*`)", "",
+           "Cache-line latencies are per topology (`latency_ns`, see the presets and sources.md).", "",
+           *_table(rows(Costs, "topology.costs_ns"))]
+    for kind in (Execl, Spawn, MmapChurn, ClosedLoop):
+        name = typing.get_args(kind.model_fields["kind"].annotation)[0]
+        entries = [r for r in rows(kind, "workload") if r[0] not in ("workload.kind", "workload.name",
+                                                                      "workload.description")]
+        out += [f"## Workload `{name}` (`workload.*`)", "", *_table(entries)]
+    return "\n".join(out)
+
+
+def sweep_page() -> str:
+    return "\n".join([
+        "# Sweep specs", "",
+        "A sweep is the cross product of its topologies, strategies, workloads, copy counts and seeds;",
+        "`orch sweep SPEC` runs every point once and keeps what is done (rerunning resumes).",
+        "`reports/quick/sweep.yaml` and `reports/i_mmap-split/sweep.yaml` are examples.",
+        "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.", "",
+        "## Fields", "", *_table(rows(SweepSpec, "")),
+        "## A strategy entry (`strategies: [...]`)", "", *_table(rows(StrategySpec, "")),
+        "## A workload entry (`workloads: [...]`)", "", *_table(rows(WorkloadRef, ""))])
+
+
+PAGES = {"parameters.md": parameters_page, "sweep.md": sweep_page}
+
+if __name__ == "__main__":
+    for page, make in PAGES.items():
+        (DOCS / page).write_text(make() + "\n")
+        print(f"wrote docs/{page}")

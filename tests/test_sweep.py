@@ -199,6 +199,20 @@ def test_file_uri_output(orch, tmp_path):
     assert len(runs(tmp_path / "uri")) == 2
 
 
+def test_target_ci_tops_up_a_finished_dataset(orch, tmp_path):
+    noisy = [{"file": "execl-reclaim", "overrides": {"exec_ns": 20000, "think_cv": 0.5}}]
+    spec = write_spec(tmp_path, strategies=[{"name": "single"}], copies=[4], replications=2, workloads=noisy,
+                      duration_ms=2)
+    out = tmp_path / "out"
+    assert orch("sweep", spec, "--backend", "local", "--out", out).code == 0
+    assert sorted(r["seed"] for r in runs(out)) == [1, 2]
+    # every run of the spec exists: --target-ci still adds seeds to the cells that are not tight
+    result = orch("sweep", spec, "--backend", "local", "--out", out, "--target-ci", "0.5%",
+                  "--max-replications", "4")
+    assert result.code == 0, result.err
+    assert sorted(r["seed"] for r in runs(out)) == [1, 2, 3, 4]
+
+
 def test_target_ci_adds_seeds_until_tight(orch, tmp_path):
     # exec times that vary (cv 0.5) over ~90 execs, so that two seeds do not tie by chance
     noisy = [{"file": "execl-reclaim", "overrides": {"exec_ns": 20000, "think_cv": 0.5}}]

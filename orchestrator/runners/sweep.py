@@ -99,16 +99,20 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=len(todo), failed=0)
         try:
-            while todo:
-                for run_id, tables, error in results(todo, sid, backend, address, workers, layout):
-                    if error is not None:
-                        outcome.failed.append((run_id, error))
-                        tables = failed_tables(by_id[run_id], error, sid)
-                    dataset.write_run(run_id, tables, meta)
-                    outcome.done += 1
-                    progress.update(bar, advance=1, failed=len(outcome.failed))
+            while True:
+                if todo:
+                    for run_id, tables, error in results(todo, sid, backend, address, workers, layout):
+                        if error is not None:
+                            outcome.failed.append((run_id, error))
+                            tables = failed_tables(by_id[run_id], error, sid)
+                        dataset.write_run(run_id, tables, meta)
+                        outcome.done += 1
+                        progress.update(bar, advance=1, failed=len(outcome.failed))
+                # the stopping rule looks at every run of the sweep, those of earlier sweeps too
                 todo = [] if target_ci is None else more_replications(
                     dataset.runs().to_pylist(), target_ci, max_replications)
+                if not todo:
+                    break
                 by_id.update({run.run_id(): run for run in todo})
                 outcome.ids.update(by_id)
                 outcome.total += len(todo)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from orchestrator.analysis.stats import mser5
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
 from orchestrator.results.schema import SCHEMAS
@@ -18,7 +17,7 @@ from orchestrator.spec.run import MODEL_VERSION
 
 @dataclass
 class Study:
-    runs: list[dict]                 # ok runs, with steady_throughput_per_s added
+    runs: list[dict]                 # ok runs
     failed: int
     locks: list[dict]
     sweeps: list[str]
@@ -45,17 +44,6 @@ def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
     return data.to_table(columns=columns)
 
 
-def steady_throughput(windows: list[dict]) -> float:
-    """Throughput over the windows after the warm-up: the configured one, or longer if MSER-5
-    finds the series still settling (it never keeps a window the run called warm-up)."""
-    windows = sorted(windows, key=lambda w: w["window"])
-    configured = sum(1 for w in windows if w["warmup"])
-    drop = max(configured, mser5([w["throughput_per_s"] for w in windows]))
-    kept = windows[drop:]
-    span = sum(w["width_ns"] for w in kept)
-    return sum(w["iterations"] for w in kept) / (span / 1e9) if span else float("nan")
-
-
 def load_study(path: str, sweep: str | None = None) -> Study:
     root = Path(path)
     if not root.exists():
@@ -70,13 +58,6 @@ def load_study(path: str, sweep: str | None = None) -> Study:
                         + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else ""))
     ok = [r for r in runs if r["status"] == "ok"]
     ids = {r["run_id"] for r in ok}
-    series: dict[str, list[dict]] = {}
-    for row in _table(root, "timeseries").to_pylist():
-        if row["run_id"] in ids:
-            series.setdefault(row["run_id"], []).append(row)
-    for run in ok:
-        run["steady_throughput_per_s"] = steady_throughput(series.get(run["run_id"], [])) \
-            if run["run_id"] in series else run["throughput_per_s"]
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, stats
 
+from orchestrator.results.steady import mser5  # noqa: F401  (part of this module's toolbox)
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -60,26 +62,6 @@ def verdict(ratio: Estimate) -> str:
     if ratio.high < 1:
         return SLOWER
     return SAME
-
-
-def mser5(series) -> int:
-    """MSER-5 warm-up truncation: how many leading windows to drop.
-
-    Batch the series in means of 5, then pick the number d of leading batches (at most half)
-    that minimizes the marginal standard error sum((y - mean)^2) / (m - d)^2 of what remains.
-    """
-    x = np.asarray(series, dtype=float)
-    m = len(x) // 5
-    if m < 2:
-        return 0
-    batches = x[: m * 5].reshape(m, 5).mean(axis=1)
-    best, best_d = math.inf, 0
-    for d in range(m // 2 + 1):
-        rest = batches[d:]
-        score = float(((rest - rest.mean()) ** 2).sum()) / (len(rest) ** 2)
-        if score < best:
-            best, best_d = score, d
-    return best_d * 5
 
 
 @dataclass(frozen=True)

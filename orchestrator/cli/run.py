@@ -85,7 +85,8 @@ def print_summary(result: RunResult) -> None:
     summary.add_column("metric")
     summary.add_column("value", justify="right")
     rows = [
-        ("throughput", f"{m['throughput_per_s']:,.0f} iterations/s ({m['iterations']:,} iterations)"),
+        ("throughput (steady state)", f"{m['steady_throughput_per_s']:,.0f} iterations/s "
+                                      f"({m['iterations']:,} iterations, {m['throughput_per_s']:,.0f}/s overall)"),
         ("response mean / p50 / p99", f"{ns(m['response_mean_ns'])} / {ns(m['response_p50_ns'])} / "
                                       f"{ns(m['response_p99_ns'])}"),
         ("response write / read", f"{ns(m['response_write_mean_ns'])} / {ns(m['response_read_mean_ns'])}"),

@@ -72,7 +72,7 @@ def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec
     for cell in cells.values():
         if any(r["status"] != "ok" for r in cell):
             continue  # a failing cell gets no more seeds: they would fail too
-        estimate = mean_ci([r["throughput_per_s"] for r in cell])
+        estimate = mean_ci([r["steady_throughput_per_s"] for r in cell])
         if len(cell) < cap and not estimate.relative_half_width <= target:
             seed = max(r["seed"] for r in cell) + 1
             extra.append(RunSpec.model_validate({**json.loads(cell[0]["config_json"]), "seed": seed}))
@@ -130,4 +130,4 @@ def comparison(rows: list[dict], ids: set[str], order: list[str]) -> list[tuple]
 
     mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok"]
     return [(c.topology, c.workload, c.copies, c.strategy, c.throughput.mean, c.ratio.mean if c.ratio else None)
-            for group in compare(mine, order[0], "throughput_per_s", order) for c in group.cells]
+            for group in compare(mine, order[0], "steady_throughput_per_s", order) for c in group.cells]

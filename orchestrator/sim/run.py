@@ -9,6 +9,7 @@ from orchestrator.generators import GENERATORS
 from orchestrator.generators.base import Context, World
 from orchestrator.sim import ops
 from orchestrator.sim.engine import Engine
+from orchestrator.results.steady import steady_throughput
 from orchestrator.sim.histogram import Histogram
 from orchestrator.sim.machine import Machine
 from orchestrator.sim.streams import WORKLOAD, stream
@@ -178,6 +179,7 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
                            "warmup": begin < spec.warmup_ns, "iterations": count,
                            "throughput_per_s": count / (span / 1e9),
                            "response_mean_ns": _mean(engine.window_response[w], count)})
+    metrics["steady_throughput_per_s"] = steady_throughput(timeseries)
     return RunResult(spec, spec.run_id(), metrics, locks, timeseries, histograms)
 
 

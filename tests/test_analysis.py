@@ -15,7 +15,8 @@ import pytest
 import yaml
 from scipy import stats
 
-from orchestrator.analysis.stats import FASTER, SAME, SLOWER, fit_usl, mean_ci, mser5, paired_ratio, verdict
+from orchestrator.analysis.stats import FASTER, SAME, SLOWER, fit_usl, mean_ci, paired_ratio, verdict
+from orchestrator.results.steady import mser5
 from orchestrator.cli.schema import data_contract
 
 REPO = Path(__file__).resolve().parent.parent

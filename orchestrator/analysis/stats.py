@@ -1,4 +1,4 @@
-"""Statistics for comparing lock designs: CIs, paired ratios, verdicts, MSER-5, USL."""
+"""Statistics for comparing lock designs: CIs, paired ratios, verdicts, USL (MSER-5 is in results/steady.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
-
-from orchestrator.results.steady import mser5  # noqa: F401  (part of this module's toolbox)
 
 
 @dataclass(frozen=True)

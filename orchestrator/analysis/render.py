@@ -73,8 +73,9 @@ def per_strategy(study: Study, group: Group, value) -> dict[str, float]:
     """Mean over seeds of value(run) at the largest copy count, per strategy (None: no value)."""
     values: dict[str, list[float]] = {}
     for r in max_copies_runs(study, group):
-        if value(r) is not None:
-            values.setdefault(r["strategy"], []).append(value(r))
+        v = value(r)
+        if v is not None:
+            values.setdefault(r["strategy"], []).append(v)
     return {s: statistics.mean(v) for s, v in values.items()}
 
 

@@ -68,20 +68,20 @@ class CacheLines:
             if self.home_effect and src_node != home and dst_node != home:
                 cost = max(cost, self.to_node[src][home], self.to_node[dst][home])
         self.transfers[line] += 1
+        self._count(src_node, dst_node)
+        return cost
+
+    def _count(self, src_node: int, dst_node: int) -> None:
         if src_node == dst_node:
             self.local += 1
         else:
             self.remote += 1
-        return cost
 
     def between(self, src: int, dst: int) -> int:
         """A transfer of a line that belongs to no shared structure (a CPU's own MCS node)."""
         if src == dst:
             return 0
-        if self.node[src] == self.node[dst]:
-            self.local += 1
-        else:
-            self.remote += 1
+        self._count(self.node[src], self.node[dst])
         return self.latency[src][dst]
 
     def read(self, line: int, slot: int) -> int:

@@ -78,15 +78,11 @@ class Machine:
             return node_lat[node_of[a]][node_of[b]]
 
         nodes = [node_of[c] for c in cpus]
-        slots_of: dict[int, list[int]] = {}
+        in_core: dict[int, list[int]] = {}  # SMT group -> its slots
         for slot, cpu in enumerate(cpus):
-            slots_of.setdefault(cpu, []).append(slot)
-        siblings: list[tuple[int, ...]] = []
-        for cpu in cpus:
-            group = smt_group.get(cpu)
-            siblings.append(tuple(s for other, slots in slots_of.items()
-                                  if other != cpu and group is not None and smt_group.get(other) == group
-                                  for s in slots))
+            if cpu in smt_group:
+                in_core.setdefault(smt_group[cpu], []).append(slot)
+        siblings = [tuple(s for s in in_core.get(smt_group.get(cpu), ()) if cpus[s] != cpu) for cpu in cpus]
         return cls(
             topology=topo,
             cpus=cpus,

@@ -36,8 +36,8 @@ def _default(field) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
-    if isinstance(value, BaseModel) or (isinstance(value, list) and value and isinstance(value[0], BaseModel)):
-        return "see below" if isinstance(value, BaseModel) else "see the presets"
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        return "see the presets"  # nested models with a default are expanded by rows()
     return json.dumps(value)
 
 

@@ -15,7 +15,7 @@ from collections import deque
 import numpy as np
 
 from orchestrator.presets import resolve
-from orchestrator.sim.run import simulate
+from orchestrator.simulate import simulate
 from orchestrator.sim.streams import WORKLOAD, stream
 from orchestrator.spec import validate
 from orchestrator.spec.loader import read_yaml

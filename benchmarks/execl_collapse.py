@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from orchestrator.presets import resolve
-from orchestrator.sim.run import simulate
+from orchestrator.simulate import simulate
 from orchestrator.spec import read_yaml, validate
 from orchestrator.spec.numactl import parse_numactl
 from orchestrator.spec.run import RunSpec

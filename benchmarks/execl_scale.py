@@ -11,7 +11,7 @@ Run: .venv/bin/python benchmarks/execl_scale.py
 from __future__ import annotations
 
 from orchestrator.plan import compose_run
-from orchestrator.sim.run import simulate
+from orchestrator.simulate import simulate
 
 DESIGNS = ["single", "split-tree", "split-node", "split-cpu", "inverted", "writer-hold"]
 

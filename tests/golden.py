@@ -39,7 +39,7 @@ def digest(result) -> str:
 
 
 def compute() -> dict[str, str]:
-    from orchestrator.sim.run import simulate
+    from orchestrator.simulate import simulate
     return {key(spec): digest(simulate(spec)) for spec in corpus()}
 
 

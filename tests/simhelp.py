@@ -6,7 +6,7 @@ import math
 import statistics
 
 from orchestrator.presets import resolve
-from orchestrator.sim.run import simulate
+from orchestrator.simulate import simulate
 from orchestrator.spec import read_yaml, validate
 from orchestrator.spec.run import RunSpec
 

@@ -11,7 +11,7 @@ from orchestrator.sim.cachelines import CacheLines
 from orchestrator.sim.engine import CheckFailure, Engine
 from orchestrator.sim.locks import RWSEM, Lock, LockViolation
 from orchestrator.sim.machine import Machine, cpu_order
-from orchestrator.sim.run import build, local_streams, simulate
+from orchestrator.simulate import build, local_streams, simulate
 from orchestrator.spec import Topology, validate
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.strategies.base import FileDecl

@@ -22,7 +22,7 @@ def test_every_run_of_the_corpus_matches_its_digest():
 
 def test_the_digest_sees_a_change_in_any_table():
     """A digest is not blind: one more lock acquisition, or one timeseries value, changes it."""
-    from orchestrator.sim.run import simulate
+    from orchestrator.simulate import simulate
     result = simulate(golden.corpus()[0])
     before = golden.digest(result)
     result.locks[0]["acquisitions"] += 1

@@ -14,7 +14,7 @@ from orchestrator.sim.engine import Engine
 from orchestrator.sim.locks import RWSEM
 from orchestrator.sim.machine import Machine
 from orchestrator.sim.rng import SlotRandom
-from orchestrator.sim.run import simulate
+from orchestrator.simulate import simulate
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.numactl import parse_numactl
 

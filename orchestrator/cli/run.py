@@ -17,7 +17,7 @@ from orchestrator.errors import UserError
 from orchestrator.plan import compose_run
 from orchestrator.results.dataset import write_run_folder
 from orchestrator.results.tables import finite, to_tables
-from orchestrator.sim.run import RunResult, simulate
+from orchestrator.simulate import RunResult, simulate
 
 
 class Placement(str, Enum):

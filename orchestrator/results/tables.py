@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from orchestrator.results.schema import SCHEMAS
-from orchestrator.sim.run import RunResult
+from orchestrator.simulate import RunResult
 from orchestrator.spec.run import MODEL_VERSION, RunSpec
 
 

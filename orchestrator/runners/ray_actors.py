@@ -3,7 +3,7 @@
 One NodeStreams actor per virtual NUMA node, placed by the custom resource vnode_<i>, hosts
 that node's CPU actors: it generates their operation streams. One TreeOwner actor owns the
 trees, locks, cache lines and the clock: it runs the engine, pulling each CPU's op batches
-from its node's actor. Both sides build the run's world the same way (sim.run.build), so the
+from its node's actor. Both sides build the run's world the same way (simulate.build), so the
 ops and therefore the results are bit-identical to the task layout and to --backend local.
 """
 
@@ -13,7 +13,7 @@ from typing import Iterator
 
 from orchestrator.errors import UserError
 from orchestrator.runners.work import run_one
-from orchestrator.sim.run import build, local_streams, machine_for
+from orchestrator.simulate import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
 
 PREFETCH = 8  # batches pulled per remote call

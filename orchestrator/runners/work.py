@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from orchestrator.results.tables import to_tables
-from orchestrator.sim.run import simulate
+from orchestrator.simulate import simulate
 from orchestrator.spec.run import RunSpec
 
 FAULTS_ENV = "ORCH_INJECT_FAULTS"  # testing aid: JSON {"crash_once": [run ids], "fail": [...], "dir": path}

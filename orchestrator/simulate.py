@@ -1,4 +1,4 @@
-"""Run one configuration: build the machine, the strategy and the workload, simulate, measure."""
+"""One run, composed above the engine room (sim/): machine, strategy and workload into an engine; simulate; measure."""
 
 from __future__ import annotations
 

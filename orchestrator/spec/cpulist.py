@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainSerializer
+
+from orchestrator.spec.base import MAX_CPUS
+
+
+def _ranges(text: str) -> Iterator[tuple[int, int]]:
+    """(first, last) of each item of a cpulist string, checked but not expanded."""
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        if not (lo.isascii() and lo.isdigit()) or (sep and not (hi.isascii() and hi.isdigit())):
+            raise ValueError(f"bad cpulist item {part!r} (expected e.g. '0-3,8')")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ValueError(f"bad cpulist range {part!r}: end before start")
+        if last >= MAX_CPUS:
+            raise ValueError(f"CPU {last} out of range: CPU ids are 0-{MAX_CPUS - 1}")
+        yield first, last
+
+
+def cpulist_size(value: Any) -> int:
+    """How many CPUs a raw cpulist names, without expanding it (0 for a bad string: its field's
+    validation says what is wrong with it)."""
+    if isinstance(value, list):
+        return len(value)
+    try:
+        return sum(last - first + 1 for first, last in _ranges(value)) if isinstance(value, str) else 1
+    except ValueError:
+        return 0  # the field's own validation reports it
 
 
 def parse_cpulist(value: Any) -> Any:
@@ -16,15 +46,9 @@ def parse_cpulist(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     cpus: list[int] = []
-    for part in value.replace(" ", "").split(","):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"bad cpulist item {part!r} (expected e.g. '0-3,8')")
-        first, last = int(lo), int(hi) if sep else int(lo)
-        if last < first:
-            raise ValueError(f"bad cpulist range {part!r}: end before start")
+    for first, last in _ranges(value):
+        if len(cpus) + last - first + 1 > MAX_CPUS:  # checked before the range is expanded
+            raise ValueError(f"more than {MAX_CPUS:,} CPUs")
         cpus.extend(range(first, last + 1))
     return cpus
 
@@ -44,8 +68,8 @@ def format_cpulist(cpus: list[int]) -> str:
 
 
 CpuList = Annotated[
-    list[Annotated[int, Field(ge=0)]],
+    list[Annotated[int, Field(ge=0, lt=MAX_CPUS)]],
     BeforeValidator(parse_cpulist),
     PlainSerializer(format_cpulist, return_type=str, when_used="always"),
-    Field(min_length=1, description='CPU ids, as a cpulist string ("0-15,192-207") or a list'),
+    Field(min_length=1, max_length=MAX_CPUS, description='CPU ids, as a cpulist string ("0-15,192-207") or a list'),
 ]

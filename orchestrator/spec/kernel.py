@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from orchestrator.spec.base import Spec
+from orchestrator.spec.base import MAX_LINE_TRANSFERS, Spec
 
 
 class KernelSpec(Spec):
@@ -35,10 +35,11 @@ class KernelSpec(Spec):
     spin_limit_ns: NonNegativeInt | None = Field(
         1_000_000, description="spin_rule fixed: a spinning waiter sleeps after this long; none = never")
     handoff_line_transfers: float = Field(
-        1.0, ge=0, description="lock-word transfers the next osq spinner pays to take the lock (its "
-                               "read that sees it free, then its cmpxchg; plausible 1 - 3). The "
-                               "releaser's pull from the polling spinner and the MCS node handed to "
-                               "the spinner after it are counted apart")
+        1.0, ge=0, le=MAX_LINE_TRANSFERS,
+        description="lock-word transfers the next osq spinner pays to take the lock (its "
+                    "read that sees it free, then its cmpxchg; plausible 1 - 3). The "
+                    "releaser's pull from the polling spinner and the MCS node handed to "
+                    "the spinner after it are counted apart")
     # exec's global locks outside i_mmap (orchestrator/generators/mm.py lists them per release)
     release: str = Field(
         "6.18", pattern=r"^[1-9][0-9]*\.[0-9]+$",

@@ -41,6 +41,16 @@ def _default(field) -> str:
     return json.dumps(value)
 
 
+def _limit(field) -> str:
+    """The hard upper bound of a field, if it has one (specs above it are rejected)."""
+    for constraint in field.metadata:
+        for name, word in (("le", "at most"), ("lt", "below"), ("max_length", "at most")):
+            bound = getattr(constraint, name, None)
+            if bound is not None:
+                return f", {word} {bound:,}" + (" entries" if name == "max_length" else "")
+    return ""
+
+
 def rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]:
     """(dotted name as --set takes it, type, default, description) of every field, nested models
     with a default expanded in place."""
@@ -52,7 +62,8 @@ def rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]
         if nested is not None and not field.is_required():
             out += rows(nested, dotted)
             continue
-        out.append((dotted, _type(annotation), _default(field), (field.description or "").replace("|", "/")))
+        out.append((dotted, _type(annotation) + _limit(field), _default(field),
+                    (field.description or "").replace("|", "/")))
     return out
 
 

@@ -134,6 +134,8 @@ def parse_yaml(text: str, source: str) -> Any:
         where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "YAML"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(source, where, f"invalid YAML: {problem}") from None
+    except ValueError as exc:  # a value its constructor rejects: a date 2020-13-01, an int of 5000 digits
+        raise UserError(source, "YAML", f"invalid value: {exc}") from None
 
 
 def dotted(loc: tuple) -> str:

@@ -6,9 +6,10 @@ import sys
 from enum import Enum
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from orchestrator import terminal
+from orchestrator.errors import one_line
 from orchestrator.presets import REPO_ROOT
 from orchestrator.runners.sweep import comparison, run_sweep
 from orchestrator.spec import SweepSpec, validate
@@ -71,7 +72,7 @@ def sweep(
     outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
                                     layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
                                     max_replications=max_replications)
-    console = Console(width=max(Console().width, 110))
+    console = terminal.console(110)
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
@@ -86,7 +87,7 @@ def sweep(
             table.add_row(topo, work, str(copies), strategy, f"{mean:,.0f}", "-" if ratio is None else f"{ratio:.2f}")
         console.print(table)
     for run_id, error in outcome.failed:
-        print(f"orch: failed: run {run_id}: {error}", file=sys.stderr)
+        print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
     if outcome.interrupted:
         print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
         raise typer.Exit(130)

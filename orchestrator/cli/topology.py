@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from orchestrator import terminal
 from orchestrator.errors import UserError, error_line
 from orchestrator.fileio import write_text_atomic
 from orchestrator.presets import resolve
@@ -61,7 +62,7 @@ def validate(files: list[str] = typer.Argument(..., help="topology YAML files or
 def show(file: str = typer.Argument(..., help="topology YAML file or preset name")) -> None:
     """Print nodes, CPUs, distance matrix and latency tiers as tables."""
     topo = load_topology(file)
-    console = Console(width=max(Console().width, 110))
+    console = terminal.console(110)
     h = topo.hierarchy
     sockets = topo.socket_of_node()
     facts = [f"{len(topo.nodes)} nodes", f"{topo.cpu_count} CPUs"]
@@ -72,7 +73,7 @@ def show(file: str = typer.Argument(..., help="topology YAML file or preset name
     if h and h.l3_groups:
         facts.append(f"{len(h.l3_groups)} L3 groups")
     facts.append("home-node effect" if topo.home_node_effect else "no home-node effect")
-    console.print(f"[bold]{topo.name}[/bold]: {topo.description}")
+    console.print(Text.assemble((topo.name, "bold"), f": {topo.description}"))
     console.print(", ".join(facts))
 
     nodes = Table(title="Nodes", title_justify="left")

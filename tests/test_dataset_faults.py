@@ -1,0 +1,120 @@
+"""Dataset faults (issue 14, item 1): temp parts no reader's glob matches, cleanup that spares
+live writers, and write errors (a full disk) that leave a readable dataset and exit 2."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+import yaml
+
+from orchestrator.results import dataset
+from orchestrator.results.dataset import Dataset, temp_name
+
+SPEC = {"name": "faults", "topologies": ["laptop-1n-8"], "workloads": [{"file": "closed-loop"}],
+        "strategies": [{"name": "single"}, {"name": "split-cpu"}], "copies": [1, 2, 4, 8],
+        "replications": 2, "duration_ms": 0.1}
+TOTAL = 16
+
+
+def sweep(orch, tmp_path: Path, out: Path):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    return orch("sweep", spec, "--backend", "local", "--out", out)
+
+
+def the_error(result) -> str:
+    """The one error line after the progress bar, which goes to stderr as well."""
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("orch: error: ")]
+    assert len(errors) == 1 and result.err.endswith(errors[0] + "\n"), result.err
+    return errors[0]
+
+
+def run_counts(out: Path) -> tuple[int, int, int]:
+    """Runs as pyarrow, DuckDB and Polars count them, the latter two with docs/analysis.md's glob."""
+    glob = f"{out}/table=runs/**/*.parquet"
+    arrow = ds.dataset(out / "table=runs", partitioning="hive").count_rows()
+    duck = duckdb.connect().execute(f"select count(*) from read_parquet('{glob}', hive_partitioning=true)")
+    return arrow, duck.fetchone()[0], pl.read_parquet(glob, hive_partitioning=True).height
+
+
+def test_a_temp_part_matches_no_reader_glob(orch, tmp_path):
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out).code == 0
+    folder = out / "table=runs" / "sweep=faults"
+    # what a writer killed mid-write leaves: a half-written part under its temp name
+    (folder / temp_name("part-0123456789abcdef.parquet")).write_bytes(b"PAR1 half a part")
+    assert run_counts(out) == (TOTAL, TOTAL, TOTAL)
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid  # reaped: no process has this pid, until the kernel hands it out again
+
+
+def test_cleanup_removes_only_files_no_live_writer_owns(tmp_path):
+    data = Dataset(str(tmp_path), "s")
+    folder = Path(data.folder("runs"))
+    folder.mkdir(parents=True)
+    host, pid, start = dataset._owner(os.getpid()).split("~")
+    day_old = time.time() - dataset.STALE_AFTER_S - 60
+    files = {
+        temp_name("part-a.parquet"): True,                                  # this live process: kept
+        f".tmp~{host}~{pid}~{int(start) + 1}~x~part-b.parquet.tmp": False,  # pid reused: owner gone
+        f".tmp~{host}~{_dead_pid()}~1~x~part-c.parquet.tmp": False,         # owner gone
+        ".tmp~elsewhere~1~1~x~part-d.parquet.tmp": True,                    # another host, fresh
+        ".tmp~elsewhere~1~1~x~part-e.parquet.tmp#old": False,               # another host, a day old
+        ".tmp-0123-part-f.parquet": True,                                    # old-style name, fresh
+        ".tmp-4567-part-g.parquet#old": False,                               # old-style name, a day old
+    }
+    for name in files:
+        path = folder / name.removesuffix("#old")
+        path.write_bytes(b"x")
+        if name.endswith("#old"):
+            os.utime(path, (day_old, day_old))
+    assert data.remove_temp_files() == list(files.values()).count(False)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(n for n, kept in files.items() if kept)
+
+
+def test_a_write_error_leaves_a_readable_dataset_and_exits_2(orch, tmp_path, monkeypatch):
+    real_write, calls = dataset.pq.write_table, []
+
+    def fill_the_disk(table, sink):
+        calls.append(1)
+        if len(calls) == 4 * 3 + 2:  # midway through the fourth run's parts
+            sink.write(b"PAR1 half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(table, sink)
+
+    monkeypatch.setattr(dataset.pq, "write_table", fill_the_disk)
+    out = tmp_path / "data"
+    error = the_error(sweep(orch, tmp_path, out))
+    assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
+    assert not [p for p in out.rglob(".*")]  # the temp file went with the error
+    assert run_counts(out) == (3, 3, 3)
+
+
+def test_a_full_tmpfs(orch, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = mount / "data"
+        error = the_error(sweep(orch, tmp_path, out))
+        assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
+        assert not [p for p in out.rglob(".*")]
+        arrow, duck, polars = run_counts(out)
+        assert arrow == duck == polars and 0 < arrow < TOTAL
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +56,24 @@ def test_a_temp_part_matches_no_reader_glob(orch, tmp_path):
     assert run_counts(out) == (TOTAL, TOTAL, TOTAL)
 
 
+def test_concurrent_sweeps_into_one_dataset(tmp_path):
+    """Two sweeps into one dataset at once both finish, and readers agree on what they wrote.
+    (Whether the second's start-up cleanup meets a part of the first in flight is luck: the
+    test below checks that rule directly.)"""
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "replications": 4, "duration_ms": 2.0}))
+    out = tmp_path / "data"
+    cmd = [sys.executable, "-m", "orchestrator", "sweep", str(spec), "--backend", "local", "--out", str(out)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while first.poll() is None and not list(out.glob("table=runs/*/part-*.parquet")):
+        time.sleep(0.05)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 0, second.stderr
+    assert run_counts(out) == (2 * TOTAL, 2 * TOTAL, 2 * TOTAL)  # twice the seeds of SPEC
+    assert not list(out.rglob(".*"))
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
@@ -67,8 +86,10 @@ def test_cleanup_removes_only_files_no_live_writer_owns(tmp_path):
     folder.mkdir(parents=True)
     host, pid, start = dataset._owner(os.getpid()).split("~")
     day_old = time.time() - dataset.STALE_AFTER_S - 60
+    writer = subprocess.Popen(["sleep", "60"])  # another live process of this host
     files = {
         temp_name("part-a.parquet"): True,                                  # this live process: kept
+        f".tmp~{host}~{writer.pid}~{dataset.start_time(writer.pid)}~x~part-h.parquet.tmp": True,
         f".tmp~{host}~{pid}~{int(start) + 1}~x~part-b.parquet.tmp": False,  # pid reused: owner gone
         f".tmp~{host}~{_dead_pid()}~1~x~part-c.parquet.tmp": False,         # owner gone
         ".tmp~elsewhere~1~1~x~part-d.parquet.tmp": True,                    # another host, fresh
@@ -81,8 +102,14 @@ def test_cleanup_removes_only_files_no_live_writer_owns(tmp_path):
         path.write_bytes(b"x")
         if name.endswith("#old"):
             os.utime(path, (day_old, day_old))
-    assert data.remove_temp_files() == list(files.values()).count(False)
+    try:
+        assert data.remove_temp_files() == list(files.values()).count(False)
+    finally:
+        writer.kill()
+        writer.wait()
     assert sorted(p.name for p in folder.iterdir()) == sorted(n for n, kept in files.items() if kept)
+    data.remove_temp_files()
+    assert f".tmp~{host}~{writer.pid}~" not in " ".join(p.name for p in folder.iterdir())  # its owner is gone
 
 
 def test_a_write_error_leaves_a_readable_dataset_and_exits_2(orch, tmp_path, monkeypatch):

@@ -145,3 +145,14 @@ def test_a_full_tmpfs(orch, tmp_path):
         assert arrow == duck == polars and 0 < arrow < TOTAL
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_an_unreadable_part_is_one_line_naming_it(orch, tmp_path):
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out).code == 0
+    junk = out / "table=runs" / "sweep=faults" / "part-0123456789abcdef.parquet"
+    junk.write_bytes(b"junk")
+    error = the_error(sweep(orch, tmp_path, out))
+    assert str(junk) in error and "move that file aside" in error
+    junk.unlink()
+    assert sweep(orch, tmp_path, out).code == 0

@@ -150,8 +150,12 @@ class Dataset:
         selector = pafs.FileSelector(self.folder("runs"), allow_not_found=True)
         paths = [i.path for i in self.fs.get_file_info(selector)
                  if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")]
-        data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
-        return data.to_table(columns=columns)
+        try:
+            data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
+            return data.to_table(columns=columns)
+        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it
+            raise UserError(self.folder("runs"), None, f"unreadable part: {exc}; move that file aside "
+                                                       "and rerun: its runs are computed again") from None
 
     def finished(self) -> dict[str, str]:
         """run id -> status of every run already in this sweep's runs table."""

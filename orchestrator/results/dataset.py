@@ -36,15 +36,13 @@ STALE_AFTER_S = 24 * 3600        # no part write takes a day: by then its writer
 
 
 def start_time(pid: int) -> str:
-    """When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); "" if it
-    does not exist, "0" where there is no /proc."""
+    """When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); "0" if
+    that cannot be read: no such process, or no /proc."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
             return stat.read().rsplit(")", 1)[1].split()[19]  # after "(comm)" come fields 3, 4, ...
-    except FileNotFoundError:
-        return "" if os.path.isdir("/proc/self") else "0"
     except (OSError, IndexError):
-        return ""
+        return "0"
 
 
 @lru_cache
@@ -59,7 +57,7 @@ def temp_name(name: str) -> str:
 def _alive(pid: int, start: str) -> bool:
     if start != "0":
         return start_time(pid) == start
-    try:  # no /proc: a pid that exists is taken for the owner
+    try:  # the writer had no /proc: a pid that exists is taken for the owner
         os.kill(pid, 0)
     except ProcessLookupError:
         return False

@@ -36,7 +36,7 @@ def cpulist_size(value: Any) -> int:
     try:
         return sum(last - first + 1 for first, last in _ranges(value)) if isinstance(value, str) else 1
     except ValueError:
-        return 0  # the field's own validation reports it
+        return 0
 
 
 def parse_cpulist(value: Any) -> Any:
@@ -69,5 +69,6 @@ CpuList = Annotated[
     list[Annotated[int, Field(ge=0, lt=MAX_CPUS)]],
     BeforeValidator(parse_cpulist),
     PlainSerializer(format_cpulist, return_type=str, when_used="always"),
-    Field(min_length=1, max_length=MAX_CPUS, description='CPU ids, as a cpulist string ("0-15,192-207") or a list'),
+    Field(min_length=1, max_length=MAX_CPUS,
+          description='CPU ids, as a cpulist string ("0-15,192-207") or a list'),
 ]

@@ -11,6 +11,7 @@ from pydantic import Field, PositiveInt, model_validator
 from orchestrator.errors import FieldError, UserError
 from orchestrator.spec.base import MAX_CPUS, DurationMs, Seed, Spec, WarmupMs
 from orchestrator.spec.kernel import KernelSpec
+from orchestrator.spec.loader import load_yaml_text
 from orchestrator.spec.strategy import StrategySpec
 from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
@@ -54,8 +55,6 @@ class RunSpec(Spec):
 def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """Apply `dotted.key=value` settings (value parsed as YAML) to a nested dict, in order."""
     import yaml
-
-    from orchestrator.spec.loader import load_yaml_text
 
     for item in assignments:
         key, sep, raw = item.partition("=")

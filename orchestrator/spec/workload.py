@@ -7,7 +7,8 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import MAX_BACKGROUND_VMAS, MAX_LOCKS, MAX_RATE_PER_S, MAX_THINK_CV, Spec
+from orchestrator.spec.base import (MAX_BACKGROUND_VMAS, MAX_LOCKS, MAX_RATE_PER_S, MAX_THINK_CV, MIN_RATE_PER_S,
+                                    MIN_THINK_CV, Spec, zero_or_at_least)
 
 
 class ClosedLoop(Spec):
@@ -55,12 +56,12 @@ class MappedFile(Spec):
 class Walkers(Spec):
     """rmap walkers any i_mmap workload can add, as kernel threads beside the copies."""
 
-    reclaim_per_node_per_s: NonNegativeFloat = Field(
+    reclaim_per_node_per_s: Annotated[NonNegativeFloat, zero_or_at_least(MIN_RATE_PER_S)] = Field(
         0.0, le=MAX_RATE_PER_S,
         description="kswapd-like rmap walks of one random page of reclaim_file, per node")
     reclaim_file: str | None = Field(None, description="default: the workload's last file (libc)")
-    truncate_per_s: NonNegativeFloat = Field(0.0, le=MAX_RATE_PER_S,
-                                             description="unmap_mapping_range calls on truncate_file")
+    truncate_per_s: Annotated[NonNegativeFloat, zero_or_at_least(MIN_RATE_PER_S)] = Field(
+        0.0, le=MAX_RATE_PER_S, description="unmap_mapping_range calls on truncate_file")
     truncate_file: str | None = Field(None, description="default: the workload's last file")
     truncate_pages: PositiveInt = Field(16, description="pages each unmap_mapping_range covers")
 
@@ -93,7 +94,7 @@ class ImmapWorkload(Spec):
     description: str = ""
     walkers: Walkers = Field(default_factory=Walkers)
     shared: SharedState = Field(default_factory=SharedState)
-    think_cv: NonNegativeFloat = Field(
+    think_cv: Annotated[NonNegativeFloat, zero_or_at_least(MIN_THINK_CV)] = Field(
         0.1, le=MAX_THINK_CV,
         description="coefficient of variation of think times (gamma distributed; 0 = fixed)")
 

@@ -25,6 +25,8 @@ MIN_RATE_PER_S = 1e-3        # ... and when on, not so few that the gap between 
 MAX_THINK_CV = 10.0          # a gamma of larger CV has a shape too small to sample
 MIN_THINK_CV = 1e-3          # ... and when not 0 (fixed), not so small that its shape overflows
 MAX_LINE_TRANSFERS = 1_000.0
+MAX_TREE_LINES = 64          # lines per tree descent or update: a tree of 2^64 VMAs is 64 deep
+MAX_ZONE_LOCKS = 1_000       # zone lock acquisitions per iteration (each one is simulated)
 
 DurationMs = Annotated[float, Field(ge=MIN_DURATION_MS, le=MAX_DURATION_MS)]
 WarmupMs = Annotated[float, Field(ge=0, le=MAX_DURATION_MS)]

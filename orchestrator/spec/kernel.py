@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from orchestrator.spec.base import MAX_LINE_TRANSFERS, Spec
+from orchestrator.spec.base import MAX_LINE_TRANSFERS, MAX_TREE_LINES, Spec
 
 
 class KernelSpec(Spec):
@@ -58,7 +58,10 @@ class KernelSpec(Spec):
     lockref_retry_limit: PositiveInt = Field(
         100, description="failed cmpxchg attempts before a lockref takes its spinlock")
     # Tree model (docs/sources.md, "Trees": a handful of hot lines per tree plus a per-level cost). The per-level cost is the topology's costs_ns.tree_level.
-    tree_hot_levels: NonNegativeInt = Field(2, description="top levels read as real lines on every descent")
+    tree_hot_levels: NonNegativeInt = Field(
+        2, le=MAX_TREE_LINES, description="top levels read as real lines on every descent")
     tree_neighbor_writes: NonNegativeInt = Field(
-        2, description="lines of other VMAs a link or unlink writes (linking, rebalancing, subtree_last)")
-    tree_root_writes: NonNegativeInt = Field(1, description="writes of the root line per link or unlink")
+        2, le=MAX_TREE_LINES,
+        description="lines of other VMAs a link or unlink writes (linking, rebalancing, subtree_last)")
+    tree_root_writes: NonNegativeInt = Field(
+        1, le=MAX_TREE_LINES, description="writes of the root line per link or unlink")

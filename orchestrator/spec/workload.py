@@ -7,8 +7,8 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import (MAX_BACKGROUND_VMAS, MAX_LOCKS, MAX_RATE_PER_S, MAX_THINK_CV, MIN_RATE_PER_S,
-                                    MIN_THINK_CV, Spec, zero_or_at_least)
+from orchestrator.spec.base import (MAX_BACKGROUND_VMAS, MAX_LOCKS, MAX_RATE_PER_S, MAX_THINK_CV, MAX_ZONE_LOCKS,
+                                    MIN_RATE_PER_S, MIN_THINK_CV, Spec, zero_or_at_least)
 
 
 class ClosedLoop(Spec):
@@ -72,7 +72,7 @@ class SharedState(Spec):
     lockref: bool = Field(True, description="dentry lockref get/put (cmpxchg loop) per file opened")
     writecount: bool = Field(True, description="deny/allow_write_access atomics on the binary's inode")
     zone_lock_per_iteration: NonNegativeInt = Field(
-        0, description="page-allocator zone lock acquisitions per iteration (a spinlock)")
+        0, le=MAX_ZONE_LOCKS, description="page-allocator zone lock acquisitions per iteration (a spinlock)")
     zone_lock_hold_ns: NonNegativeInt = Field(200, description="hold time of one zone lock acquisition")
     mm_locks: bool = Field(
         True, description="the global locks exec and fork take to allocate and free an mm (pgd_lock, "

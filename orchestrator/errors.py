@@ -17,6 +17,15 @@ class UserError(Exception):
         return ": ".join(p for p in parts if p)
 
 
+def one_line(message: str) -> str:
+    """A message as one printable line: a newline or NUL in a path or a label is shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
+def error_line(message: str) -> str:
+    return f"orch: error: {one_line(message)}"
+
+
 class FieldError(ValueError):
     """Raised inside a model validator to blame a nested field, not the whole model.
 

@@ -9,6 +9,7 @@ from typing import Any
 from orchestrator.errors import UserError
 from orchestrator.presets import is_path, resolve
 from orchestrator.spec import StrategySpec, SweepSpec, Topology, WorkloadSpec, read_yaml, validate
+from orchestrator.spec.base import MAX_SWEEP_RUNS
 from orchestrator.spec.run import MODEL_VERSION, RunSpec, apply_overrides
 from orchestrator.strategies import get as get_strategy
 
@@ -90,9 +91,14 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
                             f"two workloads named {name!r}: give one a different name override")
     for i, strategy in enumerate(spec.strategies):
         get_strategy(strategy.name, f"{source}: strategies.{i}").check(strategy, f"{source}: strategies.{i}")
+    cpu_counts = [validate(Topology, topo, ref).cpu_count for ref, topo in zip(spec.topologies, topologies)]
+    total = (sum(len(copy_counts(spec, cpus)) for cpus in cpu_counts) * len(workloads)
+             * len(spec.strategies) * len(seeds))
+    if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
+        raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "
+                                      f"seeds), at most {MAX_SWEEP_RUNS:,} per sweep")
     runs = []
-    for ref, topo in zip(spec.topologies, topologies):
-        cpus = validate(Topology, topo, ref).cpu_count
+    for ref, topo, cpus in zip(spec.topologies, topologies, cpu_counts):
         counts = copy_counts(spec, cpus)
         skipped = sorted(set(spec.copies or []) - set(counts))
         if skipped:

@@ -15,7 +15,12 @@ def preset_names(kind: str) -> list[str]:
 
 def is_path(ref: str) -> bool:
     """A reference that names a file rather than a preset."""
-    return Path(ref).exists() or "/" in ref or ref.endswith((".yaml", ".yml")) or ref == "-"
+    if "/" in ref or ref.endswith((".yaml", ".yml")) or ref == "-":
+        return True
+    try:
+        return Path(ref).exists()
+    except OSError:  # e.g. a name too long for the file system: reading it will say so
+        return True
 
 
 def resolve(kind: str, ref: str) -> Path:

@@ -134,6 +134,7 @@ def test_lkml_text_fits_80_columns(report):
 
 @pytest.mark.parametrize("make,words", [
     (lambda root: root / "nothing", "no such dataset"),
+    (lambda root: root / ("y" * 300), "no such dataset"),  # a name too long for the file system
     (lambda root: (root / "empty" / "table=runs").mkdir(parents=True) or root / "empty", "empty: no runs"),
     (lambda root: _other_schema(root), "another schema"),
 ])

@@ -19,6 +19,7 @@ from orchestrator.plan import expand_sweep
 from orchestrator.spec import SweepSpec, validate
 
 from rayhead import RayHead
+from test_dataset_faults import run_counts
 
 ORCH = [sys.executable, "-m", "orchestrator"]
 WALL = ("wall_s", "events_per_s")
@@ -106,6 +107,7 @@ def test_kill_9_then_resume(tmp_path):
     proc.wait()
     before = len(list(parts.glob("part-*.parquet")))
     assert 3 <= before < 16
+    assert run_counts(out) == (before, before, before)  # what the killed writer left is no part
     rerun = subprocess.run(cmd, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{16 - before} run(s) done now, {before} already in the dataset" in rerun.stdout

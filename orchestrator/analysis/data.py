@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+from pydantic import ValidationError
 
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
@@ -46,8 +48,8 @@ def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
 
 def load_study(path: str, sweep: str | None = None) -> Study:
     root = Path(path)
-    if not root.exists():
-        raise UserError(path, None, "no such dataset")
+    if not os.path.isdir(path):  # unlike Path.exists, False (not OSError) for a name too long
+        raise UserError(path, None, "no such dataset folder")
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
@@ -74,8 +76,11 @@ def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:
     for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
         meta = fragment.physical_schema.metadata or {}
         if not order and b"orch.sweep_spec" in meta:
-            spec = SweepSpec.model_validate(json.loads(meta[b"orch.sweep_spec"]))
-            order = list(dict.fromkeys(s.display for s in spec.strategies))
+            try:
+                spec = SweepSpec.model_validate(json.loads(meta[b"orch.sweep_spec"]))
+                order = list(dict.fromkeys(s.display for s in spec.strategies))
+            except ValidationError:  # a spec today's limits reject: the report orders by name
+                pass
         stamp = meta.get(provenance.KEY.encode())
         stamps.append(json.loads(stamp) if stamp else None)
     return order, stamps

@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from orchestrator.analysis.compare import Group  # noqa: E402
 
-# svg.hashsalt fixes the ids matplotlib puts in SVGs: the same data gives the same files
+# svg.hashsalt fixes the ids matplotlib puts in SVGs: the same data gives the same files.
+# Every text is a label or a name from the user, drawn literally: "$x$" is no math formula.
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "orch", "font.size": 9, "axes.grid": True,
-                     "grid.alpha": 0.3})
+                     "grid.alpha": 0.3, "text.parse_math": False})
 PALETTE = plt.get_cmap("tab10").colors
 
 

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
 from orchestrator.cli import catalog, jobs, report, run, schema, sweep, topology
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
 
 app = typer.Typer(
@@ -58,7 +58,7 @@ app.command("schema")(schema.schema)
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"orch: error: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
     return code
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
+from orchestrator import terminal
 from orchestrator.generators import GENERATORS
 from orchestrator.presets import preset_names, resolve
 from orchestrator.spec import WorkloadSpec, read_yaml, validate
@@ -17,7 +17,7 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) ->
         table.add_column(column, no_wrap=column != columns[-1])
     for row in rows:
         table.add_row(*row)
-    Console(width=max(Console().width, 120)).print(table)
+    terminal.console(120).print(table)
 
 
 def strategies() -> None:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from orchestrator import terminal
 from orchestrator.errors import UserError
 from orchestrator.plan import compose_run
 from orchestrator.results.dataset import write_run_folder
@@ -76,11 +77,12 @@ def to_json(result: RunResult) -> dict:
 
 def print_summary(result: RunResult) -> None:
     spec, m = result.spec, result.metrics
-    console = Console(width=max(Console().width, 132))
-    console.print(f"[bold]{spec.strategy.display}[/bold] x {spec.workload.name} on {spec.topology.name}: "
-                  f"{spec.copies} copies ({spec.placement}), seed {spec.seed}, "
-                  f"{spec.duration_ms:g} ms measured after {spec.warmup_ms:g} ms warm-up   run {result.run_id}",
-                  highlight=False)
+    console = terminal.console(132)
+    console.print(Text.assemble((spec.strategy.display, "bold"),
+                                f" x {spec.workload.name} on {spec.topology.name}: "
+                                f"{spec.copies} copies ({spec.placement}), seed {spec.seed}, "
+                                f"{spec.duration_ms:g} ms measured after {spec.warmup_ms:g} ms warm-up   "
+                                f"run {result.run_id}"), highlight=False)
     summary = Table(title="Results", title_justify="left", show_header=False)
     summary.add_column("metric")
     summary.add_column("value", justify="right")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from orchestrator import terminal
+from orchestrator.errors import one_line
 from orchestrator.presets import REPO_ROOT
 from orchestrator.runners.sweep import comparison, run_sweep
-from orchestrator.spec import SweepSpec, load, validate
-from orchestrator.spec.loader import parse_yaml
+from orchestrator.spec import SweepSpec, validate
+from orchestrator.spec.base import MAX_REPLICATIONS
+from orchestrator.spec.loader import parse_yaml, read_spec_text
 
 DEFAULT_SPEC = REPO_ROOT / "reports" / "quick" / "sweep.yaml"
 
@@ -43,11 +44,9 @@ def parse_share(text: str | None) -> float | None:
 
 def load_sweep(path: str) -> tuple[SweepSpec, str]:
     """The sweep spec from a file or stdin (-), and its text."""
-    if path == "-":
-        text = sys.stdin.read()
-        return validate(SweepSpec, parse_yaml(text, "<stdin>"), "<stdin>"), text
-    spec = load(SweepSpec, path)
-    return spec, Path(path).read_text(encoding="utf-8")
+    source = "<stdin>" if path == "-" else path
+    text = read_spec_text(path)
+    return validate(SweepSpec, parse_yaml(text, source), source), text
 
 
 def sweep(
@@ -62,7 +61,8 @@ def sweep(
     force: bool = typer.Option(False, "--force", help="recompute runs already in the dataset"),
     target_ci: str | None = typer.Option(None, "--target-ci", help="add seeds until every cell's 95% CI "
                                          "half-width is below this share of its mean, e.g. 2%"),
-    max_replications: int = typer.Option(20, "--max-replications", min=2, help="cap for --target-ci"),
+    max_replications: int = typer.Option(20, "--max-replications", min=2, max=MAX_REPLICATIONS,
+                                         help="cap for --target-ci"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
     spec, _ = load_sweep(spec_file)
@@ -72,7 +72,7 @@ def sweep(
     outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
                                     layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
                                     max_replications=max_replications)
-    console = Console(width=max(Console().width, 110))
+    console = terminal.console(110)
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
@@ -87,7 +87,7 @@ def sweep(
             table.add_row(topo, work, str(copies), strategy, f"{mean:,.0f}", "-" if ratio is None else f"{ratio:.2f}")
         console.print(table)
     for run_id, error in outcome.failed:
-        print(f"orch: failed: run {run_id}: {error}", file=sys.stderr)
+        print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
     if outcome.interrupted:
         print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
         raise typer.Exit(130)

@@ -6,15 +6,16 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from orchestrator.errors import UserError
+from orchestrator import terminal
+from orchestrator.errors import UserError, error_line
 from orchestrator.fileio import write_text_atomic
 from orchestrator.presets import resolve
 from orchestrator.spec import Topology, load
 from orchestrator.spec.detect import detect as detect_machine
-from orchestrator.spec.loader import dump_yaml
+from orchestrator.spec.loader import dump_yaml, read_spec_text
 from orchestrator.spec.numactl import parse_numactl
 
 app = typer.Typer(help="Validate, show, detect and import topologies.", no_args_is_help=True)
@@ -49,7 +50,7 @@ def validate(files: list[str] = typer.Argument(..., help="topology YAML files or
         try:
             topo = load_topology(ref)
         except UserError as exc:
-            print(f"orch: error: {exc}", file=sys.stderr)
+            print(error_line(str(exc)), file=sys.stderr)
             bad += 1
             continue
         print(f"ok {ref}: {topo.name}, {len(topo.nodes)} nodes, {topo.cpu_count} CPUs")
@@ -61,7 +62,7 @@ def validate(files: list[str] = typer.Argument(..., help="topology YAML files or
 def show(file: str = typer.Argument(..., help="topology YAML file or preset name")) -> None:
     """Print nodes, CPUs, distance matrix and latency tiers as tables."""
     topo = load_topology(file)
-    console = Console(width=max(Console().width, 110))
+    console = terminal.console(110)
     h = topo.hierarchy
     sockets = topo.socket_of_node()
     facts = [f"{len(topo.nodes)} nodes", f"{topo.cpu_count} CPUs"]
@@ -72,7 +73,7 @@ def show(file: str = typer.Argument(..., help="topology YAML file or preset name
     if h and h.l3_groups:
         facts.append(f"{len(h.l3_groups)} L3 groups")
     facts.append("home-node effect" if topo.home_node_effect else "no home-node effect")
-    console.print(f"[bold]{topo.name}[/bold]: {topo.description}")
+    console.print(Text.assemble((topo.name, "bold"), f": {topo.description}"))
     console.print(", ".join(facts))
 
     nodes = Table(title="Nodes", title_justify="left")
@@ -130,13 +131,7 @@ def import_numactl(
 ) -> None:
     """Turn `numactl --hardware` output into a topology spec."""
     source = "<stdin>" if file == "-" else file
-    if file == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(file, None, f"cannot read file: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_spec_text(file)
     notes: list[str] = []
     topo = parse_numactl(text, source, name, notes, threads_per_core)
     _note(notes)

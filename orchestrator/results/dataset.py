@@ -3,12 +3,22 @@
 Layout: ROOT/table=NAME/sweep=SWEEP/part-RUNID.parquet. A part is written under a hidden temp
 name and moved into place; the runs part goes last, so a run listed in `runs` has all its
 parts. ROOT is a local path or any URI pyarrow.fs understands (file://, s3://, gs://, ...).
+
+A temp name is hidden, ends in .tmp (so no reader's `**/*.parquet` glob matches it) and names
+its owner: .tmp~HOST~PID~START~RANDOM~part-RUNID.parquet.tmp, START being the process's start
+time, so that a reused pid is not taken for the owner. Start-up cleanup removes a temp file of
+this host only once its owner is gone, and another host's only once it is STALE_AFTER_S old:
+two sweeps may write into one dataset at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 import uuid
+from functools import lru_cache
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -19,17 +29,68 @@ from orchestrator.errors import UserError
 from orchestrator.results import provenance
 from orchestrator.results.schema import SCHEMAS, TABLES
 
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = ".tmp~"
+TEMP_SUFFIX = ".tmp"
+OLD_TEMP_PREFIX = ".tmp-"        # orch before owner names: .tmp-UUID-part-RUNID.parquet
+STALE_AFTER_S = 24 * 3600        # no part write takes a day: by then its writer is gone
+
+
+def start_time(pid: int) -> str:
+    """When a process started, in clock ticks since boot (field 22 of /proc/PID/stat); "0" if
+    that cannot be read: no such process, or no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]  # after "(comm)" come fields 3, 4, ...
+    except (OSError, IndexError):
+        return "0"
+
+
+@lru_cache
+def _owner(pid: int) -> str:
+    return f"{socket.gethostname()}~{pid}~{start_time(pid)}"
+
+
+def temp_name(name: str) -> str:
+    return f"{TEMP_PREFIX}{_owner(os.getpid())}~{uuid.uuid4().hex[:8]}~{name}{TEMP_SUFFIX}"
+
+
+def _alive(pid: int, start: str) -> bool:
+    if start != "0":
+        return start_time(pid) == start
+    try:  # the writer had no /proc: a pid that exists is taken for the owner
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def is_orphan(info: pafs.FileInfo, now: float) -> bool:
+    """A temp file no live writer owns: its owner on this host is gone, or, for another host's
+    or an old-style name, it is older than STALE_AFTER_S."""
+    host, pid, start, *_ = info.base_name[len(TEMP_PREFIX):].split("~") + ["", "", ""]
+    if info.base_name.startswith(TEMP_PREFIX) and host == socket.gethostname() and pid.isdigit():
+        return not _alive(int(pid), start)
+    return info.mtime is not None and now - info.mtime.timestamp() > STALE_AFTER_S
 
 
 def write_parquet_atomic(fs: pafs.FileSystem, folder: str, name: str, table: pa.Table, meta: dict) -> None:
     """Write under a hidden temp name in the same folder, then move into place: readers see no
-    file or the whole file, and a killed writer leaves only a hidden temp file."""
+    file or the whole file, and a killed writer leaves only a hidden temp file. A write that
+    fails (a full disk) removes its temp file and is a UserError naming the file and the cause."""
     table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
-    temp = f"{folder}/{TEMP_PREFIX}{uuid.uuid4().hex}-{name}"
-    with fs.open_output_stream(temp) as out:
-        pq.write_table(table, out)
-    fs.move(temp, f"{folder}/{name}")
+    path, temp = f"{folder}/{name}", f"{folder}/{temp_name(name)}"
+    try:
+        with fs.open_output_stream(temp) as out:
+            pq.write_table(table, out)
+        fs.move(temp, path)
+    except (OSError, pa.ArrowException) as exc:
+        try:
+            fs.delete_file(temp)
+        except (OSError, pa.ArrowException):
+            pass  # never created, or already moved
+        raise UserError(path, None, f"cannot write: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def write_run_folder(folder: str, tables: dict[str, pa.Table], spec: dict) -> None:
@@ -58,7 +119,7 @@ class Dataset:
 
     def check_writable(self) -> None:
         """Fail before any run starts if the output cannot be written."""
-        probe = f"{self.folder('runs')}/{TEMP_PREFIX}probe-{uuid.uuid4().hex}"
+        probe = f"{self.folder('runs')}/{temp_name('probe')}"
         try:
             for table in TABLES:
                 self.fs.create_dir(self.folder(table), recursive=True)
@@ -69,14 +130,17 @@ class Dataset:
             raise UserError(self.uri, "output", f"cannot write there: {exc}") from None
 
     def remove_temp_files(self) -> int:
-        """Temp parts a killed driver left behind; never visible to readers, removed on restart."""
-        removed = 0
+        """Temp parts killed writers left behind (see is_orphan); those of live writers stay."""
+        removed, now = 0, time.time()
         for table in TABLES:
             selector = pafs.FileSelector(self.folder(table), allow_not_found=True)
             for info in self.fs.get_file_info(selector):
-                if info.base_name.startswith(TEMP_PREFIX):
-                    self.fs.delete_file(info.path)
-                    removed += 1
+                if info.base_name.startswith((TEMP_PREFIX, OLD_TEMP_PREFIX)) and is_orphan(info, now):
+                    try:
+                        self.fs.delete_file(info.path)
+                        removed += 1
+                    except FileNotFoundError:
+                        pass  # another sweep's cleanup removed it first
         return removed
 
     def runs(self, columns: list[str] | None = None) -> pa.Table:
@@ -84,8 +148,12 @@ class Dataset:
         selector = pafs.FileSelector(self.folder("runs"), allow_not_found=True)
         paths = [i.path for i in self.fs.get_file_info(selector)
                  if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")]
-        data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
-        return data.to_table(columns=columns)
+        try:
+            data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
+            return data.to_table(columns=columns)
+        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it
+            raise UserError(self.folder("runs"), None, f"unreadable part: {exc}; move that file aside "
+                                                       "and rerun: its runs are computed again") from None
 
     def finished(self) -> dict[str, str]:
         """run id -> status of every run already in this sweep's runs table."""

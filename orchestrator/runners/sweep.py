@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
+from orchestrator import terminal
 from orchestrator.analysis.stats import mean_ci
 from orchestrator.plan import expand_sweep, sweep_id
 from orchestrator.results.dataset import Dataset
@@ -85,7 +86,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
               console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
     notes: list[str] = []
     runs, by_id, dataset = plan(spec, source, out, force, notes)
-    console = console or Console(stderr=True)
+    console = console or terminal.console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)
     outcome = Outcome(total=len(runs), skipped=len(runs) - len(by_id), ids=set(runs))

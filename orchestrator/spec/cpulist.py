@@ -2,9 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainSerializer
+
+from orchestrator.spec.base import MAX_CPUS
+
+
+def _ranges(text: str) -> Iterator[tuple[int, int]]:
+    """(first, last) of each item of a cpulist string, checked but not expanded."""
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        ends = (lo, hi) if sep else (lo,)
+        if not all(end.isascii() and end.isdigit() for end in ends):
+            raise ValueError(f"bad cpulist item {part!r} (expected e.g. '0-3,8')")
+        # the length first: int() of thousands of digits is slow, and out of range anyway
+        if any(len(end.lstrip("0")) > len(str(MAX_CPUS)) or int(end) >= MAX_CPUS for end in ends):
+            raise ValueError(f"bad cpulist item {part[:24]!r}: CPU ids are 0-{MAX_CPUS - 1}")
+        first, last = int(lo), int(ends[-1])
+        if last < first:
+            raise ValueError(f"bad cpulist range {part!r}: end before start")
+        yield first, last
+
+
+def cpulist_size(value: Any) -> int:
+    """How many CPUs a raw cpulist names, without expanding it (0 for a bad string: its field's
+    validation says what is wrong with it)."""
+    if isinstance(value, list):
+        return len(value)
+    try:
+        return sum(last - first + 1 for first, last in _ranges(value)) if isinstance(value, str) else 1
+    except ValueError:
+        return 0
 
 
 def parse_cpulist(value: Any) -> Any:
@@ -15,18 +47,8 @@ def parse_cpulist(value: Any) -> Any:
         return [value]
     if not isinstance(value, str):
         return value
-    cpus: list[int] = []
-    for part in value.replace(" ", "").split(","):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"bad cpulist item {part!r} (expected e.g. '0-3,8')")
-        first, last = int(lo), int(hi) if sep else int(lo)
-        if last < first:
-            raise ValueError(f"bad cpulist range {part!r}: end before start")
-        cpus.extend(range(first, last + 1))
-    return cpus
+    # Topology counts a spec's CPUs before expanding any of its cpulists
+    return [cpu for first, last in _ranges(value) for cpu in range(first, last + 1)]
 
 
 def format_cpulist(cpus: list[int]) -> str:
@@ -44,8 +66,9 @@ def format_cpulist(cpus: list[int]) -> str:
 
 
 CpuList = Annotated[
-    list[Annotated[int, Field(ge=0)]],
+    list[Annotated[int, Field(ge=0, lt=MAX_CPUS)]],
     BeforeValidator(parse_cpulist),
     PlainSerializer(format_cpulist, return_type=str, when_used="always"),
-    Field(min_length=1, description='CPU ids, as a cpulist string ("0-15,192-207") or a list'),
+    Field(min_length=1, max_length=MAX_CPUS,
+          description='CPU ids, as a cpulist string ("0-15,192-207") or a list'),
 ]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from orchestrator.spec.base import Spec
+from orchestrator.spec.base import MAX_LINE_TRANSFERS, MAX_TREE_LINES, Spec
 
 
 class KernelSpec(Spec):
@@ -35,10 +35,11 @@ class KernelSpec(Spec):
     spin_limit_ns: NonNegativeInt | None = Field(
         1_000_000, description="spin_rule fixed: a spinning waiter sleeps after this long; none = never")
     handoff_line_transfers: float = Field(
-        1.0, ge=0, description="lock-word transfers the next osq spinner pays to take the lock (its "
-                               "read that sees it free, then its cmpxchg; plausible 1 - 3). The "
-                               "releaser's pull from the polling spinner and the MCS node handed to "
-                               "the spinner after it are counted apart")
+        1.0, ge=0, le=MAX_LINE_TRANSFERS,
+        description="lock-word transfers the next osq spinner pays to take the lock (its "
+                    "read that sees it free, then its cmpxchg; plausible 1 - 3). The "
+                    "releaser's pull from the polling spinner and the MCS node handed to "
+                    "the spinner after it are counted apart")
     # exec's global locks outside i_mmap (orchestrator/generators/mm.py lists them per release)
     release: str = Field(
         "6.18", pattern=r"^[1-9][0-9]*\.[0-9]+$",
@@ -57,7 +58,10 @@ class KernelSpec(Spec):
     lockref_retry_limit: PositiveInt = Field(
         100, description="failed cmpxchg attempts before a lockref takes its spinlock")
     # Tree model (docs/sources.md, "Trees": a handful of hot lines per tree plus a per-level cost). The per-level cost is the topology's costs_ns.tree_level.
-    tree_hot_levels: NonNegativeInt = Field(2, description="top levels read as real lines on every descent")
+    tree_hot_levels: NonNegativeInt = Field(
+        2, le=MAX_TREE_LINES, description="top levels read as real lines on every descent")
     tree_neighbor_writes: NonNegativeInt = Field(
-        2, description="lines of other VMAs a link or unlink writes (linking, rebalancing, subtree_last)")
-    tree_root_writes: NonNegativeInt = Field(1, description="writes of the root line per link or unlink")
+        2, le=MAX_TREE_LINES,
+        description="lines of other VMAs a link or unlink writes (linking, rebalancing, subtree_last)")
+    tree_root_writes: NonNegativeInt = Field(
+        1, le=MAX_TREE_LINES, description="writes of the root line per link or unlink")

@@ -18,6 +18,8 @@ from orchestrator.spec.topology import Costs
 from orchestrator.spec.workload import ClosedLoop, Execl, MmapChurn, Spawn
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
+LIMITS = ("Types are strict (an int takes no `true` or `\"3\"`, a bool no `1`), numbers finite, and an "
+          "upper bound\nshown is a hard limit: a spec beyond it is rejected before any run.")
 
 
 def _type(annotation) -> str:
@@ -41,6 +43,16 @@ def _default(field) -> str:
     return json.dumps(value)
 
 
+def _limit(field) -> str:
+    """The hard upper bound of a field, if it has one (specs above it are rejected)."""
+    for constraint in field.metadata:
+        for name, word in (("le", "at most"), ("lt", "below"), ("max_length", "at most")):
+            bound = getattr(constraint, name, None)
+            if bound is not None:
+                return f", {word} {bound:,}" + (" entries" if name == "max_length" else "")
+    return ""
+
+
 def rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]:
     """(dotted name as --set takes it, type, default, description) of every field, nested models
     with a default expanded in place."""
@@ -52,7 +64,8 @@ def rows(model: type[BaseModel], prefix: str) -> list[tuple[str, str, str, str]]
         if nested is not None and not field.is_required():
             out += rows(nested, dotted)
             continue
-        out.append((dotted, _type(annotation), _default(field), (field.description or "").replace("|", "/")))
+        out.append((dotted, _type(annotation) + _limit(field), _default(field),
+                    (field.description or "").replace("|", "/")))
     return out
 
 
@@ -65,7 +78,8 @@ def parameters_page() -> str:
     out = ["# Parameters", "",
            "Every parameter of the model, by the dotted name `orch run --set` and a sweep's `set:` take,",
            "with its default and where the default comes from ([sources.md](sources.md), [model.md](model.md)).",
-           "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.", "",
+           "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.",
+           LIMITS, "",
            "## Kernel policy (`kernel.*`)", "", *_table(rows(KernelSpec, "kernel")),
            "## Machine costs (`topology.costs_ns.*`)", "",
            "Cache-line latencies are per topology (`latency_ns`, see the presets and sources.md).", "",
@@ -84,7 +98,8 @@ def sweep_page() -> str:
         "A sweep is the cross product of its topologies, strategies, workloads, copy counts and seeds;",
         "`orch sweep SPEC` runs every point once and keeps what is done (rerunning resumes).",
         "`reports/quick/sweep.yaml` and `reports/i_mmap-split/sweep.yaml` are examples.",
-        "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.", "",
+        "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.",
+        LIMITS, "",
         "## Fields", "", *_table(rows(SweepSpec, "")),
         "## A strategy entry (`strategies: [...]`)", "", *_table(rows(StrategySpec, "")),
         "## A workload entry (`workloads: [...]`)", "", *_table(rows(WorkloadRef, ""))])

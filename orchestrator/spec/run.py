@@ -6,11 +6,12 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError, UserError
-from orchestrator.spec.base import Spec
+from orchestrator.spec.base import MAX_CPUS, DurationMs, Seed, Spec, WarmupMs
 from orchestrator.spec.kernel import KernelSpec
+from orchestrator.spec.loader import load_yaml_text
 from orchestrator.spec.strategy import StrategySpec
 from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
@@ -24,10 +25,10 @@ class RunSpec(Spec):
     strategy: StrategySpec
     workload: WorkloadSpec
     kernel: KernelSpec = Field(default_factory=KernelSpec)
-    copies: PositiveInt
-    seed: int = Field(1, ge=0)
-    duration_ms: PositiveFloat = Field(description="virtual time measured")
-    warmup_ms: NonNegativeFloat = Field(0.0, description="virtual time run before measuring")
+    copies: PositiveInt = Field(le=MAX_CPUS)
+    seed: Seed = 1
+    duration_ms: DurationMs = Field(description="virtual time measured")
+    warmup_ms: WarmupMs = Field(0.0, description="virtual time run before measuring")
     placement: Literal["spread", "compact"] = "spread"
 
     @model_validator(mode="after")
@@ -60,7 +61,7 @@ def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
         if not sep or not key.strip():
             raise UserError("--set", item, "expected dotted.key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml_text(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
         parts = key.strip().split(".")

@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from orchestrator.spec.base import Spec
+from orchestrator.spec.base import MAX_SHARDS, Spec
 
 
 class StrategySpec(Spec):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", description="registered strategy, e.g. single")
     label: str | None = Field(None, description="name in reports; defaults to name and parameters")
-    shards: PositiveInt | None = Field(None, description="subtrees; unset = the design's own default")
+    shards: PositiveInt | None = Field(None, le=MAX_SHARDS, description="subtrees; unset = the design's own default")
     subtree_choice: Literal["cpu", "hash", "node", "smallest"] | None = Field(
         None, description="how a VMA picks its subtree; unset = the design's own default")
 

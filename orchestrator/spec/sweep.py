@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import Spec
+from orchestrator.spec.base import MAX_CPUS, MAX_REPLICATIONS, DurationMs, Seed, Spec, WarmupMs
 from orchestrator.spec.strategy import StrategySpec
 
 
@@ -23,13 +23,15 @@ class SweepSpec(Spec):
     topologies: list[str] = Field(min_length=1, description="topology YAML paths or preset names")
     strategies: list[StrategySpec] = Field(min_length=1, description="lock designs to compare (below)")
     workloads: list[WorkloadRef] = Field(min_length=1, description="workloads to run them under (below)")
-    copies: list[PositiveInt] | None = Field(None, description="copy counts (UnixBench -c)")
+    copies: list[Annotated[PositiveInt, Field(le=MAX_CPUS)]] | None = Field(
+        None, max_length=MAX_CPUS, description="copy counts (UnixBench -c)")
     scaling: Literal["powers-of-two-to-all"] | None = Field(
         None, description="instead of copies: 1, 2, 4, ... and every CPU of the topology")
-    seeds: list[int] | None = Field(None, description="the seeds of every cell (default: 1..replications)")
-    replications: PositiveInt | None = Field(None, description="instead of seeds: seeds 1..N")
-    duration_ms: PositiveFloat = Field(description="virtual time measured per run")
-    warmup_ms: NonNegativeFloat = Field(0.0, description="virtual time discarded before measuring")
+    seeds: list[Seed] | None = Field(None, max_length=MAX_REPLICATIONS,
+                                     description="the seeds of every cell (default: 1..replications)")
+    replications: PositiveInt | None = Field(None, le=MAX_REPLICATIONS, description="instead of seeds: seeds 1..N")
+    duration_ms: DurationMs = Field(description="virtual time measured per run")
+    warmup_ms: WarmupMs = Field(0.0, description="virtual time discarded before measuring")
     placement: Literal["spread", "compact"] = Field(
         "spread", description="where copies run: spread round-robin over nodes, or compact (fill a node first)")
     output: str = Field("results", description="dataset path or pyarrow filesystem URI")

@@ -7,12 +7,13 @@ gives the cost, because measured cache-line latencies do not follow SLIT numeric
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Annotated, Any
 
-from pydantic import Field, NonNegativeInt, model_validator
+from pydantic import Field, NonNegativeInt, Strict, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import Spec
-from orchestrator.spec.cpulist import CpuList, format_cpulist
+from orchestrator.spec.base import MAX_CPUS, MAX_NODES, Spec
+from orchestrator.spec.cpulist import CpuList, cpulist_size, format_cpulist
 
 LOCAL_DISTANCE = 10  # ACPI SLIT: a node's distance to itself
 
@@ -39,7 +40,8 @@ class Latency(Spec):
     l3: NonNegativeInt | None = Field(None, description="between cores sharing an L3")
     node: NonNegativeInt | None = Field(
         None, description="same NUMA node, different L3 (omit with latency_matrix_ns)")
-    remote: dict[int, NonNegativeInt] | None = Field(
+    # keys come back from JSON (a run's config as workers receive it) as strings: accept those
+    remote: dict[Annotated[int, Strict(False)], NonNegativeInt] | None = Field(
         None, description="other node, by SLIT distance value (omit with latency_matrix_ns)")
 
 
@@ -66,8 +68,9 @@ class Topology(Spec):
     name: str = Field(min_length=1)
     description: str = ""
     sources: list[str] = Field(default_factory=list, description="where the numbers come from")
-    nodes: list[Node] = Field(min_length=1, description="NUMA nodes; a node's id is its index")
-    distance: list[list[int]] = Field(description="SLIT matrix, node x node, diagonal 10")
+    nodes: list[Node] = Field(min_length=1, max_length=MAX_NODES,
+                              description="NUMA nodes; a node's id is its index")
+    distance: list[list[int]] = Field(description="SLIT matrix, node x node, diagonal 10, symmetric")
     hierarchy: Hierarchy | None = None
     latency_ns: Latency
     latency_matrix_ns: list[list[NonNegativeInt]] | None = Field(
@@ -76,6 +79,24 @@ class Topology(Spec):
     home_node_effect: bool = Field(
         False, description="AMD: a transfer between two CPUs both away from the line's home "
                            "node costs max(t(A,B), t(A,home), t(B,home)) (docs/sources.md)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        """Count CPUs before any cpulist is expanded: a few bytes of YAML can name millions of
+        them ("0-8191" in each of 1,024 nodes, or in each of many L3 groups)."""
+        if not isinstance(data, dict):
+            return data
+        nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
+        hierarchy = data.get("hierarchy") if isinstance(data.get("hierarchy"), dict) else {}
+        cpulists = {("nodes",): [node.get("cpus") for node in nodes if isinstance(node, dict)],
+                    ("hierarchy", "l3_groups"): hierarchy.get("l3_groups"),
+                    ("hierarchy", "smt_siblings"): hierarchy.get("smt_siblings")}
+        for path, lists in cpulists.items():
+            count = sum(cpulist_size(cpus) for cpus in lists) if isinstance(lists, list) else 0
+            if count > MAX_CPUS:
+                raise FieldError(path, f"{count:,} CPUs, at most {MAX_CPUS:,} per topology")
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> "Topology":
@@ -110,6 +131,10 @@ class Topology(Spec):
                     raise FieldError(("distance", i, j), f"diagonal must be {LOCAL_DISTANCE}, got {value}")
                 if value < LOCAL_DISTANCE:
                     raise FieldError(("distance", i, j), f"must be >= {LOCAL_DISTANCE}, got {value}")
+                # one tier per pair of nodes: the model has no direction for a distance
+                if j < i and value != self.distance[j][i]:
+                    raise FieldError(("distance", i, j), f"{value}, but distance.{j}.{i} is "
+                                                         f"{self.distance[j][i]}: must be symmetric")
 
     def _check_hierarchy(self) -> None:
         h = self.hierarchy

@@ -7,7 +7,8 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import Spec
+from orchestrator.spec.base import (MAX_BACKGROUND_VMAS, MAX_LOCKS, MAX_RATE_PER_S, MAX_THINK_CV, MAX_ZONE_LOCKS,
+                                    MIN_RATE_PER_S, MIN_THINK_CV, Spec, zero_or_at_least)
 
 
 class ClosedLoop(Spec):
@@ -21,7 +22,7 @@ class ClosedLoop(Spec):
     read_hold_ns: NonNegativeInt = Field(1_000, description="mean hold time of a read access")
     read_fraction: float = Field(0.0, ge=0.0, le=1.0, description="share of accesses that read")
     distribution: Literal["exponential", "fixed"] = "exponential"
-    locks: PositiveInt = Field(1, description="independent locks of the one class")
+    locks: PositiveInt = Field(1, le=MAX_LOCKS, description="independent locks of the one class")
     lock_choice: Literal["pinned", "random"] = Field(
         "pinned", description="pinned: CPU slot i always uses lock i % locks; random: uniform per access")
 
@@ -38,7 +39,8 @@ class MappedFile(Spec):
                               "the rest and maps the others; ld.so: one full-size mmap, then MAP_FIXED "
                               "over it per segment")
     background_vmas: NonNegativeInt = Field(
-        0, description="VMAs of other processes present before the run (the seed's libc tree: > 6000)")
+        0, le=MAX_BACKGROUND_VMAS,
+        description="VMAs of other processes present before the run (the seed's libc tree: > 6000)")
 
     @model_validator(mode="after")
     def _relro_fits(self) -> "MappedFile":
@@ -54,10 +56,12 @@ class MappedFile(Spec):
 class Walkers(Spec):
     """rmap walkers any i_mmap workload can add, as kernel threads beside the copies."""
 
-    reclaim_per_node_per_s: NonNegativeFloat = Field(
-        0.0, description="kswapd-like rmap walks of one random page of reclaim_file, per node")
+    reclaim_per_node_per_s: Annotated[NonNegativeFloat, zero_or_at_least(MIN_RATE_PER_S)] = Field(
+        0.0, le=MAX_RATE_PER_S,
+        description="kswapd-like rmap walks of one random page of reclaim_file, per node")
     reclaim_file: str | None = Field(None, description="default: the workload's last file (libc)")
-    truncate_per_s: NonNegativeFloat = Field(0.0, description="unmap_mapping_range calls on truncate_file")
+    truncate_per_s: Annotated[NonNegativeFloat, zero_or_at_least(MIN_RATE_PER_S)] = Field(
+        0.0, le=MAX_RATE_PER_S, description="unmap_mapping_range calls on truncate_file")
     truncate_file: str | None = Field(None, description="default: the workload's last file")
     truncate_pages: PositiveInt = Field(16, description="pages each unmap_mapping_range covers")
 
@@ -68,7 +72,7 @@ class SharedState(Spec):
     lockref: bool = Field(True, description="dentry lockref get/put (cmpxchg loop) per file opened")
     writecount: bool = Field(True, description="deny/allow_write_access atomics on the binary's inode")
     zone_lock_per_iteration: NonNegativeInt = Field(
-        0, description="page-allocator zone lock acquisitions per iteration (a spinlock)")
+        0, le=MAX_ZONE_LOCKS, description="page-allocator zone lock acquisitions per iteration (a spinlock)")
     zone_lock_hold_ns: NonNegativeInt = Field(200, description="hold time of one zone lock acquisition")
     mm_locks: bool = Field(
         True, description="the global locks exec and fork take to allocate and free an mm (pgd_lock, "
@@ -90,8 +94,9 @@ class ImmapWorkload(Spec):
     description: str = ""
     walkers: Walkers = Field(default_factory=Walkers)
     shared: SharedState = Field(default_factory=SharedState)
-    think_cv: NonNegativeFloat = Field(
-        0.1, description="coefficient of variation of think times (gamma distributed; 0 = fixed)")
+    think_cv: Annotated[NonNegativeFloat, zero_or_at_least(MIN_THINK_CV)] = Field(
+        0.1, le=MAX_THINK_CV,
+        description="coefficient of variation of think times (gamma distributed; 0 = fixed)")
 
     def walked_file(self, name: str | None) -> "MappedFile":
         files = getattr(self, "files")

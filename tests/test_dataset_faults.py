@@ -1,0 +1,158 @@
+"""Dataset faults (issue 14, item 1): temp parts no reader's glob matches, cleanup that spares
+live writers, and write errors (a full disk) that leave a readable dataset and exit 2."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow.dataset as ds
+import pytest
+import yaml
+
+from orchestrator.results import dataset
+from orchestrator.results.dataset import Dataset, temp_name
+
+SPEC = {"name": "faults", "topologies": ["laptop-1n-8"], "workloads": [{"file": "closed-loop"}],
+        "strategies": [{"name": "single"}, {"name": "split-cpu"}], "copies": [1, 2, 4, 8],
+        "replications": 2, "duration_ms": 0.1}
+TOTAL = 16
+
+
+def sweep(orch, tmp_path: Path, out: Path):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    return orch("sweep", spec, "--backend", "local", "--out", out)
+
+
+def the_error(result) -> str:
+    """The one error line after the progress bar, which goes to stderr as well."""
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    errors = [line for line in result.err.splitlines() if line.startswith("orch: error: ")]
+    assert len(errors) == 1 and result.err.endswith(errors[0] + "\n"), result.err
+    return errors[0]
+
+
+def run_counts(out: Path) -> tuple[int, int, int]:
+    """Runs as pyarrow, DuckDB and Polars count them, the latter two with docs/analysis.md's glob."""
+    glob = f"{out}/table=runs/**/*.parquet"
+    arrow = ds.dataset(out / "table=runs", partitioning="hive").count_rows()
+    duck = duckdb.connect().execute(f"select count(*) from read_parquet('{glob}', hive_partitioning=true)")
+    return arrow, duck.fetchone()[0], pl.read_parquet(glob, hive_partitioning=True).height
+
+
+def test_a_temp_part_matches_no_reader_glob(orch, tmp_path):
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out).code == 0
+    folder = out / "table=runs" / "sweep=faults"
+    # what a writer killed mid-write leaves: a half-written part under its temp name
+    (folder / temp_name("part-0123456789abcdef.parquet")).write_bytes(b"PAR1 half a part")
+    assert run_counts(out) == (TOTAL, TOTAL, TOTAL)
+
+
+def test_concurrent_sweeps_into_one_dataset(tmp_path):
+    """Two sweeps into one dataset at once both finish, and readers agree on what they wrote.
+    (Whether the second's start-up cleanup meets a part of the first in flight is luck: the
+    test below checks that rule directly.)"""
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "replications": 4, "duration_ms": 2.0}))
+    out = tmp_path / "data"
+    cmd = [sys.executable, "-m", "orchestrator", "sweep", str(spec), "--backend", "local", "--out", str(out)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while first.poll() is None and not list(out.glob("table=runs/*/part-*.parquet")):
+        time.sleep(0.05)
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 0, second.stderr
+    assert run_counts(out) == (2 * TOTAL, 2 * TOTAL, 2 * TOTAL)  # twice the seeds of SPEC
+    assert not list(out.rglob(".*"))
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid  # reaped: no process has this pid, until the kernel hands it out again
+
+
+def test_cleanup_removes_only_files_no_live_writer_owns(tmp_path):
+    data = Dataset(str(tmp_path), "s")
+    folder = Path(data.folder("runs"))
+    folder.mkdir(parents=True)
+    host, pid, start = dataset._owner(os.getpid()).split("~")
+    day_old = time.time() - dataset.STALE_AFTER_S - 60
+    writer = subprocess.Popen(["sleep", "60"])  # another live process of this host
+    files = {
+        temp_name("part-a.parquet"): True,                                  # this live process: kept
+        f".tmp~{host}~{writer.pid}~{dataset.start_time(writer.pid)}~x~part-h.parquet.tmp": True,
+        f".tmp~{host}~{pid}~{int(start) + 1}~x~part-b.parquet.tmp": False,  # pid reused: owner gone
+        f".tmp~{host}~{_dead_pid()}~1~x~part-c.parquet.tmp": False,         # owner gone
+        ".tmp~elsewhere~1~1~x~part-d.parquet.tmp": True,                    # another host, fresh
+        ".tmp~elsewhere~1~1~x~part-e.parquet.tmp#old": False,               # another host, a day old
+        ".tmp-0123-part-f.parquet": True,                                    # old-style name, fresh
+        ".tmp-4567-part-g.parquet#old": False,                               # old-style name, a day old
+    }
+    for name in files:
+        path = folder / name.removesuffix("#old")
+        path.write_bytes(b"x")
+        if name.endswith("#old"):
+            os.utime(path, (day_old, day_old))
+    try:
+        assert data.remove_temp_files() == list(files.values()).count(False)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(n for n, kept in files.items() if kept)
+    data.remove_temp_files()
+    assert f".tmp~{host}~{writer.pid}~" not in " ".join(p.name for p in folder.iterdir())  # its owner is gone
+
+
+def test_a_write_error_leaves_a_readable_dataset_and_exits_2(orch, tmp_path, monkeypatch):
+    real_write, calls = dataset.pq.write_table, []
+
+    def fill_the_disk(table, sink):
+        calls.append(1)
+        if len(calls) == 4 * 3 + 2:  # midway through the fourth run's parts
+            sink.write(b"PAR1 half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(table, sink)
+
+    monkeypatch.setattr(dataset.pq, "write_table", fill_the_disk)
+    out = tmp_path / "data"
+    error = the_error(sweep(orch, tmp_path, out))
+    assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
+    assert not [p for p in out.rglob(".*")]  # the temp file went with the error
+    assert run_counts(out) == (3, 3, 3)
+
+
+def test_a_full_tmpfs(orch, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        out = mount / "data"
+        error = the_error(sweep(orch, tmp_path, out))
+        assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
+        assert not [p for p in out.rglob(".*")]
+        arrow, duck, polars = run_counts(out)
+        assert arrow == duck == polars and 0 < arrow < TOTAL
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_an_unreadable_part_is_one_line_naming_it(orch, tmp_path):
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out).code == 0
+    junk = out / "table=runs" / "sweep=faults" / "part-0123456789abcdef.parquet"
+    junk.write_bytes(b"junk")
+    error = the_error(sweep(orch, tmp_path, out))
+    assert str(junk) in error and "move that file aside" in error
+    junk.unlink()
+    assert sweep(orch, tmp_path, out).code == 0

@@ -3,7 +3,9 @@
 Machine-repairman: N=64 CPUs, exponential think 10 us and hold 1 us on one lock, zero-cost
 topology. All three draw their times the same way (numpy exponentials, in batches per CPU).
 Prints completions per wall second for each and the ratios (goal: orch >= 5x SimPy and
->= 0.5x the bare loop). Run: .venv/bin/python benchmarks/engine_vs_simpy.py
+>= 1x the bare loop). orch runs once untimed first, so that loading its compiled engine from
+the cache (benchmarks/engine_start.py measures that) is not counted.
+Run: .venv/bin/python benchmarks/engine_vs_simpy.py
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def timed(fn, arg) -> tuple[int, float]:
 
 def main() -> None:
     end_ns = VIRTUAL_MS * 1_000_000
+    orch_engine(1)  # load the compiled engine
     rates = {}
     for name, fn, arg in (("orch", orch_engine, VIRTUAL_MS), ("simpy", simpy_model, end_ns),
                           ("bare heapq", bare_loop, end_ns)):
@@ -107,7 +110,7 @@ def main() -> None:
         rates[name] = done / wall
         print(f"{name:>10}: {done:>8} completions in {wall:6.2f} s = {rates[name]:>10,.0f} per wall second")
     print(f"orch / simpy = {rates['orch'] / rates['simpy']:.2f}x (goal >= 5)")
-    print(f"orch / bare  = {rates['orch'] / rates['bare heapq']:.2f}x (goal >= 0.5)")
+    print(f"orch / bare  = {rates['orch'] / rates['bare heapq']:.2f}x (goal >= 1)")
 
 
 if __name__ == "__main__":

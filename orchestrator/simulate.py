@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterator
 
 from orchestrator.generators import GENERATORS
 from orchestrator.generators.base import Context, World
-from orchestrator.sim import ops
+from orchestrator.sim import ops, state
 from orchestrator.sim.engine import Engine
 from orchestrator.results.steady import steady_throughput
 from orchestrator.sim.histogram import Histogram
@@ -97,47 +97,52 @@ def cpu_shares(engine: Engine, spec: RunSpec) -> dict[str, float]:
     """Where the machine's CPU time went while measuring, like a system-wide perf profile."""
     measured = spec.end_ns - spec.warmup_ns
     total = spec.topology.cpu_count * measured
-    _, spin, sleep, idle = engine.cpu_ns
+    _, spin, sleep, idle = engine.S.cpu_ns.tolist()
     work = len(engine.cpus) * measured - spin - sleep - idle
     return {"cpu_work_share": work / total, "cpu_spin_share": spin / total, "cpu_sleep_share": sleep / total,
             "cpu_idle_share": max(0.0, 1 - (work + spin + sleep) / total)}
 
 
 def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> RunResult:
+    S = engine.S
     seconds = spec.duration_ms / 1e3
-    iterations = sum(engine.iterations)
+    by_class = S.iters_cls.tolist()
+    response_total = S.resp_total.tolist()
+    iterations = sum(by_class)
+    response_hist = engine.response_hist
     response = Histogram()
-    for hist in engine.response_hist:
+    for hist in response_hist:
         response.merge(hist)
-    copies = engine.cpus[:spec.copies]  # the rest are walker threads
-    per_cpu = [cpu.iterations for cpu in copies]
+    per_cpu = S.iters[:spec.copies].tolist()  # the rest are walker threads
     per_node = [0.0] * engine.machine.nodes
-    for cpu in copies:
-        per_node[cpu.node] += cpu.iterations / seconds
-    acquisitions = sum(s.acquisitions for c in engine.lock_classes.values() for s in c.stats)
-    lines = engine.lines
-    transfers = lines.local + lines.remote
+    for slot, count in enumerate(per_cpu):
+        per_node[engine.machine.node[slot]] += count / seconds
+    lock_classes = engine.lock_stats()
+    acquisitions = sum(s.acquisitions for c in lock_classes.values() for s in c.stats)
+    local, remote = engine.reg(state.LOCAL), engine.reg(state.REMOTE)
+    transfers = local + remote
+    walks, contended_walks = engine.walk_hist, engine.contended_walk_hist
     memory = strategy.memory_per_inode()
     metrics: dict[str, Any] = {
         "throughput_per_s": iterations / seconds,
         "iterations": iterations,
-        "response_mean_ns": _mean(sum(engine.response_total), iterations),
-        "response_write_mean_ns": _mean(engine.response_total[0], engine.iterations[0]),
-        "response_read_mean_ns": _mean(engine.response_total[1], engine.iterations[1]),
+        "response_mean_ns": _mean(sum(response_total), iterations),
+        "response_write_mean_ns": _mean(response_total[0], by_class[0]),
+        "response_read_mean_ns": _mean(response_total[1], by_class[1]),
         "response_p50_ns": response.quantile(0.5),
         "response_p99_ns": response.quantile(0.99),
-        "wait_mean_ns": _mean(engine.wait_total, acquisitions),
+        "wait_mean_ns": _mean(engine.reg(state.WAIT_TOTAL), acquisitions),
         "lock_acquisitions": acquisitions,
-        "walks": engine.walk_hist.total,
-        "walk_p50_ns": engine.walk_hist.quantile(0.5),
-        "walk_p99_ns": engine.walk_hist.quantile(0.99),
-        "walks_contended": engine.contended_walk_hist.total,
+        "walks": walks.total,
+        "walk_p50_ns": walks.quantile(0.5),
+        "walk_p99_ns": walks.quantile(0.99),
+        "walks_contended": contended_walks.total,
         "walker_cpus": engine.machine.walker_cpus,
-        "lockref_fallbacks": engine.lockref_fallbacks,
+        "lockref_fallbacks": engine.reg(state.FALLBACKS),
         **cpu_shares(engine, spec),
-        "transfers_local": lines.local,
-        "transfers_remote": lines.remote,
-        "remote_share": lines.remote / transfers if transfers else 0.0,
+        "transfers_local": local,
+        "transfers_remote": remote,
+        "remote_share": remote / transfers if transfers else 0.0,
         "memory_per_inode_bytes": memory,
         "memory_per_million_inodes_mib": memory * 1e6 / 2**20,
         "fairness_jain": jain(per_cpu),
@@ -148,7 +153,7 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
     }
     locks = []
     histograms = []
-    for cls in engine.lock_classes.values():
+    for cls in lock_classes.values():
         for mode, s in enumerate(cls.stats):
             if not s.acquisitions and not s.contentions:
                 continue
@@ -164,13 +169,14 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
                 "hold_total_ns": s.hold_total, "hold_avg_ns": _mean(s.hold_total, s.holds),
             })
             histograms += _hist_rows(f"wait:{cls.name}:{ops.MODE_NAMES[mode]}", s.wait_hist)
-    for cls_index, hist in enumerate(engine.response_hist):
+    for cls_index, hist in enumerate(response_hist):
         histograms += _hist_rows(f"response:{ops.MODE_NAMES[cls_index]}", hist)
-    histograms += _hist_rows("walk", engine.walk_hist)
-    histograms += _hist_rows("walk:contended", engine.contended_walk_hist)
+    histograms += _hist_rows("walk", walks)
+    histograms += _hist_rows("walk:contended", contended_walks)
     timeseries = []
     width = engine.window_ns
-    for w, count in enumerate(engine.window_iterations):
+    window_response = S.win_resp.tolist()
+    for w, count in enumerate(S.win_iter.tolist()):
         begin = w * width
         span = min(width, spec.end_ns - begin)
         if span <= 0:
@@ -178,7 +184,7 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
         timeseries.append({"window": w, "start_ns": begin, "width_ns": span,
                            "warmup": begin < spec.warmup_ns, "iterations": count,
                            "throughput_per_s": count / (span / 1e9),
-                           "response_mean_ns": _mean(engine.window_response[w], count)})
+                           "response_mean_ns": _mean(window_response[w], count)})
     metrics["steady_throughput_per_s"] = steady_throughput(timeseries)
     return RunResult(spec, spec.run_id(), metrics, locks, timeseries, histograms)
 

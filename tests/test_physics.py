@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator.generators.mm import percpu_allocations
-from orchestrator.sim import ops
+from orchestrator.sim import locks, ops, state
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.locks import RWSEM
 from orchestrator.sim.machine import Machine
-from orchestrator.sim.rng import SlotRandom
 from orchestrator.simulate import simulate
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.numactl import parse_numactl
 
 from simhelp import run_spec
-from test_engine import IDLE, R, W, access, record_grants, scripted, topology
+from test_engine import IDLE, R, W, access, grants, scripted, topology
 
 
 # ---- the engine's generator --------------------------------------------------------------
@@ -27,14 +26,12 @@ from test_engine import IDLE, R, W, access, record_grants, scripted, topology
 def test_engine_generator_is_splitmix64():
     """Bit for bit the published splitmix64: seeded with 0 its first output is 0xE220A8397B1DCDAF
     (the reference implementation's state starts at the seed and adds the golden gamma)."""
-    rng = SlotRandom(0, 0)
-    rng.state.append(0)
-    assert rng.next(0) == 0xE220A8397B1DCDAF
-    streams = SlotRandom(7, 1)
-    for _ in range(3):
-        streams.add_slot()
-    assert len({streams.next(slot) for slot in range(3)}) == 3  # slots draw unrelated streams
-    assert 0 < streams.exponential(0) < 50
+    engine, _ = scripted([[], [], []], kernel={"spin_mean_ns": 1_000})
+    engine.start()
+    engine.S.rng[0] = 0
+    assert engine.call(locks.next_random, 0) == 0xE220A8397B1DCDAF
+    assert len({int(engine.call(locks.next_random, slot)) for slot in range(3)}) == 3  # unrelated streams
+    assert 0 < engine.call(locks.spin_time, 1) < 50_000
 
 
 # ---- sleeping that depends on waiting -----------------------------------------------------
@@ -100,19 +97,18 @@ def test_spinners_sleep_when_the_owner_sleeps():
     for script in scripts:
         engine.add_cpu(iter([script, [IDLE] * 4]))
     engine.run()
-    a_stats = engine.lock_classes["A"].stats[W]
+    a_stats = engine.lock_stats()["A"].stats[W]
     assert a_stats.sleeps == 1
     # slot 1 spun from 2 us until slot 0 fell asleep at 1 + 10.5 us, then slept until woken
     assert a_stats.spin_ns == pytest.approx(9_500, abs=100)
     assert a_stats.sleep_ns > 180_000
 
 
-def test_reader_batch_is_woken_with_one_atomic(monkeypatch):
-    grants = record_grants(monkeypatch)
+def test_reader_batch_is_woken_with_one_atomic():
     engine, _ = scripted([access(0, W, 0, 20_000), access(0, R, 1_000, 1_000), access(0, R, 2_000, 1_000),
                           access(0, R, 3_000, 1_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": 0})
     engine.run()
-    readers = [start for slot, mode, start in grants if mode == R]
+    readers = [start for slot, mode, start in grants(engine) if mode == R]
     assert len(readers) == 3 and len(set(readers)) == 1  # one count update: they all run together
 
 
@@ -132,7 +128,7 @@ def test_a_spinning_sibling_slows_the_holder():
         for script in (access(a, W, 100, 10_000), access(b, W, 0, 50_000), access(b, W, 0, 1_000)):
             engine.add_cpu(iter([script, [IDLE] * 4]))
         engine.run()
-        return engine.lock_classes["A"].stats[W].hold_max
+        return engine.lock_stats()["A"].stats[W].hold_max
 
     assert hold_of_a(None) == 15_000   # its sibling spun the whole time
     assert hold_of_a(0) == 10_000      # its sibling slept
@@ -209,8 +205,8 @@ def test_lockref_falls_back_to_its_spinlock_past_the_retry_limit():
     for _ in range(8):
         engine.add_cpu(iter([[(ops.CMPXCHG, line, d_lock)], [IDLE] * 4]))
     engine.run()
-    assert engine.lockref_fallbacks == 5
-    assert engine.lock_classes["dentry->d_lock"].stats[W].acquisitions == 5
+    assert engine.reg(state.FALLBACKS) == 5
+    assert engine.lock_stats()["dentry->d_lock"].stats[W].acquisitions == 5
 
 
 # ---- walkers as the kernel runs them -------------------------------------------------------

@@ -28,28 +28,26 @@ class ClosedLoop(Generator):
             return np.full(BATCH, mean, dtype=np.int64)
         return np.rint(rng.exponential(mean, BATCH)).astype(np.int64)
 
-    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+        """Batches of BATCH iterations, already encoded (ops.ROW): six rows each, built by numpy."""
         spec = self.spec
-        locks = self.locks
+        locks = np.array(self.locks, dtype=np.int64)
         pinned = locks[slot % len(locks)]
-        start = (ops.START,)
-        # the lock ops of one (lock, mode) never change: build each tuple once
-        acquire = {(lk, m): (ops.ACQUIRE, lk, m) for lk in locks for m in (ops.WRITE_MODE, ops.READ_MODE)}
-        release = {(lk, m): (ops.RELEASE, lk, m) for lk in locks for m in (ops.WRITE_MODE, ops.READ_MODE)}
-        end = {m: (ops.END, m) for m in (ops.WRITE_MODE, ops.READ_MODE)}
         while True:
-            think = self._times(rng, spec.think_ns).tolist()
-            hold = self._times(rng, spec.hold_ns).tolist()
-            read_hold = self._times(rng, spec.read_hold_ns).tolist()
-            reads = (rng.random(BATCH) < spec.read_fraction).tolist()
+            think = self._times(rng, spec.think_ns)
+            hold = self._times(rng, spec.hold_ns)
+            read_hold = self._times(rng, spec.read_hold_ns)
+            reads = rng.random(BATCH) < spec.read_fraction
             if spec.lock_choice == "random":
-                choice = [locks[i] for i in rng.integers(0, len(locks), BATCH).tolist()]
+                lock = locks[rng.integers(0, len(locks), BATCH)]
             else:
-                choice = [pinned] * BATCH
-            batch: list[tuple] = []
-            for i in range(BATCH):
-                lock = choice[i]
-                mode = ops.READ_MODE if reads[i] else ops.WRITE_MODE
-                batch += [(ops.DELAY, think[i]), start, acquire[lock, mode],
-                          (ops.HOLD, read_hold[i] if reads[i] else hold[i]), release[lock, mode], end[mode]]
-            yield batch
+                lock = np.full(BATCH, pinned, dtype=np.int64)
+            mode = np.where(reads, ops.READ_MODE, ops.WRITE_MODE)
+            rows = np.zeros((BATCH, 6, ops.ROW), dtype=np.int64)
+            rows[:, 0, :2] = np.column_stack([np.full(BATCH, ops.DELAY), think])
+            rows[:, 1, 0] = ops.START
+            rows[:, 2, :4] = np.column_stack([np.full(BATCH, ops.ACQUIRE), lock, mode, np.ones(BATCH)])  # HOLD next
+            rows[:, 3, :2] = np.column_stack([np.full(BATCH, ops.HOLD), np.where(reads, read_hold, hold)])
+            rows[:, 4, :3] = np.column_stack([np.full(BATCH, ops.RELEASE), lock, mode])
+            rows[:, 5, :2] = np.column_stack([np.full(BATCH, ops.END), mode])
+            yield rows.reshape(BATCH * 6, ops.ROW)

@@ -1,6 +1,7 @@
-"""Sleeping and spinning locks after kernel/locking/rwsem.c and mutex.c, with lock_stat counters.
+"""Sleeping and spinning locks after kernel/locking/rwsem.c and mutex.c, with lock_stat counters
+(compiled; state in sim/state.py; docs/model.md says why each rule matters).
 
-rw_semaphore rules modelled (docs/model.md says why each matters):
+rw_semaphore rules modelled:
 - A writer takes a free lock at once, even past sleeping waiters (lock stealing), unless a
   waiter holds the handoff. A reader takes it when no writer holds it, no handoff is pending
   and either nobody holds it or nobody sleeps in the wait list (the read fast path, then
@@ -18,501 +19,693 @@ rw_semaphore rules modelled (docs/model.md says why each matters):
   once it has waited handoff_ns (a mutex: after one failed wakeup), reserves the lock
   (handoff) and spins on the owner until it is released. Sleeping readers at the head of the
   wait list are woken together, up to 256, skipping writers, with one atomic on the count.
-A mutex is a writer-only rwsem with mutex handoff; a spinlock (qspinlock) never sleeps.
-PercpuRwsem (below) is the mnt_hold_writers() pattern.
+A mutex is a writer-only rwsem with mutex handoff; a spinlock (qspinlock) never sleeps. The
+percpu kind is the mnt_hold_writers() pattern (below).
+
+Each CPU slot waits for at most one lock at a time, so a waiter is the slot itself (w_*
+arrays), and the osq (spinners) and the wait list (sleepers) are linked lists through q_next.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import math
 
-from orchestrator.sim.histogram import Histogram, bucket_of
-from orchestrator.sim.ops import READ_MODE, WRITE_MODE
+import numpy as np
 
+from orchestrator.sim.histogram import SUB, SUB_BITS
+from orchestrator.sim.jit import njit
+from orchestrator.sim.lines import atomic, between, read, write
+from orchestrator.sim.ops import HOLD, READ_MODE, WRITE_MODE
+from orchestrator.sim.state import (
+    BIG, CHECK, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK, E_READER_BESIDE_WRITER,
+    E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN, EV_SPIN_ENDS,
+    EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, HEAP_N, HELD_MAX, K_MUTEX, K_PERCPU, K_RWSEM,
+    K_SPINLOCK, LOCK_OP, MAX_WOKEN, RSPIN_BASE, RSPIN_MAX, RSPIN_PER, RUNNING, SEQ, SLEEP, SLEEPING, SMT_SLOWDOWN,
+    SPIN, SPIN_FIXED, SPIN_LIMIT, SPIN_SCALE, SPIN_SHAPE, SPINNING, ST_ACQ, ST_ACQ_BOUNCES, ST_CON_BOUNCES,
+    ST_CONT, ST_HANDOFFS, ST_HOLD_MAX, ST_HOLD_MIN, ST_HOLD_TOTAL, ST_HOLDS, ST_SLEEP_NS, ST_SLEEPS, ST_SPIN_NS,
+    ST_WAIT_MAX, ST_WAIT_MIN, ST_WAIT_TOTAL, ST_WAITS, WAIT_TOTAL, WAKEUP, WAKING, WARMUP_NS)
+from orchestrator.sim.trees import bit_length, fail
+
+# lock kinds as plugins name them, in the order of the engine's codes (K_RWSEM ...)
 RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM = "rwsem", "mutex", "spinlock", "percpu-rwsem"
 KINDS = (RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM)
-SLEEPING_KINDS = (RWSEM, MUTEX)
-# a waiter's state
-SPIN, SLEEP, WAKING, GRANTED = 0, 1, 2, 3
-# what a CPU slot is doing (Engine.state): the SMT model and the CPU-time shares read it
-RUNNING, SPINNING, SLEEPING, IDLE = 0, 1, 2, 3
-BIG = 1 << 62
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX2 = np.uint64(0x94D049BB133111EB)
 
 
-class LockStats:
-    """One row of /proc/lock_stat: a lock class in one mode, plus where waiters spent their wait."""
+# ---- small helpers -----------------------------------------------------------------------------
 
-    __slots__ = ("acquisitions", "contentions", "acq_bounces", "con_bounces", "wait_total", "wait_min",
-                 "wait_max", "hold_total", "hold_min", "hold_max", "holds", "sleeps", "handoffs",
-                 "spin_ns", "sleep_ns", "wait_hist")
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.acquisitions = self.contentions = self.acq_bounces = self.con_bounces = 0
-        self.wait_total = self.hold_total = self.holds = self.sleeps = self.handoffs = 0
-        self.spin_ns = self.sleep_ns = 0
-        self.wait_min = self.hold_min = BIG
-        self.wait_max = self.hold_max = 0
-        self.wait_hist = Histogram()
-
-    def wait(self, ns: int) -> None:
-        self.wait_total += ns
-        if ns < self.wait_min:
-            self.wait_min = ns
-        if ns > self.wait_max:
-            self.wait_max = ns
-        self.wait_hist.counts[bucket_of(ns)] += 1
-
-    def hold(self, ns: int) -> None:
-        self.holds += 1
-        self.hold_total += ns
-        if ns < self.hold_min:
-            self.hold_min = ns
-        if ns > self.hold_max:
-            self.hold_max = ns
+@njit
+def bucket_of(value):
+    if value < SUB:
+        return max(value, 0)
+    bits = bit_length(value)
+    return (bits - SUB_BITS) * SUB + ((value >> (bits - SUB_BITS - 1)) & (SUB - 1))
 
 
-class LockClass:
-    """Locks of one class share statistics, as lockdep classes do in /proc/lock_stat."""
-
-    def __init__(self, name: str, kind: str):
-        self.name = name
-        self.kind = kind
-        self.stats = (LockStats(), LockStats())  # indexed by mode
+@njit
+def in_window(S, start, end):
+    """The part of [start, end) inside the measured window."""
+    return max(0, min(end, S.reg[END_NS]) - max(start, S.reg[WARMUP_NS]))
 
 
-class Waiter:
-    __slots__ = ("slot", "mode", "arrived", "state", "since", "deadline", "queued")
-
-    def __init__(self, slot: int, mode: int, arrived: int, state: int = SPIN):
-        self.slot = slot
-        self.mode = mode
-        self.arrived = arrived     # when it asked for the lock
-        self.state = state
-        self.since = arrived       # when its current spin or sleep began
-        self.deadline = BIG        # a spinner leaves the osq at this time
-        self.queued = -1           # when it joined the wait list (the handoff clock)
-
-
-class LockViolation(AssertionError):
-    """An invariant of mutual exclusion broke: a bug in the model, found by --check."""
-
-
-def end_hold(lock, slot: int, mode: int, now: int) -> None:
-    """Count the hold that `slot` ends now; it must hold `lock` in `mode`."""
-    held_mode, since = lock.holders.pop(slot, (None, 0))
-    if held_mode != mode:
-        raise LockViolation(f"{lock.name}: CPU {slot} released a lock it does not hold in that mode")
-    lock.cls.stats[mode].hold(now - since)
-    if mode == WRITE_MODE and lock.kind in SLEEPING_KINDS:
-        lock.engine.held[slot].remove(lock)
+@njit
+def push_event(S, when, kind, arg):
+    """Schedule an event; (time, seq) orders the heap, seq breaks ties in scheduling order."""
+    reg = S.reg
+    n = reg[HEAP_N]
+    seq = reg[SEQ]
+    reg[SEQ] = seq + 1
+    i = n
+    while i > 0:  # sift up
+        parent = (i - 1) >> 1
+        if S.h_time[parent] < when or (S.h_time[parent] == when and S.h_seq[parent] < seq):
+            break
+        S.h_time[i] = S.h_time[parent]
+        S.h_seq[i] = S.h_seq[parent]
+        S.h_kind[i] = S.h_kind[parent]
+        S.h_arg[i] = S.h_arg[parent]
+        i = parent
+    S.h_time[i] = when
+    S.h_seq[i] = seq
+    S.h_kind[i] = kind
+    S.h_arg[i] = arg
+    reg[HEAP_N] = n + 1
 
 
-def charge(lock, waiter: Waiter, end: int) -> None:
-    """Book waiter's current spin or sleep, from waiter.since to end, to its lock class and CPU."""
-    eng = lock.engine
-    ns = eng.in_window(waiter.since, end)
+@njit
+def smt_factor(S, slot):
+    """A CPU whose SMT sibling runs or spins shares its core: its work takes longer."""
+    for sibling in S.siblings[slot]:
+        if sibling >= 0 and S.state[sibling] <= SPINNING:
+            return S.fparam[SMT_SLOWDOWN]
+    return 1.0
+
+
+@njit
+def resume_cpu(S, slot, when, waited):
+    """A lock granted `slot` after it waited; it goes on at `when`. A hold that follows at once
+    touches no shared state, so it is folded into the same event, saving one heap round trip
+    per handoff (the ACQUIRE row says whether its program goes on with a HOLD)."""
+    S.reg[WAIT_TOTAL] += waited
+    pc = S.pc[slot]
+    if pc < S.p_len[slot] and S.prog[slot, pc - 1, 3] == 1 and S.prog[slot, pc, 0] == HOLD:
+        when += int(S.prog[slot, pc, 1] * smt_factor(S, slot))
+        S.pc[slot] = pc + 1
+    push_event(S, when, EV_RUN, slot)
+
+
+@njit
+def next_random(S, slot):
+    """splitmix64 (Steele, Lea and Flood, OOPSLA 2014), one generator per slot: 64-bit integer
+    arithmetic only, so compiled and interpreted runs draw the same numbers."""
+    s = S.rng[slot] + GOLDEN
+    S.rng[slot] = s
+    z = (s ^ (s >> np.uint64(30))) * MIX1
+    z = (z ^ (z >> np.uint64(27))) * MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit
+def spin_time(S, slot):
+    """How long a new spinner spins before need_resched() (kernel.spin_rule hazard): Weibull
+    with the kernel's mean and shape; the exponential draw is -log(u), u uniform in (0, 1]."""
+    u = float((next_random(S, slot) >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0)
+    e = -math.log(u)
+    shape = S.fparam[SPIN_SHAPE]
+    return int(S.fparam[SPIN_SCALE] * (e if shape == 1.0 else e ** (1 / shape)))
+
+
+# ---- lock_stat -----------------------------------------------------------------------------------
+
+@njit
+def stat_row(S, lock, mode):
+    return S.lk_cls[lock] * 2 + mode
+
+
+@njit
+def stat_wait(S, row, ns):
+    st = S.stats[row]
+    st[ST_WAIT_TOTAL] += ns
+    st[ST_WAIT_MIN] = min(st[ST_WAIT_MIN], ns)
+    st[ST_WAIT_MAX] = max(st[ST_WAIT_MAX], ns)
+    st[ST_WAITS] += 1
+    S.stats_hist[row, bucket_of(ns)] += 1
+
+
+@njit
+def stat_hold(S, row, ns):
+    st = S.stats[row]
+    st[ST_HOLDS] += 1
+    st[ST_HOLD_TOTAL] += ns
+    st[ST_HOLD_MIN] = min(st[ST_HOLD_MIN], ns)
+    st[ST_HOLD_MAX] = max(st[ST_HOLD_MAX], ns)
+
+
+@njit
+def charge(S, lock, slot, end):
+    """Book the waiter's current spin or sleep, from w_since to end, to its lock class and CPU."""
+    ns = in_window(S, S.w_since[slot], end)
     if ns:
-        stats = lock.cls.stats[waiter.mode]
-        if waiter.state == SPIN:
-            stats.spin_ns += ns
-            eng.cpu_ns[SPINNING] += ns
+        row = stat_row(S, lock, S.w_mode[slot])
+        if S.w_state[slot] == SPIN:
+            S.stats[row, ST_SPIN_NS] += ns
+            S.cpu_ns[SPINNING] += ns
         else:
-            stats.sleep_ns += ns
-            eng.cpu_ns[SLEEPING] += ns
-    waiter.since = end
+            S.stats[row, ST_SLEEP_NS] += ns
+            S.cpu_ns[SLEEPING] += ns
+    S.w_since[slot] = end
 
 
-class Lock:
-    __slots__ = ("name", "cls", "kind", "line", "wait_lock", "writer", "readers", "spinners", "sleepers",
-                 "holders", "engine", "handoff", "handoff_ns")
+# ---- queues: the osq (spinners) and the wait list (sleepers), linked through the slots ---------
 
-    def __init__(self, name: str, cls: LockClass, line: int, wait_lock: int, engine):
-        self.name = name
-        self.cls = cls
-        self.kind = cls.kind
-        self.line = line              # the lock word (count, owner, osq tail)
-        self.wait_lock = wait_lock    # the wait list's spinlock: sleepers and wakers write it
-        self.engine = engine
-        self.writer = -1              # slot of the writer that holds the lock
-        self.readers = 0
-        self.spinners: deque[Waiter] = deque()   # the osq, FIFO
-        self.sleepers: list[Waiter] = []         # the wait list, in the order waiters joined it
-        self.holders: dict[int, tuple[int, int]] = {}  # slot -> (mode, time it started holding)
-        self.handoff: Waiter | None = None       # the waiter the lock is reserved for
-        # rwsem: RWSEM_WAIT_TIMEOUT; a mutex hands off after the first failed wakeup
-        self.handoff_ns = engine.kernel.handoff_ns if self.kind == RWSEM else 0
+@njit
+def q_push(S, head, tail, n, lock, slot):
+    S.q_next[slot] = -1
+    S.q_prev[slot] = tail[lock]
+    if tail[lock] >= 0:
+        S.q_next[tail[lock]] = slot
+    else:
+        head[lock] = slot
+    tail[lock] = slot
+    n[lock] += 1
 
-    # ---- acquire -------------------------------------------------------------------
 
-    def acquire(self, slot: int, mode: int, now: int) -> int:
-        """Cost in ns if the lock is taken at once, else -1: the CPU is parked until granted."""
-        if self._free_for(mode):
-            return self._take(slot, mode, now)
-        eng = self.engine
-        stats = self.cls.stats[mode]
-        stats.contentions += 1
-        if eng.lines.owner[self.line] != slot:
-            stats.con_bounces += 1
-        waiter = Waiter(slot, mode, now)
-        deadline = self._spin_deadline(slot, mode, now)
-        if deadline <= now:
-            self._sleep(waiter, now)
+@njit
+def q_remove(S, head, tail, n, lock, slot):
+    before, after = S.q_prev[slot], S.q_next[slot]
+    if before >= 0:
+        S.q_next[before] = after
+    else:
+        head[lock] = after
+    if after >= 0:
+        S.q_prev[after] = before
+    else:
+        tail[lock] = before
+    n[lock] -= 1
+
+
+@njit
+def q_take_all(S, head, tail, n, lock):
+    """Empty the queue; returns its slots in order."""
+    out = np.empty(n[lock], dtype=np.int64)
+    slot = head[lock]
+    for i in range(len(out)):
+        out[i] = slot
+        slot = S.q_next[slot]
+    head[lock] = tail[lock] = -1
+    n[lock] = 0
+    return out
+
+
+@njit
+def new_waiter(S, lock, slot, mode, now, state):
+    S.w_lock[slot] = lock
+    S.w_mode[slot] = mode
+    S.w_arrived[slot] = now
+    S.w_state[slot] = state
+    S.w_since[slot] = now
+    S.w_deadline[slot] = BIG
+    S.w_queued[slot] = -1
+    S.w_gen[slot] += 1
+
+
+@njit
+def waiter_event(S, slot):
+    return slot | (S.w_gen[slot] << GEN_SHIFT)
+
+
+# ---- holding -------------------------------------------------------------------------------------
+
+@njit
+def trace_grant(S, lock, slot, mode, start):
+    """Keep (lock, slot, mode, start) of each grant while the trace has room (engine.grants)."""
+    n = S.reg[GRANTS_N]
+    if n < len(S.grants):
+        S.grants[n, 0] = lock
+        S.grants[n, 1] = slot
+        S.grants[n, 2] = mode
+        S.grants[n, 3] = start
+        S.reg[GRANTS_N] = n + 1
+
+
+@njit
+def hold_from(S, lock, slot, mode, start):
+    if S.reg[CHECK]:
+        if mode == WRITE_MODE and S.lk_holders[lock] > 0:
+            fail(S, E_WRITER_BESIDE_HOLDERS, lock, slot)
+        if mode == READ_MODE and (S.hold_mode[lock] == WRITE_MODE).any():
+            fail(S, E_READER_BESIDE_WRITER, lock, slot)
+        if S.hold_mode[lock, slot] >= 0:
+            fail(S, E_HOLDS_ALREADY, lock, slot)
+    trace_grant(S, lock, slot, mode, start)
+    S.hold_mode[lock, slot] = mode
+    S.hold_since[lock, slot] = start
+    S.lk_holders[lock] += 1
+    if mode == WRITE_MODE and (S.lk_kind[lock] == K_RWSEM or S.lk_kind[lock] == K_MUTEX):
+        n = S.held_n[slot]
+        if n == HELD_MAX:
+            fail(S, E_HELD_TOO_MANY, lock, slot)
+        S.held[slot, n] = lock
+        S.held_n[slot] = n + 1
+
+
+@njit
+def end_hold(S, lock, slot, mode, now):
+    """Count the hold that `slot` ends now; it must hold `lock` in `mode`."""
+    if S.hold_mode[lock, slot] != mode:
+        fail(S, E_RELEASE_NOT_HELD, lock, slot)
+    S.hold_mode[lock, slot] = -1
+    S.lk_holders[lock] -= 1
+    stat_hold(S, stat_row(S, lock, mode), now - S.hold_since[lock, slot])
+    if mode == WRITE_MODE and (S.lk_kind[lock] == K_RWSEM or S.lk_kind[lock] == K_MUTEX):
+        held = S.held[slot]
+        n = S.held_n[slot]
+        for i in range(n):
+            if held[i] == lock:
+                held[i:n - 1] = held[i + 1:n].copy()
+                S.held_n[slot] = n - 1
+                break
+
+
+# ---- acquire -------------------------------------------------------------------------------------
+
+@njit
+def acquire(S, lock, slot, mode, now):
+    """Cost in ns if the lock is taken at once, else -1: the CPU is parked until granted."""
+    if S.lk_kind[lock] == K_PERCPU:
+        return percpu_acquire(S, lock, slot, mode, now)
+    if free_for(S, lock, mode):
+        return take(S, lock, slot, mode, now)
+    st = S.stats[stat_row(S, lock, mode)]
+    st[ST_CONT] += 1
+    if S.owner[S.lk_line[lock]] != slot:
+        st[ST_CON_BOUNCES] += 1
+    new_waiter(S, lock, slot, mode, now, SPIN)
+    deadline = spin_deadline(S, lock, slot, mode, now)
+    if deadline <= now:
+        sleep(S, lock, slot, now)
+    else:
+        spin(S, lock, slot, deadline, now)
+    return -1
+
+
+@njit
+def try_acquire(S, lock, slot, mode, now):
+    """down_read_trylock / down_write_trylock: the cost if taken, else -1 - cost of the look.
+
+    A trylock fails on a held lock and also when waiters sleep or a handoff is pending (the
+    count's waiters and handoff bits make the cmpxchg fail)."""
+    if S.lk_kind[lock] == K_PERCPU:
+        return percpu_try_acquire(S, lock, slot, mode, now)
+    if free_for(S, lock, mode) and S.lk_sl_n[lock] == 0:
+        return take(S, lock, slot, mode, now)
+    return -1 - read(S, S.lk_line[lock], slot)
+
+
+@njit
+def free_for(S, lock, mode):
+    if S.lk_writer[lock] >= 0 or S.lk_handoff[lock] >= 0:
+        return False
+    if mode == WRITE_MODE:
+        return S.lk_readers[lock] == 0
+    if S.lk_kind[lock] != K_RWSEM:
+        fail(S, E_NO_READ_MODE, lock, -1)
+    return S.lk_readers[lock] == 0 or S.lk_sl_n[lock] == 0
+
+
+@njit
+def take(S, lock, slot, mode, now):
+    st = S.stats[stat_row(S, lock, mode)]
+    if mode == WRITE_MODE:
+        S.lk_writer[lock] = slot
+    else:
+        S.lk_readers[lock] += 1
+    line = S.lk_line[lock]
+    if S.owner[line] != slot:
+        st[ST_ACQ_BOUNCES] += 1
+    st[ST_ACQ] += 1
+    cost = atomic(S, line, slot, now) + S.reg[LOCK_OP]
+    hold_from(S, lock, slot, mode, now + cost)
+    return cost
+
+
+@njit
+def spin_deadline(S, lock, slot, mode, now):
+    """When a new waiter stops spinning: now (sleep at once) ... BIG (never)."""
+    if S.lk_kind[lock] == K_SPINLOCK:
+        return BIG
+    if mode == READ_MODE:
+        return now  # readers do not spin optimistically in current kernels
+    owner = S.lk_writer[lock]
+    if owner >= 0 and S.state[owner] == SLEEPING:
+        return now  # owner_on_cpu() is false: nothing to spin for
+    reg = S.reg
+    if reg[SPIN_FIXED]:
+        deadline = BIG if reg[SPIN_LIMIT] < 0 else now + reg[SPIN_LIMIT]
+    else:
+        deadline = now + spin_time(S, slot)
+    readers = S.lk_readers[lock]
+    if readers:  # rwsem_rspin_threshold: a reader-owned lock is spun on for a while only
+        cap = min(reg[RSPIN_BASE] + reg[RSPIN_PER] * readers, reg[RSPIN_MAX])
+        deadline = min(deadline, now + cap)
+    return deadline
+
+
+@njit
+def spin(S, lock, slot, deadline, now):
+    # joining the queue (osq_lock, or qspinlock's MCS) swaps its tail, in the lock word's line
+    atomic(S, S.lk_line[lock], slot, now)
+    S.w_state[slot] = SPIN
+    S.w_deadline[slot] = deadline
+    q_push(S, S.lk_sp_head, S.lk_sp_tail, S.lk_sp_n, lock, slot)
+    S.state[slot] = SPINNING
+    if deadline < BIG:
+        push_event(S, deadline, EV_SPIN_ENDS, waiter_event(S, slot))
+
+
+@njit
+def spin_ends(S, event, now):
+    """need_resched() (or the reader-owned cap) ended a spin: the waiter sleeps. A waiter that
+    stopped spinning before (granted, or asleep) has no deadline any more."""
+    slot = event & ((1 << GEN_SHIFT) - 1)
+    if S.w_gen[slot] != event >> GEN_SHIFT or S.w_deadline[slot] != now:
+        return
+    lock = S.w_lock[slot]
+    q_remove(S, S.lk_sp_head, S.lk_sp_tail, S.lk_sp_n, lock, slot)
+    sleep(S, lock, slot, now)
+
+
+@njit
+def sleep_one(S, lock, slot, now):
+    """The waiter stops spinning (or never started) and sleeps, joining the wait list if it is
+    not on it yet."""
+    charge(S, lock, slot, now)
+    S.w_state[slot] = SLEEP
+    S.w_deadline[slot] = BIG
+    S.state[slot] = SLEEPING
+    if S.w_queued[slot] < 0 and S.lk_handoff[lock] != slot:
+        S.w_queued[slot] = now
+        q_push(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, slot)
+        S.stats[stat_row(S, lock, S.w_mode[slot]), ST_SLEEPS] += 1
+        write(S, S.lk_wait[lock], slot)  # queued under wait_lock
+
+
+@njit
+def sleep(S, lock, slot, now):
+    """`slot` sleeps on `lock`; so does, in turn, every spinner on a lock a sleeper owns
+    (owner_on_cpu), depth first in the order the locks were taken and the spinners queued."""
+    todo = np.empty(len(S.state) + 1, dtype=np.int64)  # slots still to put to sleep, last first
+    todo[0] = slot
+    n = 1
+    while n:
+        n -= 1
+        sleeper = todo[n]
+        sleep_one(S, S.w_lock[sleeper], sleeper, now)
+        mark = n
+        for i in range(S.held_n[sleeper]):
+            owned = S.held[sleeper, i]
+            for spinner in q_take_all(S, S.lk_sp_head, S.lk_sp_tail, S.lk_sp_n, owned):
+                todo[n] = spinner
+                n += 1
+            reserved = S.lk_handoff[owned]
+            if reserved >= 0 and S.w_state[reserved] == SPIN:
+                todo[n] = reserved
+                n += 1
+        todo[mark:n] = todo[mark:n][::-1].copy()  # the first found sleeps first
+
+
+# ---- release and grant ------------------------------------------------------------------------
+
+@njit
+def release(S, lock, slot, mode, now):
+    if S.lk_kind[lock] == K_PERCPU:
+        return percpu_release(S, lock, slot, mode, now)
+    end_hold(S, lock, slot, mode, now)
+    if mode == WRITE_MODE:
+        S.lk_writer[lock] = -1
+    else:
+        S.lk_readers[lock] -= 1
+    line = S.lk_line[lock]
+    # whoever spins on the lock word holds a copy of its line: the release takes it back
+    poller = S.lk_sp_head[lock] if S.lk_sp_n[lock] else S.lk_handoff[lock]
+    if poller >= 0 and S.w_state[poller] == SPIN:
+        read(S, line, poller)
+    cost = atomic(S, line, slot, now)
+    if S.lk_writer[lock] < 0 and S.lk_readers[lock] == 0:
+        sleepers = S.lk_sl_n[lock] > 0
+        if sleepers or S.lk_handoff[lock] >= 0:
+            # the wake path: rwsem_wake takes wait_lock to look at the wait list
+            cost += write(S, S.lk_wait[lock], slot)
+        if S.lk_sp_n[lock] or sleepers or S.lk_handoff[lock] >= 0:
+            grant(S, lock, now + cost, slot)
+    return cost + S.reg[LOCK_OP]
+
+
+@njit
+def grant(S, lock, now, waker):
+    """The lock just became free and someone waits: pick who gets it, as rwsem.c does."""
+    line = S.lk_line[lock]
+    head = S.lk_handoff[lock]
+    if head >= 0:
+        S.lk_handoff[lock] = -1
+        S.lk_writer[lock] = head
+        S.stats[stat_row(S, lock, WRITE_MODE), ST_HANDOFFS] += 1
+        wakeup = S.reg[WAKEUP] if S.w_state[head] == SLEEP else 0
+        resume(S, lock, head, now, write(S, line, head) + wakeup)
+        return
+    first = S.lk_sl_head[lock] if S.lk_sl_n[lock] else -1
+    spinners = S.lk_sp_n[lock]
+    if first >= 0 and S.w_mode[first] == READ_MODE and (
+            not spinners or now - S.w_queued[first] >= S.lk_handoff_ns[lock]):
+        if spinners:
+            S.stats[stat_row(S, lock, READ_MODE), ST_HANDOFFS] += 1
+        grant_readers(S, lock, now, waker)
+        return
+    if spinners:
+        head = S.lk_sp_head[lock]
+        q_remove(S, S.lk_sp_head, S.lk_sp_tail, S.lk_sp_n, lock, head)
+        S.lk_writer[lock] = head
+        cost = int(write(S, line, head) * S.fparam[HANDOFF_TRANSFERS])
+        if S.lk_sp_n[lock]:  # osq_unlock: the new owner hands the osq to the next spinner's MCS node
+            cost += between(S, S.lk_sp_head[lock], head)
+        resume(S, lock, head, now, cost)
+    if first >= 0 and S.w_mode[first] == WRITE_MODE and S.w_state[first] == SLEEP:
+        S.w_state[first] = WAKING  # rwsem_mark_wake: the first writer is woken to retry
+        push_event(S, now + S.reg[WAKEUP], EV_WOKEN_WRITER, waiter_event(S, first))
+
+
+@njit
+def grant_readers(S, lock, now, waker):
+    """Wake up to max_readers_woken sleeping readers, skipping writers: the waker adds them all
+    to the count with one atomic; each runs after its wakeup."""
+    budget = S.reg[MAX_WOKEN]
+    woken = np.empty(S.lk_sl_n[lock], dtype=np.int64)
+    count = 0
+    waiter = S.lk_sl_head[lock]
+    while waiter >= 0:
+        after = S.q_next[waiter]
+        if S.w_mode[waiter] == READ_MODE and count < budget:
+            q_remove(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, waiter)
+            woken[count] = waiter
+            count += 1
+        waiter = after
+    S.lk_readers[lock] += count
+    cost = atomic(S, S.lk_line[lock], waker, now) + S.reg[WAKEUP]
+    for i in range(count):
+        resume(S, lock, woken[i], now, cost)
+
+
+@njit
+def woken_writer(S, event, now):
+    """A woken writer retries: it takes a free lock, or sleeps again, or reserves the lock
+    (handoff) once it has waited long enough and spins on the owner."""
+    slot = event & ((1 << GEN_SHIFT) - 1)
+    if S.w_gen[slot] != event >> GEN_SHIFT or S.w_state[slot] != WAKING:
+        return
+    lock = S.w_lock[slot]
+    # rwsem_try_write_lock, under wait_lock: a cmpxchg on the count, won or lost
+    cost = write(S, S.lk_wait[lock], slot)
+    cost += atomic(S, S.lk_line[lock], slot, now)
+    if S.lk_writer[lock] < 0 and S.lk_readers[lock] == 0 and S.lk_handoff[lock] < 0:
+        q_remove(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, slot)
+        S.lk_writer[lock] = slot
+        resume(S, lock, slot, now, cost)
+    elif now - S.w_queued[slot] >= S.lk_handoff_ns[lock] and S.lk_handoff[lock] < 0:
+        q_remove(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, slot)
+        S.lk_handoff[lock] = slot
+        charge(S, lock, slot, now)
+        owner = S.lk_writer[lock]
+        if owner >= 0 and S.state[owner] == SLEEPING:
+            S.w_state[slot] = SLEEP  # the owner does not run: nothing to spin on
         else:
-            self._spin(waiter, deadline, now)
+            S.w_state[slot] = SPIN
+            S.state[slot] = SPINNING
+    else:
+        S.w_state[slot] = SLEEP
+
+
+@njit
+def resume(S, lock, slot, now, cost):
+    start = now + cost + S.reg[LOCK_OP]
+    charge(S, lock, slot, start)
+    mode = S.w_mode[slot]
+    S.w_state[slot] = GRANTED
+    S.w_deadline[slot] = BIG
+    S.state[slot] = RUNNING
+    row = stat_row(S, lock, mode)
+    S.stats[row, ST_ACQ] += 1
+    stat_wait(S, row, start - S.w_arrived[slot])
+    hold_from(S, lock, slot, mode, start)
+    resume_cpu(S, slot, start, start - S.w_arrived[slot])
+
+
+@njit
+def busy(S, lock):
+    """Held or queued for: a lockref cmpxchg loop does not even try (lib/lockref.c)."""
+    return S.lk_writer[lock] >= 0 or S.lk_readers[lock] > 0 or S.lk_sp_n[lock] > 0
+
+
+@njit
+def close_all(S, end):
+    """Book the waits still going on when the run ends."""
+    for lock in range(len(S.lk_kind)):
+        for head in (S.lk_sp_head[lock], S.lk_sl_head[lock]):
+            slot = head
+            while slot >= 0:
+                charge(S, lock, slot, end)
+                slot = S.q_next[slot]
+        pending = S.lk_handoff[lock]
+        if pending >= 0 and (S.lk_kind[lock] != K_PERCPU or S.lk_draining[lock]):
+            charge(S, lock, pending, end)
+
+
+# ---- percpu: the mnt_hold_writers() pattern (strategy writer-hold) ------------------------------
+# Read side (a tree change): bump this CPU's counter and read the hold flag; if a walker holds or
+# is draining, undo the bump and spin until the flag clears. Write side (a walk): walkers queue
+# FIFO; the first sets the flag, sums every CPU's counter until they drain to zero, walks, and
+# clears the flag, releasing the spinning readers. The flag is the lock word; readers spinning
+# on it use the osq list, queued walkers the wait list, and the draining walker the handoff.
+
+@njit
+def counter(S, lock, slot):
+    return S.pc_lines[S.lk_counters[lock] + slot]
+
+
+@njit
+def percpu_acquire(S, lock, slot, mode, now):
+    flag = S.lk_line[lock]
+    row = stat_row(S, lock, mode)
+    if mode == READ_MODE:
+        cost = write(S, counter(S, lock, slot), slot)
+        cost += read(S, flag, slot)
+        if S.lk_writer[lock] < 0:
+            S.lk_readers[lock] += 1
+            return percpu_hold(S, lock, slot, mode, now, cost, -1)
+        S.stats[row, ST_CONT] += 1
+        write(S, counter(S, lock, slot), slot)  # back off: undo the bump, then spin on the flag
+        new_waiter(S, lock, slot, mode, now, SPIN)
+        q_push(S, S.lk_sp_head, S.lk_sp_tail, S.lk_sp_n, lock, slot)
+        S.state[slot] = SPINNING
         return -1
-
-    def try_acquire(self, slot: int, mode: int, now: int) -> int:
-        """down_read_trylock / down_write_trylock: the cost if taken, else -1 - cost of the look.
-
-        A trylock fails on a held lock and also when waiters sleep or a handoff is pending (the
-        count's waiters and handoff bits make the cmpxchg fail)."""
-        if self._free_for(mode) and not self.sleepers:
-            return self._take(slot, mode, now)
-        return -1 - self.engine.lines.read(self.line, slot)
-
-    def _free_for(self, mode: int) -> bool:
-        if self.writer >= 0 or self.handoff is not None:
-            return False
-        if mode == WRITE_MODE:
-            return self.readers == 0
-        if self.kind != RWSEM:
-            raise LockViolation(f"{self.name}: a {self.kind} has no read mode")
-        return self.readers == 0 or not self.sleepers
-
-    def _take(self, slot: int, mode: int, now: int) -> int:
-        eng = self.engine
-        stats = self.cls.stats[mode]
-        if mode == WRITE_MODE:
-            self.writer = slot
-        else:
-            self.readers += 1
-        if eng.lines.owner[self.line] != slot:
-            stats.acq_bounces += 1
-        stats.acquisitions += 1
-        cost = eng.lines.atomic(self.line, slot, now) + eng.costs.lock_op
-        self._hold_from(slot, mode, now + cost)
-        return cost
-
-    def _spin_deadline(self, slot: int, mode: int, now: int) -> int:
-        """When a new waiter stops spinning: now (sleep at once) ... BIG (never)."""
-        if self.kind == SPINLOCK:
-            return BIG
-        if mode == READ_MODE:
-            return now  # readers do not spin optimistically in current kernels
-        eng = self.engine
-        owner = self.writer
-        if owner >= 0 and eng.state[owner] == SLEEPING:
-            return now  # owner_on_cpu() is false: nothing to spin for
-        policy = eng.kernel
-        if policy.spin_rule == "fixed":
-            deadline = BIG if policy.spin_limit_ns is None else now + policy.spin_limit_ns
-        else:
-            deadline = now + eng.spin_time(slot)
-        if self.readers:  # rwsem_rspin_threshold: a reader-owned lock is spun on for a while only
-            cap = min(policy.reader_owned_spin_base_ns + policy.reader_owned_spin_per_reader_ns * self.readers,
-                      policy.reader_owned_spin_max_ns)
-            deadline = min(deadline, now + cap)
-        return deadline
-
-    def _spin(self, waiter: Waiter, deadline: int, now: int) -> None:
-        eng = self.engine
-        # joining the queue (osq_lock, or qspinlock's MCS) swaps its tail, in the lock word's line
-        eng.lines.atomic(self.line, waiter.slot, now)
-        waiter.state = SPIN
-        waiter.deadline = deadline
-        self.spinners.append(waiter)
-        eng.state[waiter.slot] = SPINNING
-        if deadline < BIG:
-            eng.at(deadline, self._spin_ends, waiter)
-
-    def _spin_ends(self, waiter: Waiter) -> None:
-        """need_resched() (or the reader-owned cap) ended a spin: the waiter sleeps. A waiter
-        that stopped spinning before (granted, or asleep) has no deadline any more."""
-        if waiter.deadline == self.engine.now:
-            self.spinners.remove(waiter)
-            self._sleep(waiter, self.engine.now)
-
-    def _sleep(self, waiter: Waiter, now: int) -> None:
-        """The waiter stops spinning (or never started) and sleeps, joining the wait list if it
-        is not on it yet; spinners on the locks it owns stop spinning too (owner_on_cpu)."""
-        eng = self.engine
-        charge(self, waiter, now)
-        waiter.state = SLEEP
-        waiter.deadline = BIG
-        eng.state[waiter.slot] = SLEEPING
-        if waiter.queued < 0 and waiter is not self.handoff:
-            waiter.queued = now
-            self.sleepers.append(waiter)
-            self.cls.stats[waiter.mode].sleeps += 1
-            eng.lines.write(self.wait_lock, waiter.slot)  # queued under wait_lock
-        for lock in list(eng.held[waiter.slot]):
-            lock._owner_slept(now)
-
-    def _owner_slept(self, now: int) -> None:
-        spinners, self.spinners = self.spinners, deque()
-        for waiter in spinners:
-            self._sleep(waiter, now)
-        if self.handoff is not None and self.handoff.state == SPIN:
-            self._sleep(self.handoff, now)
-
-    # ---- release and grant --------------------------------------------------------------
-
-    def release(self, slot: int, mode: int, now: int) -> int:
-        eng = self.engine
-        lines = eng.lines
-        end_hold(self, slot, mode, now)
-        if mode == WRITE_MODE:
-            self.writer = -1
-        else:
-            self.readers -= 1
-        # whoever spins on the lock word holds a copy of its line: the release takes it back
-        poller = self.spinners[0] if self.spinners else self.handoff
-        if poller is not None and poller.state == SPIN:
-            lines.read(self.line, poller.slot)
-        cost = lines.atomic(self.line, slot, now)
-        if self.writer < 0 and self.readers == 0:
-            if self.sleepers or self.handoff is not None:
-                # the wake path: rwsem_wake takes wait_lock to look at the wait list
-                cost += lines.write(self.wait_lock, slot)
-            if self.spinners or self.sleepers or self.handoff is not None:
-                self._grant(now + cost, slot)
-        return cost + eng.costs.lock_op
-
-    def _grant(self, now: int, waker: int) -> None:
-        """The lock just became free and someone waits: pick who gets it, as rwsem.c does."""
-        eng = self.engine
-        lines = eng.lines
-        head = self.handoff
-        if head is not None:
-            self.handoff = None
-            self.writer = head.slot
-            self.cls.stats[WRITE_MODE].handoffs += 1
-            wakeup = eng.costs.wakeup if head.state == SLEEP else 0
-            self._resume(head, now, lines.write(self.line, head.slot) + wakeup)
-            return
-        sleepers = self.sleepers
-        first = sleepers[0] if sleepers else None
-        if first is not None and first.mode == READ_MODE and (
-                not self.spinners or now - first.queued >= self.handoff_ns):
-            if self.spinners:
-                self.cls.stats[READ_MODE].handoffs += 1
-            self._grant_readers(now, waker)
-            return
-        if self.spinners:
-            head = self.spinners.popleft()
-            self.writer = head.slot
-            cost = int(lines.write(self.line, head.slot) * eng.kernel.handoff_line_transfers)
-            if self.spinners:  # osq_unlock: the new owner hands the osq to the next spinner's MCS node
-                cost += lines.between(self.spinners[0].slot, head.slot)
-            self._resume(head, now, cost)
-        if first is not None and first.mode == WRITE_MODE and first.state == SLEEP:
-            first.state = WAKING  # rwsem_mark_wake: the first writer is woken to retry
-            eng.at(now + eng.costs.wakeup, self._woken_writer, first)
-
-    def _grant_readers(self, now: int, waker: int) -> None:
-        """Wake up to max_readers_woken sleeping readers, skipping writers: the waker adds them
-        all to the count with one atomic; each runs after its wakeup."""
-        eng = self.engine
-        budget = eng.kernel.max_readers_woken
-        keep: list[Waiter] = []
-        woken: list[Waiter] = []
-        for waiter in self.sleepers:
-            if waiter.mode == READ_MODE and len(woken) < budget:
-                woken.append(waiter)
-            else:
-                keep.append(waiter)
-        self.sleepers = keep
-        self.readers += len(woken)
-        cost = eng.lines.atomic(self.line, waker, now) + eng.costs.wakeup
-        for waiter in woken:
-            self._resume(waiter, now, cost)
-
-    def _woken_writer(self, waiter: Waiter) -> None:
-        """A woken writer retries: it takes a free lock, or sleeps again, or reserves the lock
-        (handoff) once it has waited long enough and spins on the owner."""
-        if waiter.state != WAKING:
-            return
-        eng = self.engine
-        now = eng.now
-        # rwsem_try_write_lock, under wait_lock: a cmpxchg on the count, won or lost
-        cost = eng.lines.write(self.wait_lock, waiter.slot) + eng.lines.atomic(self.line, waiter.slot, now)
-        if self.writer < 0 and self.readers == 0 and self.handoff is None:
-            self.sleepers.remove(waiter)
-            self.writer = waiter.slot
-            self._resume(waiter, now, cost)
-        elif now - waiter.queued >= self.handoff_ns and self.handoff is None:
-            self.sleepers.remove(waiter)
-            self.handoff = waiter
-            charge(self, waiter, now)
-            owner = self.writer
-            if owner >= 0 and eng.state[owner] == SLEEPING:
-                waiter.state = SLEEP  # the owner does not run: nothing to spin on
-            else:
-                waiter.state = SPIN
-                eng.state[waiter.slot] = SPINNING
-        else:
-            waiter.state = SLEEP
-
-    def _resume(self, waiter: Waiter, now: int, cost: int) -> None:
-        eng = self.engine
-        start = now + cost + eng.costs.lock_op
-        charge(self, waiter, start)
-        slot, mode = waiter.slot, waiter.mode
-        waiter.state = GRANTED
-        waiter.deadline = BIG
-        eng.state[slot] = RUNNING
-        stats = self.cls.stats[mode]
-        stats.acquisitions += 1
-        stats.wait(start - waiter.arrived)
-        self._hold_from(slot, mode, start)
-        eng.resume(slot, start, start - waiter.arrived)
-
-    def _hold_from(self, slot: int, mode: int, start: int) -> None:
-        holders = self.holders
-        if self.engine.check:
-            if mode == WRITE_MODE and holders:
-                raise LockViolation(f"{self.name}: writer {slot} granted while held by {sorted(holders)}")
-            if mode == READ_MODE and any(m == WRITE_MODE for m, _ in holders.values()):
-                raise LockViolation(f"{self.name}: reader {slot} granted beside a writer")
-            if slot in holders:
-                raise LockViolation(f"{self.name}: CPU {slot} acquired a lock it holds")
-        holders[slot] = (mode, start)
-        if mode == WRITE_MODE and self.kind in SLEEPING_KINDS:
-            self.engine.held[slot].append(self)
-
-    def busy(self) -> bool:
-        """Held or queued for: a lockref cmpxchg loop does not even try (lib/lockref.c)."""
-        return self.writer >= 0 or self.readers > 0 or bool(self.spinners)
-
-    def close(self, end: int) -> None:
-        """Book the waits still going on when the run ends."""
-        for waiter in (*self.spinners, *self.sleepers, *((self.handoff,) if self.handoff else ())):
-            charge(self, waiter, end)
-
-
-class PercpuRwsem:
-    """The mnt_hold_writers() pattern as a lock (strategy writer-hold).
-
-    Read side (a tree change): bump this CPU's counter and read the hold flag; if a walker
-    holds or is draining, undo the bump and spin until the flag clears. Write side (a walk):
-    walkers queue FIFO; the first sets the flag, sums every CPU's counter until they drain
-    to zero, walks, and clears the flag, releasing the spinning readers.
-    """
-
-    kind = PERCPU_RWSEM
-
-    def __init__(self, name: str, cls: LockClass, flag: int, counters: list[int], engine):
-        self.name = name
-        self.cls = cls
-        self.line = flag
-        self.counters = counters
-        self.engine = engine
-        self.readers = 0
-        self.writer = -1          # the walker holding or draining
-        self.draining = False
-        self.blocked: list[Waiter] = []          # readers spinning on the flag
-        self.walkers: deque[Waiter] = deque()    # walkers queued behind the active one
-        self.pending: Waiter | None = None       # the walker waiting for readers to drain
-        self.holders: dict[int, tuple[int, int]] = {}
-
-    def acquire(self, slot: int, mode: int, now: int) -> int:
-        lines = self.engine.lines
-        stats = self.cls.stats[mode]
-        if mode == READ_MODE:
-            cost = lines.write(self.counters[slot], slot) + lines.read(self.line, slot)
-            if self.writer < 0:
-                self.readers += 1
-                return self._hold(slot, mode, now, cost, stats)
-            stats.contentions += 1
-            lines.write(self.counters[slot], slot)  # back off: undo the bump, then spin on the flag
-            self.blocked.append(Waiter(slot, mode, now, SPIN))
-            self.engine.state[slot] = SPINNING
-            return -1
-        if self.writer >= 0:
-            stats.contentions += 1
-            self.walkers.append(Waiter(slot, mode, now, SLEEP))
-            self.engine.state[slot] = SLEEPING
-            return -1
-        return self._start_walk(Waiter(slot, mode, now), now)
-
-    def try_acquire(self, slot: int, mode: int, now: int) -> int:
-        """A walk that gives up unless the flag is free and no change is in flight."""
-        if mode == READ_MODE and self.writer < 0 or mode == WRITE_MODE and self.writer < 0 and not self.readers:
-            return self.acquire(slot, mode, now)
-        return -1 - self.engine.lines.read(self.line, slot)
-
-    def _start_walk(self, walker: Waiter, now: int) -> int:
-        """Set the hold flag and sum the counters; the walk may start once readers drain."""
-        lines = self.engine.lines
-        slot = walker.slot
-        self.writer = slot
-        cost = lines.write(self.line, slot) + sum(lines.read(c, slot) for c in self.counters)
-        if self.readers == 0:
-            return self._hold(slot, WRITE_MODE, now, cost, self.cls.stats[WRITE_MODE], walker.arrived)
-        self.draining = True
-        if walker.arrived == now:  # one that queued behind another walker was counted then
-            self.cls.stats[WRITE_MODE].contentions += 1
-        charge(self, walker, now)
-        walker.state = SPIN
-        self.engine.state[slot] = SPINNING
-        self.pending = walker
+    if S.lk_writer[lock] >= 0:
+        S.stats[row, ST_CONT] += 1
+        new_waiter(S, lock, slot, mode, now, SLEEP)
+        q_push(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, slot)
+        S.state[slot] = SLEEPING
         return -1
+    new_waiter(S, lock, slot, mode, now, SPIN)
+    return start_walk(S, lock, slot, now)
 
-    def _hold(self, slot: int, mode: int, now: int, cost: int, stats: LockStats, arrived: int = -1) -> int:
-        """Grant at once (arrived < 0) or after a wait; returns the cost for an immediate grant."""
-        start = now + cost + self.engine.costs.lock_op
-        stats.acquisitions += 1
-        if self.engine.check:
-            if mode == WRITE_MODE and self.readers:
-                raise LockViolation(f"{self.name}: walk granted with {self.readers} readers in flight")
-            if mode == READ_MODE and self.writer >= 0:
-                raise LockViolation(f"{self.name}: reader {slot} granted while a walker holds")
-        self.holders[slot] = (mode, start)
-        if arrived >= 0 and arrived != now:
-            stats.wait(start - arrived)
-        return start - now
 
-    def _resume(self, waiter: Waiter, now: int, cost: int) -> None:
-        stats = self.cls.stats[waiter.mode]
-        delay = self._hold(waiter.slot, waiter.mode, now, cost, stats)
-        stats.wait(now + delay - waiter.arrived)
-        self._granted(waiter, now + delay)
+@njit
+def percpu_try_acquire(S, lock, slot, mode, now):
+    """A walk that gives up unless the flag is free and no change is in flight."""
+    free = S.lk_writer[lock] < 0
+    if free and (mode == READ_MODE or not S.lk_readers[lock]):
+        return percpu_acquire(S, lock, slot, mode, now)
+    return -1 - read(S, S.lk_line[lock], slot)
 
-    def _granted(self, waiter: Waiter, start: int) -> None:
-        charge(self, waiter, start)
-        self.engine.state[waiter.slot] = RUNNING
-        self.engine.resume(waiter.slot, start, start - waiter.arrived)
 
-    def close(self, end: int) -> None:
-        for waiter in (*self.blocked, *self.walkers, *((self.pending,) if self.draining else ())):
-            charge(self, waiter, end)
+@njit
+def start_walk(S, lock, slot, now):
+    """Set the hold flag and sum the counters; the walk may start once readers drain."""
+    S.lk_writer[lock] = slot
+    cost = write(S, S.lk_line[lock], slot)
+    for other in range(len(S.state)):
+        cost += read(S, counter(S, lock, other), slot)
+    if S.lk_readers[lock] == 0:
+        return percpu_hold(S, lock, slot, WRITE_MODE, now, cost, S.w_arrived[slot])
+    S.lk_draining[lock] = 1
+    if S.w_arrived[slot] == now:  # one that queued behind another walker was counted then
+        S.stats[stat_row(S, lock, WRITE_MODE), ST_CONT] += 1
+    charge(S, lock, slot, now)
+    S.w_state[slot] = SPIN
+    S.state[slot] = SPINNING
+    S.lk_handoff[lock] = slot
+    return -1
 
-    def release(self, slot: int, mode: int, now: int) -> int:
-        eng = self.engine
-        lines = eng.lines
-        end_hold(self, slot, mode, now)
-        if mode == READ_MODE:
-            self.readers -= 1
-            cost = lines.write(self.counters[slot], slot)
-            if self.readers == 0 and self.draining:
-                self.draining = False
-                walker = self.pending
-                # the walker's summing loop sees the last counter change
-                self._resume(walker, now + cost, lines.read(self.counters[slot], walker.slot))
-            return cost + eng.costs.lock_op
-        cost = lines.write(self.line, slot)  # clear the hold flag
-        self.writer = -1
-        blocked, self.blocked = self.blocked, []
-        for waiter in blocked:
-            self.readers += 1
-            self._resume(waiter, now + cost, lines.read(self.line, waiter.slot) +
-                         lines.write(self.counters[waiter.slot], waiter.slot))
-        if self.walkers:
-            nxt = self.walkers.popleft()
-            delay = self._start_walk(nxt, now + cost)
-            if delay >= 0:
-                self._granted(nxt, now + cost + delay)
-        return cost + eng.costs.lock_op
+
+@njit
+def percpu_hold(S, lock, slot, mode, now, cost, arrived):
+    """Grant at once (arrived < 0) or after a wait; returns the delay until the hold starts."""
+    start = now + cost + S.reg[LOCK_OP]
+    row = stat_row(S, lock, mode)
+    S.stats[row, ST_ACQ] += 1
+    if S.reg[CHECK]:
+        if mode == WRITE_MODE and S.lk_readers[lock]:
+            fail(S, E_WALK_BESIDE_READERS, lock, slot)
+        if mode == READ_MODE and S.lk_writer[lock] >= 0:
+            fail(S, E_READER_BESIDE_WALK, lock, slot)
+    trace_grant(S, lock, slot, mode, start)
+    S.hold_mode[lock, slot] = mode
+    S.hold_since[lock, slot] = start
+    S.lk_holders[lock] += 1
+    if arrived >= 0 and arrived != now:
+        stat_wait(S, row, start - arrived)
+    return start - now
+
+
+@njit
+def percpu_resume(S, lock, slot, now, cost):
+    delay = percpu_hold(S, lock, slot, S.w_mode[slot], now, cost, -1)
+    stat_wait(S, stat_row(S, lock, S.w_mode[slot]), now + delay - S.w_arrived[slot])
+    percpu_granted(S, lock, slot, now + delay)
+
+
+@njit
+def percpu_granted(S, lock, slot, start):
+    charge(S, lock, slot, start)
+    S.state[slot] = RUNNING
+    resume_cpu(S, slot, start, start - S.w_arrived[slot])
+
+
+@njit
+def percpu_release(S, lock, slot, mode, now):
+    end_hold(S, lock, slot, mode, now)
+    if mode == READ_MODE:
+        S.lk_readers[lock] -= 1
+        mine = counter(S, lock, slot)
+        cost = write(S, mine, slot)
+        if S.lk_readers[lock] == 0 and S.lk_draining[lock]:
+            S.lk_draining[lock] = 0
+            walker = S.lk_handoff[lock]
+            # the walker's summing loop sees the last counter change
+            percpu_resume(S, lock, walker, now + cost, read(S, mine, walker))
+        return cost + S.reg[LOCK_OP]
+    flag = S.lk_line[lock]
+    cost = write(S, flag, slot)  # clear the hold flag
+    S.lk_writer[lock] = -1
+    for waiter in q_take_all(S, S.lk_sp_head, S.lk_sp_tail, S.lk_sp_n, lock):
+        S.lk_readers[lock] += 1
+        look = read(S, flag, waiter)
+        percpu_resume(S, lock, waiter, now + cost, look + write(S, counter(S, lock, waiter), waiter))
+    if S.lk_sl_n[lock]:
+        walker = S.lk_sl_head[lock]
+        q_remove(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, walker)
+        delay = start_walk(S, lock, walker, now + cost)
+        if delay >= 0:
+            percpu_granted(S, lock, walker, now + cost + delay)
+    return cost + S.reg[LOCK_OP]

@@ -2,8 +2,9 @@
 
 Workloads emit these per CPU. Strategy-independent ops (think, outside locks and
 atomics) are executed directly; i_mmap ops (`IMMAP`) are expanded by the run's strategy into
-lock, tree and cache-line micro-ops at the moment the CPU reaches them. Plain tuples and int
-codes keep the interpreter loop fast.
+lock, tree and cache-line micro-ops when the engine encodes them, ahead of simulated time, so a
+choice that depends on the model's state is itself a micro-op (SMALLEST, SUBTREE_OF,
+TRY_ACQUIRE). The engine encodes every op into a row of integers (sim/engine.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ READ_ALL = 12  # (READ_ALL, (line, ...))   read several lines back to back (a sc
 IDLE = 13      # (IDLE, ns)                wait on the clock without running (a kernel thread between walks)
 TRY_ACQUIRE = 14  # (TRY_ACQUIRE, lock, mode, ((lock, mode), ...)) trylock; if it fails, release the
                   # listed locks and skip the rest of the program (an rmap walk gives up)
+SMALLEST = 15     # (SMALLEST, trees, lines)   choose the subtree with the fewest VMAs, reading the
+                  #                            counters (lines) up to the first empty one: SUBTREE
+SUBTREE_OF = 16   # (SUBTREE_OF, vma, trees)   choose the subtree that holds `vma`: SUBTREE
+# added by the engine's encoder, not by plugins
+WALK_BEGIN = 17   # an rmap walk's expansion starts (walk latency is measured from here)
+WALK_END = 18     # ... and ends here
+
+# A run-time choice (SMALLEST, SUBTREE_OF) sets the CPU's subtree register; `table[SUBTREE]` of
+# a Table (engine.table) is an operand that the engine resolves through that register.
+
+
+class RunTime:
+    """An index into a Table that is known only when the op runs: the CPU's subtree register."""
+
+
+SUBTREE = RunTime()
+INDIRECT = 1 << 40  # operand INDIRECT + t: entry (subtree register) of table t
+
+# The engine runs ops encoded as rows of ROW integers: the code, then the tuple's operands (an
+# ACQUIRE's fourth field is 1 when a HOLD follows it in the same program: its grant folds the
+# hold in). A workload may hand over a batch of plain ops already encoded, as an (n, ROW) int64
+# array, which the engine copies as it is (generators/closed_loop.py does).
+ROW = 7
 
 # lock modes
 WRITE_MODE = 0

@@ -1,4 +1,5 @@
-"""The engine's own random numbers: one splitmix64 generator per CPU slot.
+"""Seeds of the engine's own random numbers: one splitmix64 generator per CPU slot (the
+generator itself is compiled with the engine: sim/locks.py, next_random).
 
 Workload streams come from numpy (streams.py) and are fixed before a run starts; the engine
 draws at run time (a spinner's need_resched time), so its draws must be reproducible bit for bit
@@ -8,8 +9,6 @@ arithmetic, which every such implementation has.
 """
 
 from __future__ import annotations
-
-import math
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -25,25 +24,3 @@ def mix(z: int) -> int:
 def seed_state(seed: int, purpose: int, slot: int) -> int:
     """Initial state of the generator of (run seed, purpose, slot): distinct inputs, unrelated streams."""
     return mix(mix(mix(seed & MASK) ^ (purpose * GOLDEN & MASK)) ^ (slot * GOLDEN & MASK))
-
-
-class SlotRandom:
-    """Independent splitmix64 streams, one per slot."""
-
-    def __init__(self, seed: int, purpose: int):
-        self.seed = seed
-        self.purpose = purpose
-        self.state: list[int] = []
-
-    def add_slot(self) -> None:
-        self.state.append(seed_state(self.seed, self.purpose, len(self.state)))
-
-    def next(self, slot: int) -> int:
-        s = (self.state[slot] + GOLDEN) & MASK
-        self.state[slot] = s
-        return mix(s)
-
-    def exponential(self, slot: int) -> float:
-        """An exponential draw with mean 1: -log(u) with u uniform in (0, 1], 53 bits."""
-        u = ((self.next(slot) >> 11) + 1) * (1.0 / (1 << 53))
-        return -math.log(u)

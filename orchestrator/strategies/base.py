@@ -2,7 +2,8 @@
 
 A strategy lays out each file's address_space (locks, tree roots and counters on named cache
 lines, each with its home node), chooses the subtree of a new VMA, and expands every i_mmap
-operation into lock, tree and cache-line micro-ops. Register it under the entry point group
+operation into lock, tree and cache-line micro-ops. Expansions run ahead of simulated time and
+must not read the model's state (docs/plugins.md). Register it under the entry point group
 `orch.strategies` (see pyproject.toml).
 """
 

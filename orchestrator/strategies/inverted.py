@@ -33,7 +33,8 @@ def locked_changes(space: Space, groups: list[tuple[int, list[tuple]]]) -> list[
     out: list[tuple] = []
     for index, group in groups:
         lock = space.locks[index]
-        out += [(ops.ACQUIRE, lock, ops.WRITE_MODE), *group, (ops.RELEASE, lock, ops.WRITE_MODE)]
+        out += [*Sharded.select(space, index), (ops.ACQUIRE, lock, ops.WRITE_MODE), *group,
+                (ops.RELEASE, lock, ops.WRITE_MODE)]
     return out
 
 

@@ -23,6 +23,21 @@ def vma_hash(vma: int, k: int) -> int:
     return (((vma * _MIX) & (2**64 - 1)) >> 32) % k
 
 
+@dataclass(frozen=True, eq=False)
+class Pick(ops.RunTime):
+    """A subtree chosen at run time (the smallest choice): the CPU's subtree register holds it
+    once `chosen`, else an ops.SUBTREE_OF on `vma` must look it up first."""
+
+    vma: int
+    chosen: bool = False
+
+    def __eq__(self, other) -> bool:  # one VMA, one subtree: grouping needs no more
+        return isinstance(other, Pick) and other.vma == self.vma
+
+    def __hash__(self) -> int:
+        return hash(self.vma)
+
+
 @dataclass
 class Space:
     """One file's address_space under a split design."""
@@ -32,6 +47,7 @@ class Space:
     locks: list[int] = field(default_factory=list)   # per-subtree lock, if the design has them
     main: int = -1                      # the file-wide lock, if the design has one
     mapping: list[int] = field(default_factory=list)  # address_space lines a change reads
+    pointers: list[int] = field(default_factory=list)  # line of each subtree's pointer (split-node)
     tree_of: dict[int, int] = field(default_factory=dict)
 
 
@@ -53,21 +69,17 @@ class Sharded(Strategy):
         """Node a subtree is allocated on (kzalloc_node): its own node when there is one."""
         return index % self.machine.nodes
 
-    def choose(self, space: Space, slot: int, vma: int) -> tuple[int, list[tuple]]:
-        """Subtree for a new VMA mapped by `slot`, and the reads the choice costs."""
+    def choose(self, space: Space, slot: int, vma: int) -> tuple[int | Pick, list[tuple]]:
+        """Subtree for a new VMA mapped by `slot`, and the ops the choice costs."""
         if self.choice == "node":
             return self.machine.node[slot] % self.k, []
         if self.choice == "cpu":
             return self.machine.cpus[slot] % self.k, []
         if self.choice == "hash":
             return vma_hash(vma, self.k), []
-        # smallest: read each subtree's counter until an empty one (smallest_tree_idx): the
-        # first smallest wins, and the scan stops at the first empty tree
-        trees = self.engine.trees
-        sizes = [len(trees[t].members) for t in space.trees]
-        best = sizes.index(min(sizes))
-        scanned = best + 1 if sizes[best] == 0 else len(sizes)
-        return best, [(ops.READ_ALL, tuple(space.lines[:scanned]))]
+        # smallest depends on the trees as they are when the CPU gets there: a run-time choice
+        # (smallest_tree_idx reads each subtree's counter until an empty one)
+        return Pick(vma, chosen=True), [(ops.SMALLEST, space.trees, space.lines)]
 
     def preload_index(self, vma: int, node: int, cpu: int) -> int:
         if self.choice == "node":
@@ -81,43 +93,64 @@ class Sharded(Strategy):
     def add_space(self, decl: FileDecl, space: Space) -> int:
         for vma, first, last, node, cpu in decl.preload:
             index = self.preload_index(vma, node, cpu)
-            self.engine.trees[space.trees[index]].insert_quiet(vma, first, last, node)
+            self.engine.preload(space.trees[index], vma, first, last, node)
             space.tree_of[vma] = index
+        if self.choice == "smallest":  # tables a run-time choice (Pick) can index
+            for name in ("trees", "lines", "locks", "pointers"):
+                setattr(space, name, self.engine.table(getattr(space, name)))
         self.spaces.append(space)
         return len(self.spaces) - 1
 
-    def changes(self, space: Space, slot: int, op: tuple) -> tuple[list[tuple], list[tuple[int, tuple]]]:
-        """(reads the subtree choice costs, [(subtree, TREE micro-op)]) of a modify op."""
+    def changes(self, space: Space, slot: int, op: tuple) -> tuple[list[tuple], list[tuple[int | Pick, tuple]]]:
+        """(ops the subtree choice costs, [(subtree, TREE micro-op)]) of a modify op."""
         kind, tree_of = op[1], space.tree_of
+        reads: list[tuple] = []
 
-        def inherit(new: int, parent: int) -> int:
-            index = vma_hash(new, self.k) if self.choice == "hash" else tree_of[parent]
-            tree_of[new] = index
+        def subtree(vma: int) -> int | Pick:
+            """Where an existing VMA is; a run-time choice is looked up when the CPU gets there."""
+            index = tree_of[vma]
+            if isinstance(index, Pick):
+                reads.append((ops.SUBTREE_OF, vma, space.trees))
+                return Pick(vma, chosen=True)
+            return index
+
+        def inherit(new: int, parent: int) -> int | Pick:
+            index = vma_hash(new, self.k) if self.choice == "hash" else subtree(parent)
+            tree_of[new] = Pick(new) if isinstance(index, Pick) else index
             return index
 
         if kind == ops.LINK:
             vma = op[3]
             index, reads = self.choose(space, slot, vma[0])
-            tree_of[vma[0]] = index
+            tree_of[vma[0]] = Pick(vma[0]) if isinstance(index, Pick) else index
             return reads, [(index, (ops.TREE, space.trees[index], ops.INSERT, vma))]
         if kind == ops.UNLINK_BATCH:
             out = []
             for vma in op[3]:
-                index = tree_of.pop(vma[0])
+                index = tree_of.pop(vma[0])  # a Pick: select() looks it up before its lock is taken
                 out.append((index, (ops.TREE, space.trees[index], ops.REMOVE, vma[0])))
             return [], out
         if kind == ops.SPLIT:
             old, shrunk, new = op[3], op[4], op[5]
-            index = tree_of[old[0]]
-            new_index = inherit(new[0], old[0])
-            return [], [(new_index, (ops.TREE, space.trees[new_index], ops.INSERT, new)),
-                        (index, (ops.TREE, space.trees[index], ops.REMOVE, old[0])),
-                        (index, (ops.TREE, space.trees[index], ops.INSERT, shrunk))]
+            index = subtree(old[0])  # the VMA keeps its subtree (and its id: shrunk is old, cut)
+            new_index = vma_hash(new[0], self.k) if self.choice == "hash" else index
+            tree_of[new[0]] = Pick(new[0]) if isinstance(new_index, Pick) else new_index
+            return reads, [(new_index, (ops.TREE, space.trees[new_index], ops.INSERT, new)),
+                           (index, (ops.TREE, space.trees[index], ops.REMOVE, old[0])),
+                           (index, (ops.TREE, space.trees[index], ops.INSERT, shrunk))]
         if kind == ops.DUP:
             parent, child = op[3], op[4]
             index = inherit(child[0], parent[0])
-            return [], [(index, (ops.TREE, space.trees[index], ops.INSERT, child))]
+            return reads, [(index, (ops.TREE, space.trees[index], ops.INSERT, child))]
         raise ValueError(f"not a modify op: {op!r}")
+
+    @staticmethod
+    def select(space: Space, index: int | Pick) -> list[tuple]:
+        """The op that points the CPU's subtree register at a VMA's subtree, when a run-time
+        choice put it there and nothing has looked it up yet."""
+        if isinstance(index, Pick) and not index.chosen:
+            return [(ops.SUBTREE_OF, index.vma, space.trees)]
+        return []
 
     @staticmethod
     def by_subtree(changes: list[tuple[int, tuple]]) -> list[tuple[int, list[tuple]]]:

@@ -33,12 +33,13 @@ class SplitNode(Sharded):
         trees = [eng.tree(f"{name}.tree{i}", line, self.subtree_home(i)) for i, line in enumerate(lines)]
         locks = [eng.lock(f"{name}.tree{i}.rwsem", "i_mmap_tree.rwsem", RWSEM, self.subtree_home(i), line=line)
                  for i, line in enumerate(lines)]
-        return self.add_space(decl, Space(trees, lines, locks, mapping=[mapping, *array]))
+        pointers = [array[i * POINTER // CACHE_LINE] for i in range(self.k)]  # mapping->i_mmap[i]
+        return self.add_space(decl, Space(trees, lines, locks, mapping=[mapping, *array], pointers=pointers))
 
     @staticmethod
-    def _find_tree(space: Space, index: int) -> list[tuple]:
+    def _find_tree(space: Space, index) -> list[tuple]:
         """mapping->i_mmap[idx]: the address_space line, then the array slot."""
-        return [(ops.READ, space.mapping[0]), (ops.READ, space.mapping[1 + index * POINTER // CACHE_LINE])]
+        return [(ops.READ, space.mapping[0]), (ops.READ, space.pointers[index])]
 
     def expand(self, slot: int, op: tuple) -> list[tuple]:
         space = self.spaces[op[2]]
@@ -52,7 +53,7 @@ class SplitNode(Sharded):
         groups = [(i, [c]) for i, c in changes] if per_vma else self.by_subtree(changes)
         for index, group in groups:
             lock, line = space.locks[index], space.lines[index]
-            out += self._find_tree(space, index)
+            out += self.select(space, index) + self._find_tree(space, index)
             out.append((ops.ACQUIRE, lock, ops.WRITE_MODE))
             for change in group:  # inc/dec_mapping_vma: the tree's counter and the global one
                 out += [change, (ops.ATOMIC, line), (ops.ATOMIC, mapping)]

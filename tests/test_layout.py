@@ -34,3 +34,35 @@ def test_the_check_sees_an_import(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("from orchestrator import strategies\nimport orchestrator.generators.execl\n")
     assert plugin_imports(sample) == ["orchestrator.generators.execl", "orchestrator.strategies"]
+
+
+HEAVY = ("scipy", "matplotlib", "pandas")
+LOADED = """
+import sys
+from orchestrator.cli import main
+sys.argv = ["orch", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print("LOADED", *sorted(m for m in {heavy!r} if m in sys.modules))
+"""
+
+
+def loaded_by(*args: str) -> list[str]:
+    import subprocess
+    import sys
+    heavy = (*HEAVY, "numba", "ray")
+    out = subprocess.run([sys.executable, "-c", LOADED.format(heavy=heavy), *args], capture_output=True,
+                         text=True).stdout
+    return out.rsplit("LOADED", 1)[1].split()
+
+
+def test_help_loads_no_analysis_stack_and_no_engine():
+    assert loaded_by("--help") == []
+
+
+def test_a_run_loads_the_engine_but_not_the_analysis_stack():
+    loaded = loaded_by("run", "-t", "genoa-1n-128", "-w", "closed-loop", "--copies", "2", "--duration-ms", "0.1")
+    # numba imports scipy itself when it is installed (numba/__init__.py checks its version)
+    assert "numba" in loaded and not {"matplotlib", "pandas"} & set(loaded)

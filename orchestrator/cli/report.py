@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from orchestrator.analysis.compare import compare
-from orchestrator.analysis.data import load_study
-from orchestrator.analysis.render import write_report
 from orchestrator.errors import UserError
 
 
@@ -19,6 +16,11 @@ def report(
     out: Path = typer.Option(Path("report"), "--out", help="folder for index.html, report.md, lkml.txt"),
 ) -> None:
     """Write index.html, report.md and lkml.txt comparing every strategy with the baseline."""
+    # the analysis stack (scipy, matplotlib) loads only for this command
+    from orchestrator.analysis.compare import compare
+    from orchestrator.analysis.data import load_study
+    from orchestrator.analysis.render import write_report
+
     study = load_study(dataset, sweep)
     if baseline not in {r["strategy"] for r in study.runs}:
         raise UserError(dataset, "--baseline", f"no runs of strategy {baseline!r}")

@@ -7,6 +7,7 @@ import math
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import typer
@@ -18,7 +19,9 @@ from orchestrator.errors import UserError
 from orchestrator.plan import compose_run
 from orchestrator.results.dataset import write_run_folder
 from orchestrator.results.tables import finite, to_tables
-from orchestrator.simulate import RunResult, simulate
+
+if TYPE_CHECKING:
+    from orchestrator.simulate import RunResult
 
 
 class Placement(str, Enum):
@@ -53,6 +56,8 @@ def run(
     """Simulate one configuration and report throughput, lock_stat and costs."""
     spec = compose_run(topology, strategy, workload, overrides=overrides, copies=copies, seed=seed,
                        duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
+    from orchestrator.simulate import simulate  # the engine and its compiler: only for a run
+
     result = simulate(spec, check=check)
     if out is not None:
         try:

@@ -11,7 +11,6 @@ from rich.table import Table
 from orchestrator import terminal
 from orchestrator.errors import one_line
 from orchestrator.presets import REPO_ROOT
-from orchestrator.runners.sweep import comparison, run_sweep
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import parse_yaml, read_spec_text
@@ -65,6 +64,8 @@ def sweep(
                                          help="cap for --target-ci"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
+    from orchestrator.runners.sweep import comparison, run_sweep  # Ray and scipy: only for this command
+
     spec, _ = load_sweep(spec_file)
     source = "<stdin>" if spec_file == "-" else spec_file
     if backend == Backend.local and (address or layout == Layout.actors):

@@ -11,7 +11,7 @@ import numpy as np
 
 from orchestrator.generators.base import BATCH, Generator, World
 from orchestrator.sim import ops
-from orchestrator.sim.locks import RWSEM
+from orchestrator.sim.ops import RWSEM
 
 
 class ClosedLoop(Generator):

@@ -9,7 +9,7 @@ import numpy as np
 from orchestrator.generators.base import Generator, World
 from orchestrator.generators.mm import MmLocks
 from orchestrator.sim import ops
-from orchestrator.sim.locks import SPINLOCK
+from orchestrator.sim.ops import SPINLOCK
 from orchestrator.spec.workload import ImmapWorkload, MappedFile
 from orchestrator.strategies.base import FileDecl
 

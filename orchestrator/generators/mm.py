@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from orchestrator.generators.base import World
 from orchestrator.sim import ops
-from orchestrator.sim.locks import MUTEX, SPINLOCK
+from orchestrator.sim.ops import MUTEX, SPINLOCK
 from orchestrator.spec.kernel import KernelSpec
 
 W = ops.WRITE_MODE

@@ -21,7 +21,6 @@ import uuid
 from functools import lru_cache
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -149,6 +148,7 @@ class Dataset:
         paths = [i.path for i in self.fs.get_file_info(selector)
                  if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")]
         try:
+            import pyarrow.dataset as ds  # pulls in pandas: only where a dataset is scanned
             data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
             return data.to_table(columns=columns)
         except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it

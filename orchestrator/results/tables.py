@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from orchestrator.results.schema import SCHEMAS
-from orchestrator.simulate import RunResult
 from orchestrator.spec.run import MODEL_VERSION, RunSpec
+
+if TYPE_CHECKING:
+    from orchestrator.simulate import RunResult
 
 
 def finite(value: Any) -> Any:

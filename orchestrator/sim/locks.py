@@ -35,7 +35,7 @@ import numpy as np
 from orchestrator.sim.histogram import SUB, SUB_BITS
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, between, read, write
-from orchestrator.sim.ops import HOLD, READ_MODE, WRITE_MODE
+from orchestrator.sim.ops import HOLD, KINDS, MUTEX, PERCPU_RWSEM, READ_MODE, RWSEM, SPINLOCK, WRITE_MODE  # noqa: F401
 from orchestrator.sim.state import (
     BIG, CHECK, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK, E_READER_BESIDE_WRITER,
     E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN, EV_SPIN_ENDS,
@@ -45,10 +45,6 @@ from orchestrator.sim.state import (
     ST_CONT, ST_HANDOFFS, ST_HOLD_MAX, ST_HOLD_MIN, ST_HOLD_TOTAL, ST_HOLDS, ST_SLEEP_NS, ST_SLEEPS, ST_SPIN_NS,
     ST_WAIT_MAX, ST_WAIT_MIN, ST_WAIT_TOTAL, ST_WAITS, WAIT_TOTAL, WAKEUP, WAKING, WARMUP_NS)
 from orchestrator.sim.trees import bit_length, fail
-
-# lock kinds as plugins name them, in the order of the engine's codes (K_RWSEM ...)
-RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM = "rwsem", "mutex", "spinlock", "percpu-rwsem"
-KINDS = (RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM)
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)

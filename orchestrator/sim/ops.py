@@ -51,6 +51,10 @@ INDIRECT = 1 << 40  # operand INDIRECT + t: entry (subtree register) of table t
 # array, which the engine copies as it is (generators/closed_loop.py does).
 ROW = 7
 
+# lock kinds, as plugins name them (the engine's codes follow this order)
+RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM = "rwsem", "mutex", "spinlock", "percpu-rwsem"
+KINDS = (RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM)
+
 # lock modes
 WRITE_MODE = 0
 READ_MODE = 1

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from orchestrator.sim import ops
-from orchestrator.sim.engine import Engine
 from orchestrator.sim.machine import Machine
 from orchestrator.spec.strategy import StrategySpec
+
+if TYPE_CHECKING:  # the engine (and its compiler) loads only when a run needs it
+    from orchestrator.sim.engine import Engine
 
 # struct sizes on x86_64 without lock debugging, in bytes
 RB_ROOT_CACHED = 16     # struct rb_root_cached: rb_node pointer + leftmost pointer

@@ -9,7 +9,7 @@ share cache lines); a VMA picks its subtree by CPU id (default) or by a hash of 
 from __future__ import annotations
 
 from orchestrator.sim import ops
-from orchestrator.sim.locks import RWSEM, SPINLOCK
+from orchestrator.sim.ops import RWSEM, SPINLOCK
 from orchestrator.strategies.base import CACHE_LINE, RB_ROOT_CACHED, RW_SEMAPHORE, SPINLOCK_T, FileDecl
 from orchestrator.strategies.sharded import Sharded, Space
 

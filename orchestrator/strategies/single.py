@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.errors import UserError
-from orchestrator.sim.locks import RWSEM
+from orchestrator.sim.ops import RWSEM
 from orchestrator.strategies.base import RB_ROOT_CACHED, RW_SEMAPHORE, FileDecl
 from orchestrator.strategies.sharded import Sharded, Space
 

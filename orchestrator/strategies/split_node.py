@@ -10,7 +10,7 @@ per VMA (__remove_shared_vm_struct); an rmap walk takes every tree's rwsem for r
 from __future__ import annotations
 
 from orchestrator.sim import ops
-from orchestrator.sim.locks import RWSEM
+from orchestrator.sim.ops import RWSEM
 from orchestrator.strategies.base import (ATOMIC_T, CACHE_LINE, POINTER, RB_ROOT_CACHED, RW_SEMAPHORE,
                                           FileDecl, kmalloc_size)
 from orchestrator.strategies.sharded import Sharded, Space

@@ -8,7 +8,7 @@ The protocol and subtrees are those of `inverted`; only the file-wide lock diffe
 
 from __future__ import annotations
 
-from orchestrator.sim.locks import PERCPU_RWSEM
+from orchestrator.sim.ops import PERCPU_RWSEM
 from orchestrator.strategies.base import ATOMIC_T, MUTEX
 from orchestrator.strategies.inverted import SUBTREE, Inverted
 

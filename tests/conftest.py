@@ -33,3 +33,19 @@ def orch(capsys):
         return Result(exit_info.value.code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def orch_wheel(tmp_path_factory) -> Path:
+    """orch's wheel, built once per test session."""
+    from wheelenv import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def wheel_bin(tmp_path_factory, orch_wheel) -> Path:
+    """The bin folder of a fresh venv with orch installed from its wheel (not editable)."""
+    from wheelenv import fresh_venv
+
+    return fresh_venv(tmp_path_factory.mktemp("wheel-venv") / "venv", orch_wheel)

@@ -17,7 +17,7 @@ import typer
 
 from orchestrator.cli.sweep import load_sweep
 from orchestrator.errors import UserError
-from orchestrator.presets import REPO_ROOT
+from orchestrator.presets import PACKAGE
 from orchestrator.runners.ray_cluster import EXCLUDES
 
 app = typer.Typer(help="Status, logs and stopping of submitted sweeps.", no_args_is_help=True)
@@ -59,7 +59,7 @@ def submit(
         try:
             job = client.submit_job(
                 entrypoint=entry,
-                runtime_env={"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, "env_vars": {SPEC_ENV: text}},
+                runtime_env={"working_dir": str(PACKAGE.parent), "excludes": EXCLUDES, "env_vars": {SPEC_ENV: text}},
             )
             break
         except Exception as exc:  # a head that just started has no job agent for a few seconds

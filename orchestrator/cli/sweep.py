@@ -10,12 +10,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.presets import REPO_ROOT
+from orchestrator.presets import ROOT
 from orchestrator.runners.sweep import comparison, run_sweep
 from orchestrator.spec import SweepSpec, load, validate
 from orchestrator.spec.loader import parse_yaml
 
-DEFAULT_SPEC = REPO_ROOT / "reports" / "quick" / "sweep.yaml"
+DEFAULT_SPEC = ROOT / "reports" / "quick" / "sweep.yaml"
 
 
 class Backend(str, Enum):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from orchestrator.errors import UserError
-from orchestrator.presets import REPO_ROOT
+from orchestrator.presets import PACKAGE
 
 # Upload the project, not its virtualenv or results, when a cluster needs our code.
 EXCLUDES = [".venv", ".git", "results", "*.parquet", "__pycache__", ".hypothesis", ".pytest_cache"]
@@ -45,7 +45,7 @@ def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterato
             ray.init(address=address, log_to_driver=False, configure_logging=False)  # inside a job
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False,
-                     runtime_env={"working_dir": str(REPO_ROOT), "excludes": EXCLUDES,
+                     runtime_env={"working_dir": str(PACKAGE.parent), "excludes": EXCLUDES,
                                   **({"env_vars": env} if env else {})})
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise UserError(address or "ray", "--address", f"cannot start or reach Ray: {exc}") from None

@@ -49,3 +49,13 @@ def wheel_bin(tmp_path_factory, orch_wheel) -> Path:
     from wheelenv import fresh_venv
 
     return fresh_venv(tmp_path_factory.mktemp("wheel-venv") / "venv", orch_wheel)
+
+
+@pytest.fixture(scope="session")
+def head(tmp_path_factory):
+    """A Ray head of our own, shared by the tests that need a cluster."""
+    from rayhead import RayHead
+
+    head = RayHead(tmp_path_factory.mktemp("head"))
+    yield head
+    head.stop()

@@ -11,9 +11,15 @@ from pathlib import Path
 from orchestrator.errors import UserError
 
 FOLDERS = ("topologies", "workloads", "reports/quick")
-PACKAGE = Path(__file__).resolve().parent
-_WHEEL = PACKAGE / "_presets"
-ROOT = _WHEEL if _WHEEL.is_dir() else PACKAGE.parent  # the folder that holds the preset folders
+_PACKAGE = Path(__file__).resolve().parent
+_WHEEL = _PACKAGE / "_presets"
+ROOT = _WHEEL if _WHEEL.is_dir() else _PACKAGE.parent  # the folder that holds the preset folders
+
+
+def preset_files() -> dict[str, Path]:
+    """Every preset file, by its place in orch's wheel."""
+    return {f"orchestrator/_presets/{folder}/{path.name}": path
+            for folder in FOLDERS for path in sorted((ROOT / folder).glob("*.yaml"))}
 
 
 def preset_names(kind: str) -> list[str]:

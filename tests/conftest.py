@@ -53,9 +53,12 @@ def wheel_bin(tmp_path_factory, orch_wheel) -> Path:
 
 @pytest.fixture(scope="session")
 def head(tmp_path_factory):
-    """A Ray head of our own, shared by the tests that need a cluster."""
+    """A Ray cluster of our own (a head and a second node), shared by the tests that need one. Its
+    Python has orch's dependencies but not orch: jobs and workers get orch from what orch ships."""
     from rayhead import RayHead
+    from wheelenv import fresh_venv
 
-    head = RayHead(tmp_path_factory.mktemp("head"))
+    tmp = tmp_path_factory.mktemp("ray")  # short: Ray keeps unix sockets in it
+    head = RayHead(tmp, fresh_venv(tmp / "venv") / "python")
     yield head
     head.stop()

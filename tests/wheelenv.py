@@ -11,19 +11,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def build_wheel(out: Path) -> Path:
-    # from a copy of the source: setuptools reuses a checkout's build/ folder, which may hold files
-    # of an older build
-    source = out / "source"
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True, text=True).stdout.splitlines()
-    for name in files:
-        if (REPO / name).is_file():  # not a file deleted but not yet committed
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, source / name)
+def build_wheel(out: Path, source: Path = REPO) -> Path:
+    """The wheel of the project in `source` (default: orch), built in `out`."""
+    if source == REPO:  # from a copy: setuptools reuses a checkout's build/ folder, with any stale files
+        source = out / "source"
+        files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                               check=True, capture_output=True, text=True).stdout.splitlines()
+        for name in files:
+            if (REPO / name).is_file():  # not a file deleted but not yet committed
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
                    check=True, capture_output=True)
-    return next(out.glob("orchestrator-*.whl"))
+    return next(out.glob("*.whl"))
 
 
 def fresh_venv(path: Path, *wheels: Path) -> Path:

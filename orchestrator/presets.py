@@ -1,4 +1,8 @@
-"""Preset lookup: a spec argument is a path, or the name of a YAML file in the repo's preset folders."""
+"""Preset lookup: a spec argument is a path, or the name of a YAML file in a preset folder.
+
+The preset folders sit at the top of a checkout; a wheel carries them inside the package as
+orchestrator/_presets/ (setup.py puts them there), so both installs resolve the same names.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,20 @@ from pathlib import Path
 
 from orchestrator.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+FOLDERS = ("topologies", "workloads", "reports/quick")
+_PACKAGE = Path(__file__).resolve().parent
+_WHEEL = _PACKAGE / "_presets"
+ROOT = _WHEEL if _WHEEL.is_dir() else _PACKAGE.parent  # the folder that holds the preset folders
+
+
+def preset_files() -> dict[str, Path]:
+    """Every preset file, by its place in orch's wheel."""
+    return {f"orchestrator/_presets/{folder}/{path.name}": path
+            for folder in FOLDERS for path in sorted((ROOT / folder).glob("*.yaml"))}
 
 
 def preset_names(kind: str) -> list[str]:
-    return sorted(p.stem for p in (REPO_ROOT / kind).glob("*.yaml"))
+    return sorted(p.stem for p in (ROOT / kind).glob("*.yaml"))
 
 
 def is_path(ref: str) -> bool:
@@ -28,7 +41,7 @@ def resolve(kind: str, ref: str) -> Path:
     path = Path(ref)
     if is_path(ref):
         return path
-    candidate = REPO_ROOT / kind / f"{ref}.yaml"
+    candidate = ROOT / kind / f"{ref}.yaml"
     if candidate.exists():
         return candidate
     raise UserError(ref, None, f"no such file, and no preset of that name in {kind}/ "

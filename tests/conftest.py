@@ -33,3 +33,32 @@ def orch(capsys):
         return Result(exit_info.value.code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def orch_wheel(tmp_path_factory) -> Path:
+    """orch's wheel, built once per test session."""
+    from wheelenv import build_wheel
+
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def wheel_bin(tmp_path_factory, orch_wheel) -> Path:
+    """The bin folder of a fresh venv with orch installed from its wheel (not editable)."""
+    from wheelenv import fresh_venv
+
+    return fresh_venv(tmp_path_factory.mktemp("wheel-venv") / "venv", orch_wheel)
+
+
+@pytest.fixture(scope="session")
+def head(tmp_path_factory):
+    """A Ray cluster of our own (a head and a second node), shared by the tests that need one. Its
+    Python has orch's dependencies but not orch: jobs and workers get orch from what orch ships."""
+    from rayhead import RayHead
+    from wheelenv import fresh_venv
+
+    tmp = tmp_path_factory.mktemp("ray")  # short: Ray keeps unix sockets in it
+    head = RayHead(tmp, fresh_venv(tmp / "venv") / "python")
+    yield head
+    head.stop()

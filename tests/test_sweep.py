@@ -18,7 +18,6 @@ import yaml
 from orchestrator.plan import expand_sweep
 from orchestrator.spec import SweepSpec, validate
 
-from rayhead import RayHead
 from test_dataset_faults import run_counts
 
 ORCH = [sys.executable, "-m", "orchestrator"]
@@ -57,13 +56,6 @@ def expected_ids(spec_path: Path) -> set[str]:
     return {run.run_id() for run in expand_sweep(spec, "x")}
 
 
-@pytest.fixture(scope="module")
-def head(tmp_path_factory):
-    head = RayHead(tmp_path_factory.mktemp("head"))
-    yield head
-    head.stop()
-
-
 def orch_process(*args, env=None) -> subprocess.CompletedProcess:
     """orch in its own process: Ray loads an auth token once per process."""
     return subprocess.run([*ORCH, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
@@ -73,7 +65,7 @@ def test_local_embedded_and_cluster_give_identical_rows(orch, tmp_path, head):
     spec = write_spec(tmp_path)
     assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "local").code == 0
     assert orch("sweep", spec, "--out", tmp_path / "embedded").code == 0
-    cluster = orch_process("sweep", spec, "--address", head.address, "--out", tmp_path / "cluster", env=head.env)
+    cluster = orch_process("sweep", spec, "--out", tmp_path / "cluster", env={**head.env, "RAY_ADDRESS": head.address})
     assert cluster.returncode == 0, cluster.stderr
     local = runs(tmp_path / "local")
     assert {r["run_id"] for r in local} == expected_ids(spec) and all(r["status"] == "ok" for r in local)

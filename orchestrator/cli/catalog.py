@@ -11,19 +11,19 @@ from orchestrator.spec import WorkloadSpec, read_yaml, validate
 from orchestrator.strategies import available
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = Table(title=title, title_justify="left")
+def table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    shown = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, no_wrap=column != columns[-1])
+        shown.add_column(column, no_wrap=column != columns[-1])
     for row in rows:
-        table.add_row(*row)
-    terminal.console(120).print(table)
+        shown.add_row(*row)
+    terminal.console(120).print(shown)
 
 
 def strategies() -> None:
     """List the lock designs installed (entry point group orch.strategies)."""
     rows = [(name, f"{cls.__module__}", cls.summary) for name, cls in available().items()]
-    _table("Strategies", ("name", "module", "design"), rows)
+    table("Strategies", ("name", "module", "design"), rows)
 
 
 def workloads() -> None:
@@ -33,5 +33,5 @@ def workloads() -> None:
         path = resolve("workloads", name)
         spec = validate(WorkloadSpec, read_yaml(path), str(path))
         rows.append((name, spec.kind, spec.description or GENERATORS[spec.kind].summary))
-    _table("Workload presets", ("preset", "kind", "description"), rows)
-    _table("Generators", ("kind", "summary"), [(k, g.summary) for k, g in GENERATORS.items()])
+    table("Workload presets", ("preset", "kind", "description"), rows)
+    table("Generators", ("kind", "summary"), [(k, g.summary) for k, g in GENERATORS.items()])

@@ -10,12 +10,12 @@ from rich.table import Table
 
 from orchestrator import terminal
 from orchestrator.errors import one_line
-from orchestrator.presets import REPO_ROOT
+from orchestrator.presets import ROOT
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import parse_yaml, read_spec_text
 
-DEFAULT_SPEC = REPO_ROOT / "reports" / "quick" / "sweep.yaml"
+DEFAULT_SPEC = ROOT / "reports" / "quick" / "sweep.yaml"
 
 
 class Backend(str, Enum):
@@ -52,7 +52,8 @@ def sweep(
     spec_file: str = typer.Argument(str(DEFAULT_SPEC), metavar="[SPEC]",
                                     help="sweep YAML, or - for stdin (default: reports/quick/sweep.yaml)"),
     backend: Backend = typer.Option(Backend.ray, "--backend", help="ray (embedded or --address) or local"),
-    address: str | None = typer.Option(None, "--address", help="an existing Ray cluster (host:port or auto)"),
+    address: str | None = typer.Option(None, "--address", envvar="RAY_ADDRESS", show_envvar=False,
+                                         help="an existing Ray cluster, HEAD:6379 or auto (default: $RAY_ADDRESS)"),
     workers: int = typer.Option(2, "--workers", min=1, help="runs in parallel (embedded Ray's CPUs)"),
     layout: Layout = typer.Option(Layout.task, "--layout", help="task: one Ray task per run; actors: "
                                                                  "one actor per virtual node + a tree actor"),
@@ -69,7 +70,8 @@ def sweep(
     spec, _ = load_sweep(spec_file)
     source = "<stdin>" if spec_file == "-" else spec_file
     if backend == Backend.local and (address or layout == Layout.actors):
-        raise typer.BadParameter("--address and --layout actors need --backend ray", param_hint="--backend")
+        raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",
+                                param_hint="--backend")
     outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
                                     layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
                                     max_replications=max_replications)

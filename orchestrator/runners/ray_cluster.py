@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from orchestrator.errors import UserError
-from orchestrator.presets import REPO_ROOT
-
-# Upload the project, not its virtualenv or results, when a cluster needs our code.
-EXCLUDES = [".venv", ".git", "results", "*.parquet", "__pycache__", ".hypothesis", ".pytest_cache"]
+from orchestrator.runners.bundle import runtime_env
 
 
 def vnode_resources(nodes: int) -> dict[str, float]:
@@ -43,10 +42,10 @@ def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterato
                      runtime_env={"env_vars": env} if env else None)
         elif address == "auto" or os.environ.get("RAY_JOB_ID"):
             ray.init(address=address, log_to_driver=False, configure_logging=False)  # inside a job
-        else:
-            ray.init(address=address, log_to_driver=False, configure_logging=False,
-                     runtime_env={"working_dir": str(REPO_ROOT), "excludes": EXCLUDES,
-                                  **({"env_vars": env} if env else {})})
+        else:  # the cluster's workers get orch (and plugins) from us: see runners/bundle.py
+            with tempfile.TemporaryDirectory() as folder:  # uploaded by ray.init
+                ray.init(address=address, log_to_driver=False, configure_logging=False,
+                         runtime_env={**runtime_env(Path(folder)), **({"env_vars": env} if env else {})})
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise UserError(address or "ray", "--address", f"cannot start or reach Ray: {exc}") from None
     try:

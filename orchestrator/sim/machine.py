@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from orchestrator.spec.topology import Topology
 
 
@@ -68,14 +70,14 @@ class Machine:
         lat = topo.latency_ns
         node_lat = [[topo.node_latency_ns(a, b) for b in range(len(topo.nodes))] for a in range(len(topo.nodes))]
 
-        def pair(a: int, b: int) -> int:
-            if a == b:
-                return 0
-            if a in smt_group and smt_group.get(b) == smt_group[a]:
-                return lat.smt or 0
-            if a in l3_group and l3_group.get(b) == l3_group[a]:
-                return lat.l3 or 0
-            return node_lat[node_of[a]][node_of[b]]
+        def pairs() -> list[list[int]]:
+            """Slot x slot transfer latency: same CPU 0, SMT siblings, same L3, else by nodes."""
+            node = np.array([node_of[c] for c in cpus])
+            out = np.array(node_lat)[node[:, None], node[None, :]]
+            for group, ns in ((l3_group, lat.l3), (smt_group, lat.smt)):
+                ids = np.array([group.get(c, -1) for c in cpus])
+                out = np.where((ids[:, None] == ids[None, :]) & (ids[:, None] >= 0), ns or 0, out)
+            return np.where(np.equal.outer(cpus, cpus), 0, out).tolist()
 
         nodes = [node_of[c] for c in cpus]
         in_core: dict[int, list[int]] = {}  # SMT group -> its slots
@@ -87,7 +89,7 @@ class Machine:
             topology=topo,
             cpus=cpus,
             node=nodes,
-            latency=[[pair(a, b) for b in cpus] for a in cpus],
+            latency=pairs(),
             to_node=[[node_lat[n][m] for m in range(len(topo.nodes))] for n in nodes],
             siblings=siblings,
             home_node_effect=topo.home_node_effect,

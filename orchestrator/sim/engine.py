@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import time as wallclock
-from itertools import chain
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -103,7 +102,8 @@ class LockDecl:
 CHUNK = 256  # rows encoded per refill: the rest of a batch waits, so buffers stay small
 PLAIN = frozenset({ops.DELAY, ops.HOLD, ops.RELEASE, ops.READ, ops.WRITE, ops.ATOMIC, ops.START, ops.END,
                    ops.IDLE})  # ops whose tuple is already their row
-PAD = [(0,) * (ROW - k) for k in range(ROW + 1)]
+PAD = [(0,) * (ROW - k) for k in range(ROW + 1)]  # what fills a plain op's tuple to a row
+WALK_BEGIN, WALK_END = (ops.WALK_BEGIN,) + PAD[1], (ops.WALK_END,) + PAD[1]
 
 
 @dataclass
@@ -341,43 +341,46 @@ class Engine:
                                 cx_n=np.append(S.cx_n, 0))
 
     def _encode(self, slot: int, program, rows: list, pool: list, first: int = 0, limit: int = 0) -> int:
-        """Append the rows of program[first:] (a strategy's expansion), or, with a row `limit`,
-        of a batch's ops until about that many rows are out (never stopping after an ACQUIRE
-        whose HOLD its grant would fold in). Returns where it stopped."""
+        """Append the rows of program[first:] (a strategy's expansion) to `rows`, a flat list
+        of ROW integers per row; or, with a row `limit`, of a batch's ops until about that many
+        rows are out (never stopping after an ACQUIRE whose HOLD its grant would fold in).
+        Returns where it stopped."""
         jumps = []
         undo: tuple = ()  # the last trylock's undo list and where it starts in the pool
         undo_at = -1
         n = len(program)
         i = first
+        limit *= ROW
         while i < n:
             op = program[i]
             i += 1
             code = op[0]
             if code in PLAIN:
-                rows.append(op)
+                rows += op
+                rows += PAD[len(op)]
             elif code == ops.ACQUIRE:
                 fold = i < n and program[i][0] == ops.HOLD
-                rows.append((code, op[1], op[2], int(fold)))
+                rows += (code, op[1], op[2], int(fold), 0, 0, 0)
                 if fold:
                     continue
             elif code == ops.IMMAP:
                 walk = op[1] == ops.RMAP_WALK
                 if walk:
-                    rows.append((ops.WALK_BEGIN,))
+                    rows += WALK_BEGIN
                 self._encode(slot, self.expand(slot, op), rows, pool)
                 if walk:
-                    rows.append((ops.WALK_END,))
+                    rows += WALK_END
             elif code == ops.TREE:
                 action = op[2]
                 if action == ops.INSERT:
                     vma_id, lo, hi = op[3]
-                    rows.append((code, op[1], action, self._new_vma(slot, vma_id), lo, hi, vma_id))
+                    rows += (code, op[1], action, self._new_vma(slot, vma_id), lo, hi, vma_id)
                 elif action == ops.REMOVE:
                     vma = self.vma_ids.pop(op[3])
                     self.cpus[slot].free_vmas.append(vma)
-                    rows.append((code, op[1], action, vma))
+                    rows += (code, op[1], action, vma, 0, 0, 0)
                 else:
-                    rows.append((code, op[1], action, op[3][0], op[3][1]))
+                    rows += (code, op[1], action, op[3][0], op[3][1], 0, 0)
             elif code == ops.TRY_ACQUIRE:
                 if limit:
                     raise ValueError("a trylock belongs in a strategy's expansion, not in a workload's batch")
@@ -387,38 +390,38 @@ class Engine:
                 for lock, mode in op[3][len(undo) if grows else 0:]:
                     pool += (lock, mode)
                 undo, undo_at = op[3], start
-                jumps.append(len(rows))
-                rows.append((code, op[1], op[2], start, len(op[3]), 0))
+                jumps.append(len(rows) + 5)  # where its jump target goes
+                rows += (code, op[1], op[2], start, len(op[3]), 0, 0)
             elif code == ops.READ_ALL:
-                rows.append((code, len(pool), len(op[1])))
+                rows += (code, len(pool), len(op[1]), 0, 0, 0, 0)
                 pool += op[1]
             elif code == ops.CMPXCHG:
                 line, lock = op[1], op[2]
                 self._lockref_line(line)
                 if lock >= 0:  # the fallback: take the spinlock (lockref_get's slow path)
-                    rows += [(code, line, lock, 2), (ops.ACQUIRE, lock, ops.WRITE_MODE, 0),
-                             (ops.RELEASE, lock, ops.WRITE_MODE)]
+                    rows += (code, line, lock, 2, 0, 0, 0, ops.ACQUIRE, lock, ops.WRITE_MODE, 0, 0, 0, 0,
+                             ops.RELEASE, lock, ops.WRITE_MODE, 0, 0, 0, 0)
                 else:
-                    rows.append((code, line, lock, 0))
+                    rows += (code, line, lock, 0, 0, 0, 0)
             elif code == ops.SUBTREE_OF:
-                rows.append((code, self.vma_ids[op[1]], op[2].index))
+                rows += (code, self.vma_ids[op[1]], op[2].index, 0, 0, 0, 0)
             elif code == ops.SMALLEST:
-                rows.append((code, op[1].index, op[2].index))
+                rows += (code, op[1].index, op[2].index, 0, 0, 0, 0)
             else:
                 raise ValueError(f"unknown op {op!r}")
             if limit and len(rows) >= limit:
                 return i
-        end = len(rows)  # a failed trylock skips to the end of its program
+        end = len(rows) // ROW  # a failed trylock skips to the end of its program
         for j in jumps:
-            rows[j] = rows[j][:5] + (end,)
+            rows[j] = end
         return i
 
     def _refill(self, slot: int) -> None:
         """Encode the CPU's next ops, about CHUNK rows."""
         cpu = self.cpus[slot]
-        rows: list[tuple] = []
+        rows: list[int] = []
         pool: list[int] = []
-        while len(rows) < CHUNK:
+        while len(rows) < CHUNK * ROW:
             if isinstance(cpu.pending, np.ndarray) and cpu.at < len(cpu.pending):
                 if rows:
                     break
@@ -433,8 +436,7 @@ class Engine:
                 cpu.pending, cpu.at = batch, 0
             else:
                 cpu.at = self._encode(slot, cpu.pending, rows, pool, cpu.at, CHUNK)
-        flat = chain.from_iterable(row + PAD[len(row)] for row in rows)
-        self._store(slot, np.fromiter(flat, dtype=np.int64, count=len(rows) * ROW).reshape(len(rows), ROW), pool)
+        self._store(slot, np.array(rows, dtype=np.int64).reshape(-1, ROW), pool)
 
     def _load(self, slot: int, cpu: Cpu) -> None:
         """Copy the next CHUNK rows of an encoded batch (extended past an ACQUIRE that folds)."""

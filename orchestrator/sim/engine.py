@@ -19,7 +19,8 @@ import numpy as np
 
 from orchestrator.sim import ops, state
 from orchestrator.sim.histogram import BUCKETS, Histogram
-from orchestrator.sim.locks import close_all, push_event
+from orchestrator.sim.heap import push_event
+from orchestrator.sim.locks import close_all
 from orchestrator.sim.ops import KINDS, PERCPU_RWSEM
 from orchestrator.sim.loop import run as run_loop
 from orchestrator.sim.machine import Machine

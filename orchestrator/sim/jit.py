@@ -19,7 +19,7 @@ from numba import njit as _njit
 
 
 # the modules compiled code comes from (functions, and the constants they fold in)
-COMPILED = ("histogram", "jit", "lines", "locks", "loop", "ops", "state", "trees")
+COMPILED = ("heap", "histogram", "jit", "lines", "locks", "loop", "ops", "state", "trees")
 
 
 def _cache_dir() -> str:

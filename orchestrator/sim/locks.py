@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from orchestrator.sim.heap import push_event
 from orchestrator.sim.histogram import SUB, SUB_BITS
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, between, read, write
@@ -39,8 +40,8 @@ from orchestrator.sim.ops import HOLD, KINDS, MUTEX, PERCPU_RWSEM, READ_MODE, RW
 from orchestrator.sim.state import (
     BIG, CHECK, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK, E_READER_BESIDE_WRITER,
     E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN, EV_SPIN_ENDS,
-    EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, HEAP_N, HELD_MAX, K_MUTEX, K_PERCPU, K_RWSEM,
-    K_SPINLOCK, LOCK_OP, MAX_WOKEN, RSPIN_BASE, RSPIN_MAX, RSPIN_PER, RUNNING, SEQ, SLEEP, SLEEPING, SMT_SLOWDOWN,
+    EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, HELD_MAX, K_MUTEX, K_PERCPU, K_RWSEM,
+    K_SPINLOCK, LOCK_OP, MAX_WOKEN, RSPIN_BASE, RSPIN_MAX, RSPIN_PER, RUNNING, SLEEP, SLEEPING, SMT_SLOWDOWN,
     SPIN, SPIN_FIXED, SPIN_LIMIT, SPIN_SCALE, SPIN_SHAPE, SPINNING, ST_ACQ, ST_ACQ_BOUNCES, ST_CON_BOUNCES,
     ST_CONT, ST_HANDOFFS, ST_HOLD_MAX, ST_HOLD_MIN, ST_HOLD_TOTAL, ST_HOLDS, ST_SLEEP_NS, ST_SLEEPS, ST_SPIN_NS,
     ST_WAIT_MAX, ST_WAIT_MIN, ST_WAIT_TOTAL, ST_WAITS, WAIT_TOTAL, WAKEUP, WAKING, WARMUP_NS)
@@ -65,30 +66,6 @@ def bucket_of(value):
 def in_window(S, start, end):
     """The part of [start, end) inside the measured window."""
     return max(0, min(end, S.reg[END_NS]) - max(start, S.reg[WARMUP_NS]))
-
-
-@njit
-def push_event(S, when, kind, arg):
-    """Schedule an event; (time, seq) orders the heap, seq breaks ties in scheduling order."""
-    reg = S.reg
-    n = reg[HEAP_N]
-    seq = reg[SEQ]
-    reg[SEQ] = seq + 1
-    i = n
-    while i > 0:  # sift up
-        parent = (i - 1) >> 1
-        if S.h_time[parent] < when or (S.h_time[parent] == when and S.h_seq[parent] < seq):
-            break
-        S.h_time[i] = S.h_time[parent]
-        S.h_seq[i] = S.h_seq[parent]
-        S.h_kind[i] = S.h_kind[parent]
-        S.h_arg[i] = S.h_arg[parent]
-        i = parent
-    S.h_time[i] = when
-    S.h_seq[i] = seq
-    S.h_kind[i] = kind
-    S.h_arg[i] = arg
-    reg[HEAP_N] = n + 1
 
 
 @njit

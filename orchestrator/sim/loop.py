@@ -15,46 +15,15 @@ from __future__ import annotations
 from orchestrator.sim import ops
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, cmpxchg, read, read_all, write
-from orchestrator.sim.locks import (acquire, bucket_of, busy, in_window, push_event, release, smt_factor,
-                                    spin_ends, try_acquire, woken_writer)
+from orchestrator.sim.heap import pop_event, push_event
+from orchestrator.sim.locks import (acquire, bucket_of, busy, in_window, release, smt_factor, spin_ends, try_acquire,
+                                    woken_writer)
 from orchestrator.sim.state import (
     BIG, CHECK, DONE, E_BAD_OP, E_TIME_BACK, END_NS, EV_END_WARMUP, EV_RUN, EV_SPIN_ENDS, EV_WOKEN_WRITER,
     EVENTS, FALLBACKS, GROW, GROW_HEAP, GROW_LINES, GROW_TREE, HEAP_N, IDLE, INSERTED, LOCAL, NEED_OPS, NFREE,
     NLINES, NOW, REMOTE, REMOVED, RESUME_SLOT, RESUME_T, RETRY_LIMIT, RUNNING, ST_HOLD_MIN, ST_WAIT_MIN,
     WAIT_TOTAL, WINDOW_NS, ERROR_A, ERROR_B)
 from orchestrator.sim.trees import fail, insert, query, remove
-
-
-@njit
-def pop_event(S):
-    """Remove the earliest event; returns (time, kind, arg)."""
-    reg = S.reg
-    when, kind, arg = S.h_time[0], S.h_kind[0], S.h_arg[0]
-    n = reg[HEAP_N] - 1
-    reg[HEAP_N] = n
-    if n:
-        t, q, k, a = S.h_time[n], S.h_seq[n], S.h_kind[n], S.h_arg[n]
-        i = 0
-        while True:  # sift the last entry down from the root
-            child = 2 * i + 1
-            if child >= n:
-                break
-            right = child + 1
-            if right < n and (S.h_time[right] < S.h_time[child] or
-                              (S.h_time[right] == S.h_time[child] and S.h_seq[right] < S.h_seq[child])):
-                child = right
-            if S.h_time[child] > t or (S.h_time[child] == t and S.h_seq[child] > q):
-                break
-            S.h_time[i] = S.h_time[child]
-            S.h_seq[i] = S.h_seq[child]
-            S.h_kind[i] = S.h_kind[child]
-            S.h_arg[i] = S.h_arg[child]
-            i = child
-        S.h_time[i] = t
-        S.h_seq[i] = q
-        S.h_kind[i] = k
-        S.h_arg[i] = a
-    return when, kind, arg
 
 
 @njit

@@ -26,7 +26,7 @@ def data_contract() -> str:
     return "\n".join(out)
 
 
-def schema(kind: SchemaKind = typer.Argument(..., help="topology, workload, strategy, sweep, or data")) -> None:
+def schema(kind: SchemaKind = typer.Argument(..., help="kernel, topology, workload, strategy, sweep, or data")) -> None:
     """Print the JSON Schema of a spec, or (data) the Parquet tables' columns as Markdown."""
     if kind.value == "data":
         print(data_contract(), end="")

@@ -235,6 +235,7 @@ class Engine:
         fparam[state.SPIN_SCALE] = k.spin_mean_ns / math.gamma(1 + 1 / k.spin_shape)
         fparam[state.SPIN_SHAPE] = k.spin_shape
         fparam[state.HANDOFF_TRANSFERS] = k.handoff_line_transfers
+        fparam[state.COST_SCALE] = k.cost_scale
         siblings = filled(-1, slots, max([len(s) for s in m.siblings] + [1]))
         for slot, group in enumerate(m.siblings):
             siblings[slot, :len(group)] = group

@@ -36,10 +36,11 @@ from orchestrator.sim.heap import push_event
 from orchestrator.sim.histogram import SUB, SUB_BITS
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, between, read, write
+# the lock kinds are re-exported for plugins written against earlier versions
 from orchestrator.sim.ops import HOLD, KINDS, MUTEX, PERCPU_RWSEM, READ_MODE, RWSEM, SPINLOCK, WRITE_MODE  # noqa: F401
 from orchestrator.sim.state import (
-    BIG, CHECK, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK, E_READER_BESIDE_WRITER,
-    E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN, EV_SPIN_ENDS,
+    BIG, CHECK, COST_SCALE, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK,
+    E_READER_BESIDE_WRITER, E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN, EV_SPIN_ENDS,
     EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, HELD_MAX, K_MUTEX, K_PERCPU, K_RWSEM,
     K_SPINLOCK, LOCK_OP, MAX_WOKEN, RSPIN_BASE, RSPIN_MAX, RSPIN_PER, RUNNING, SLEEP, SLEEPING, SMT_SLOWDOWN,
     SPIN, SPIN_FIXED, SPIN_LIMIT, SPIN_SCALE, SPIN_SHAPE, SPINNING, ST_ACQ, ST_ACQ_BOUNCES, ST_CON_BOUNCES,
@@ -78,6 +79,13 @@ def smt_factor(S, slot):
 
 
 @njit
+def critical(S, slot, ns):
+    """How long `ns` of work inside a critical section takes: kernel.cost_scale, and a busy SMT
+    sibling (the product is formed in this order, so scale 1 changes no result)."""
+    return int(ns * smt_factor(S, slot) * S.fparam[COST_SCALE])
+
+
+@njit
 def resume_cpu(S, slot, when, waited):
     """A lock granted `slot` after it waited; it goes on at `when`. A hold that follows at once
     touches no shared state, so it is folded into the same event, saving one heap round trip
@@ -85,7 +93,7 @@ def resume_cpu(S, slot, when, waited):
     S.reg[WAIT_TOTAL] += waited
     pc = S.pc[slot]
     if pc < S.p_len[slot] and S.prog[slot, pc - 1, 3] == 1 and S.prog[slot, pc, 0] == HOLD:
-        when += int(S.prog[slot, pc, 1] * smt_factor(S, slot))
+        when += critical(S, slot, S.prog[slot, pc, 1])
         S.pc[slot] = pc + 1
     push_event(S, when, EV_RUN, slot)
 

@@ -16,8 +16,8 @@ from orchestrator.sim import ops
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, cmpxchg, read, read_all, write
 from orchestrator.sim.heap import pop_event, push_event
-from orchestrator.sim.locks import (acquire, bucket_of, busy, in_window, release, smt_factor, spin_ends, try_acquire,
-                                    woken_writer)
+from orchestrator.sim.locks import (acquire, bucket_of, busy, critical, in_window, release, smt_factor, spin_ends,
+                                    try_acquire, woken_writer)
 from orchestrator.sim.state import (
     BIG, CHECK, DONE, E_BAD_OP, E_TIME_BACK, END_NS, EV_END_WARMUP, EV_RUN, EV_SPIN_ENDS, EV_WOKEN_WRITER,
     EVENTS, FALLBACKS, GROW, GROW_HEAP, GROW_LINES, GROW_TREE, HEAP_N, IDLE, INSERTED, LOCAL, NEED_OPS, NFREE,
@@ -135,8 +135,10 @@ def run_cpu(S, slot, t):
             return stop(S, slot, t, GROW, want)
         S.pc[slot] = pc + 1
         code = row[0]
-        if code == ops.DELAY or code == ops.HOLD:
+        if code == ops.DELAY:
             t += int(row[1] * smt_factor(S, slot))
+        elif code == ops.HOLD:
+            t += critical(S, slot, row[1])
         elif code == ops.IDLE:
             S.state[slot] = IDLE
             S.cpu_ns[IDLE] += in_window(S, t, t + row[1])
@@ -173,7 +175,7 @@ def run_cpu(S, slot, t):
             hist[bucket_of(t - S.walk_began[slot])] += 1
             S.contended[slot] = 0
         elif code == ops.TREE:  # a critical section's work: a busy SMT sibling slows all of it
-            t += int(tree_op(S, row, slot, t) * smt_factor(S, slot))
+            t += critical(S, slot, tree_op(S, row, slot, t))
         elif code == ops.READ:
             t += read(S, operand(S, slot, row[1]), slot)
         elif code == ops.READ_ALL:

@@ -1,5 +1,6 @@
 """Spec models (pydantic v2) and YAML loading: the first stage of the data path."""
 
+from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.loader import load, read_yaml, validate
 from orchestrator.spec.strategy import StrategySpec
 from orchestrator.spec.sweep import SweepSpec
@@ -7,6 +8,7 @@ from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
 
 SCHEMAS = {
+    "kernel": KernelSpec,
     "topology": Topology,
     "workload": WorkloadSpec,
     "strategy": StrategySpec,

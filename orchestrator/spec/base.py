@@ -33,6 +33,16 @@ WarmupMs = Annotated[float, Field(ge=0, le=MAX_DURATION_MS)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
+MAX_COST_SCALE = 100.0
+
+
+def plausible(low: float, high: float, unit: str, source: str) -> dict:
+    """Field metadata of an uncertain parameter: the range it plausibly takes on real machines,
+    its unit, and where the range comes from (H/M/L as in docs/sources.md). Fitting and
+    uncertainty sampling draw from it; it never rejects a value (hard limits are ge/le)."""
+    return {"plausible": [low, high], "unit": unit, "source": source}
+
+
 def zero_or_at_least(minimum: float) -> AfterValidator:
     """0 (off), or a value at least `minimum`: the engine divides by it."""
     def check(value: float) -> float:

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from orchestrator.spec.base import MAX_LINE_TRANSFERS, MAX_TREE_LINES, Spec
+from orchestrator.spec.base import MAX_COST_SCALE, MAX_LINE_TRANSFERS, MAX_TREE_LINES, Spec, plausible
 
 
 class KernelSpec(Spec):
@@ -14,7 +14,8 @@ class KernelSpec(Spec):
     handoff_ns: PositiveInt = Field(
         4_000_000, description="a first waiter that has waited this long reserves the lock (handoff): "
                                "RWSEM_WAIT_TIMEOUT, HZ/250 rounded up, checked with time_after: "
-                               "4 - 5 ms at HZ=1000, 4 - 8 ms at HZ=250")
+                               "4 - 5 ms at HZ=1000, 4 - 8 ms at HZ=250",
+        json_schema_extra=plausible(4_000_000, 8_000_000, "ns", "H: RWSEM_WAIT_TIMEOUT by HZ"))
     max_readers_woken: PositiveInt = Field(256, description="readers woken at once (MAX_READERS_WAKEUP)")
     reader_owned_spin_base_ns: NonNegativeInt = Field(
         10_000, description="a writer spins on a reader-owned rwsem for base + per_reader x readers")
@@ -28,10 +29,13 @@ class KernelSpec(Spec):
         "hazard", description="hazard: a spinner sleeps at a random time (Weibull, spin_mean_ns, "
                               "spin_shape); fixed: after spin_limit_ns, the rule of model version 2")
     spin_mean_ns: PositiveInt = Field(
-        1_000_000, description="mean time a writer spins before need_resched() (plausible 0.1 - 4 ms)")
+        1_000_000, description="mean time a writer spins before need_resched() (plausible 0.1 - 4 ms)",
+        json_schema_extra=plausible(100_000, 4_000_000, "ns", "L: scheduler ticks every 1 - 4 ms; no published "
+                                                              "spin-time distribution"))
     spin_shape: float = Field(
         1.0, ge=1.0, le=10.0, description="Weibull shape of that time: 1 = exponential (a constant "
-                                          "hazard); above 1 the hazard grows with time spun (plausible 1 - 3)")
+                                          "hazard); above 1 the hazard grows with time spun (plausible 1 - 3)",
+        json_schema_extra=plausible(1.0, 3.0, "", "L: assumed"))
     spin_limit_ns: NonNegativeInt | None = Field(
         1_000_000, description="spin_rule fixed: a spinning waiter sleeps after this long; none = never")
     handoff_line_transfers: float = Field(
@@ -39,7 +43,8 @@ class KernelSpec(Spec):
         description="lock-word transfers the next osq spinner pays to take the lock (its "
                     "read that sees it free, then its cmpxchg; plausible 1 - 3). The "
                     "releaser's pull from the polling spinner and the MCS node handed to "
-                    "the spinner after it are counted apart")
+                    "the spinner after it are counted apart",
+        json_schema_extra=plausible(1.0, 3.0, "transfers", "L: prototype sensitivity study"))
     # exec's global locks outside i_mmap (orchestrator/generators/mm.py lists them per release)
     release: str = Field(
         "6.18", pattern=r"^[1-9][0-9]*\.[0-9]+$",
@@ -48,12 +53,21 @@ class KernelSpec(Spec):
     pcpu_alloc_hold_ns: NonNegativeInt = Field(
         1_000, description="pcpu_alloc_mutex hold per alloc_percpu, pcpu_lock part included. Derived "
                            "(M): 133.5k execs/s at 26 cores with four allocations per exec (Guzik, "
-                           "14ef95be6f55) bounds an allocation and its free at ~1.9 us; plausible 0.3 - 2 us")
+                           "14ef95be6f55) bounds an allocation and its free at ~1.9 us; plausible 0.3 - 2 us",
+        json_schema_extra=plausible(300, 2_000, "ns", "M: derived from 14ef95be6f55's figures"))
     pcpu_lock_hold_ns: NonNegativeInt = Field(
-        400, description="pcpu_lock hold per allocation (area search) and per free_percpu (L; 0.1 - 1 us)")
+        400, description="pcpu_lock hold per allocation (area search) and per free_percpu (L; 0.1 - 1 us)",
+        json_schema_extra=plausible(100, 1_000, "ns", "L: assumed"))
     pgd_lock_hold_ns: NonNegativeInt = Field(
         200, description="pgd_lock hold in pgd_alloc (pgd_ctor copies the kernel half of the PGD, "
-                         "2 KiB) and pgd_free (L; 0.05 - 0.5 us)")
+                         "2 KiB) and pgd_free (L; 0.05 - 0.5 us)",
+        json_schema_extra=plausible(50, 500, "ns", "L: assumed"))
+    cost_scale: float = Field(
+        1.0, gt=0, le=MAX_COST_SCALE,
+        description="multiplies every critical-section cost (holds and tree work under a lock): the "
+                    "serialized cost per exec is the least certain quantity of the model",
+        json_schema_extra=plausible(0.7, 2.0, "x", "L: prototype sensitivity study; a ~51k execs/s peak "
+                                                   "implies ~20 us serialized per exec"))
     # lib/lockref.c: CMPXCHG_LOOP gives up after 100 failed cmpxchg and takes the spinlock (H)
     lockref_retry_limit: PositiveInt = Field(
         100, description="failed cmpxchg attempts before a lockref takes its spinlock")

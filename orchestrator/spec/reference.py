@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from orchestrator.spec.kernel import KernelSpec
+from orchestrator.spec.params import registry
 from orchestrator.spec.strategy import StrategySpec
 from orchestrator.spec.sweep import SweepSpec, WorkloadRef
 from orchestrator.spec.topology import Costs
@@ -74,21 +75,30 @@ def _table(entries: list[tuple[str, str, str, str]]) -> list[str]:
     return lines + [f"| `{n}` | {t} | `{d}` | {m} |" for n, t, d, m in entries] + [""]
 
 
+def _ranged(entries: list[tuple[str, str, str, str]]) -> list[str]:
+    """A parameter table with the plausible range of each uncertain parameter (spec/params.py)."""
+    ranges = {p.name: f"{p.low:,} - {p.high:,} {p.unit} ({p.source})" for p in registry()}
+    lines = ["| name | type | default | plausible range | meaning and source |", "|---|---|---|---|---|"]
+    return lines + [f"| `{n}` | {t} | `{d}` | {ranges.get(n, '')} | {m} |" for n, t, d, m in entries] + [""]
+
+
 def parameters_page() -> str:
     out = ["# Parameters", "",
            "Every parameter of the model, by the dotted name `orch run --set` and a sweep's `set:` take,",
            "with its default and where the default comes from ([sources.md](sources.md), [model.md](model.md)).",
            "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.",
            LIMITS, "",
-           "## Kernel policy (`kernel.*`)", "", *_table(rows(KernelSpec, "kernel")),
+           "A plausible range (`orch params` lists them) is where a parameter lies on real machines, by",
+           "its source; fitting and uncertainty sampling draw from it, and it rejects nothing.", "",
+           "## Kernel policy (`kernel.*`)", "", *_ranged(rows(KernelSpec, "kernel")),
            "## Machine costs (`topology.costs_ns.*`)", "",
            "Cache-line latencies are per topology (`latency_ns`, see the presets and sources.md).", "",
-           *_table(rows(Costs, "topology.costs_ns"))]
+           *_ranged(rows(Costs, "topology.costs_ns"))]
     for kind in (Execl, Spawn, MmapChurn, ClosedLoop):
         name = typing.get_args(kind.model_fields["kind"].annotation)[0]
         entries = [r for r in rows(kind, "workload") if r[0] not in ("workload.kind", "workload.name",
                                                                       "workload.description")]
-        out += [f"## Workload `{name}` (`workload.*`)", "", *_table(entries)]
+        out += [f"## Workload `{name}` (`workload.*`)", "", *_ranged(entries)]
     return "\n".join(out)
 
 

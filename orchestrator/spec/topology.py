@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import Field, NonNegativeInt, Strict, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import MAX_CPUS, MAX_NODES, Spec
+from orchestrator.spec.base import MAX_CPUS, MAX_NODES, Spec, plausible
 from orchestrator.spec.cpulist import CpuList, cpulist_size, format_cpulist
 
 LOCAL_DISTANCE = 10  # ACPI SLIT: a node's distance to itself
@@ -49,19 +49,23 @@ class Costs(Spec):
     """Fixed CPU and scheduler costs of the machine, in nanoseconds (docs/sources.md)."""
 
     lock_op: NonNegativeInt = Field(
-        10, description="uncontended lock or unlock, no line transfer ('down_write + up_write ~ 10-20 ns')")
+        10, description="uncontended lock or unlock, no line transfer ('down_write + up_write ~ 10-20 ns')",
+        json_schema_extra=plausible(10, 20, "ns", "M: down_write + up_write"))
     wakeup: NonNegativeInt = Field(
-        5_000, description="cross-CPU wakeup to running ('~5 us (4-9)'); paid by a sleeping waiter")
+        5_000, description="cross-CPU wakeup to running ('~5 us (4-9)'); paid by a sleeping waiter",
+        json_schema_extra=plausible(4_000, 9_000, "ns", "M: cross-CPU wakeup latency"))
     tree_level: NonNegativeInt = Field(
         4, description="one level of a cached interval-tree descent (hot 6000-node erase + insert ~110 ns)")
     rmap_vma: NonNegativeInt = Field(
         150, description="an rmap walk's work per VMA mapping the page (page_vma_mapped_walk, PTE "
-                         "check and clear); no published figure, assumed (L)")
+                         "check and clear); no published figure, assumed (L)",
+        json_schema_extra=plausible(50, 300, "ns", "L: assumed"))
     smt_slowdown: float = Field(
         1.5, ge=1.0, description="work (critical sections included) of a CPU whose SMT sibling runs or "
                                  "spins takes this many times longer: two threads give a core 1 - 1.33x "
                                  "the throughput of one (H. Wong, 'Hyper-Threading Performance', 2011), "
-                                 "so 1.5 - 2.0; 1.5 assumes the high end of that yield")
+                                 "so 1.5 - 2.0; 1.5 assumes the high end of that yield",
+        json_schema_extra=plausible(1.5, 2.0, "x", "M: Wong 2011, SMT yield 1 - 1.33x"))
 
 
 class Topology(Spec):

@@ -49,11 +49,15 @@ def run(
     warmup_ms: float = typer.Option(0.0, "--warmup-ms", help="virtual ms run before measuring"),
     placement: Placement = typer.Option(Placement.spread, "--placement"),
     overrides: list[str] = typer.Option([], "--set", help="override a spec field: dotted.key=value"),
+    profile: str | None = typer.Option(None, "--profile", help="a calibration profile (orch calibrate): its "
+                                       "fitted values, before any --set"),
     out: Path | None = typer.Option(None, "--out", help="write runs/locks/timeseries/histograms Parquet here"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of tables"),
     check: bool = typer.Option(False, "--check", help="check engine invariants while running (slower)"),
 ) -> None:
     """Simulate one configuration and report throughput, lock_stat and costs."""
+    if profile is not None:
+        overrides = with_profile(profile, topology, overrides)
     spec = compose_run(topology, strategy, workload, overrides=overrides, copies=copies, seed=seed,
                        duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
     from orchestrator.simulate import simulate  # the engine and its compiler: only for a run
@@ -70,6 +74,17 @@ def run(
         print_summary(result)
         if out is not None:
             print(f"wrote {out}/{{runs,locks,timeseries,histograms}}.parquet")
+
+
+def with_profile(profile: str, topology: str, overrides: list[str]) -> list[str]:
+    """A profile's fitted values as --set items ahead of the user's own; warns if it was fitted
+    on another machine."""
+    from orchestrator.calibrate import profile_overrides
+
+    fitted, warning = profile_overrides(profile, Path(topology).stem)
+    if warning:
+        print(f"orch: warning: {warning}", file=sys.stderr)
+    return [*fitted, *overrides]
 
 
 def to_json(result: RunResult) -> dict:

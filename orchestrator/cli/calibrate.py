@@ -1,0 +1,116 @@
+"""`orch calibrate`: fit the model's uncertain parameters to a measured curve; write a profile."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator import terminal
+from orchestrator.errors import UserError
+from orchestrator.fileio import write_text_atomic
+
+
+def parse_copies(text: str | None, option: str) -> list[int]:
+    if not text:
+        return []
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(option, text, "expected copy counts like 4,8") from None
+    if any(v < 1 for v in values):
+        raise UserError(option, text, "copy counts are at least 1")
+    return values
+
+
+def calibrate(
+    curve: str = typer.Argument(..., help="CSV with columns copies,throughput_per_s, or an orch measure dataset"),
+    topology: str = typer.Option(..., "--topology", "-t", help="the measured machine: topology YAML or preset"),
+    workload: str = typer.Option(..., "--workload", "-w", help="workload YAML or preset the curve ran"),
+    strategy: str = typer.Option("single", "--strategy", "-s", help="the measured kernel's design"),
+    fit_names: str | None = typer.Option(None, "--fit", help="parameters to fit, comma-separated dotted names "
+                                         "(orch params; default: workload.exec_ns, kernel.cost_scale, "
+                                         "kernel.spin_mean_ns)"),
+    holdout: str | None = typer.Option(None, "--holdout", help="copy counts the fit must predict, not see: 4,8"),
+    budget: int = typer.Option(40, "--budget", min=1, help="model evaluations of the whole curve"),
+    seeds: int = typer.Option(2, "--seeds", min=1, max=100, help="seeds per point (the same in every evaluation)"),
+    duration_ms: float = typer.Option(10.0, "--duration-ms", min=0.001, max=10_000, help="virtual ms per run"),
+    warmup_ms: float = typer.Option(2.0, "--warmup-ms", min=0, max=10_000, help="virtual ms before measuring"),
+    workers: int = typer.Option(2, "--workers", min=1, max=256, help="runs in parallel"),
+    out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
+    as_json: bool = typer.Option(False, "--json", help="print the fitted values and errors as JSON"),
+) -> None:
+    """Fit parameters to a measured throughput curve within their plausible ranges; write a profile."""
+    from orchestrator.calibrate import Problem, choose_params, fit, profile, read_curve
+    from orchestrator.plan import compose_run
+
+    points = read_curve(curve)
+    probe = compose_run(topology, strategy, workload, copies=1, duration_ms=duration_ms, warmup_ms=warmup_ms)
+    too_many = [c for c, _ in points if c > probe.topology.cpu_count]
+    if too_many:
+        raise UserError(curve, "copies", f"{too_many[0]} copies but {probe.topology.name} has "
+                                         f"{probe.topology.cpu_count} CPUs")
+    held = parse_copies(holdout, "--holdout")
+    missing = sorted(set(held) - {c for c, _ in points})
+    if missing:
+        raise UserError("--holdout", str(missing[0]), "not a copy count of the curve")
+    fitted = tuple((c, v) for c, v in points if c not in held)
+    if not fitted:
+        raise UserError("--holdout", holdout or "", "holds out every point: nothing is left to fit")
+    names = [n.strip() for n in fit_names.split(",") if n.strip()] if fit_names else None
+    params = choose_params(names, probe.workload.kind)
+    problem = Problem(probe.topology.name, workload, strategy, params, fitted,
+                      tuple((c, v) for c, v in points if c in held), tuple(range(1, seeds + 1)),
+                      duration_ms, warmup_ms)
+    with Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=terminal.console(100, stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=budget)
+        result = fit(problem, budget, workers,
+                     progress=lambda n, best: bar.update(task, completed=n, description=f"best RMS {best:.3f}"))
+    command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
+                          "--fit", ",".join(p.name for p in params), *(["--holdout", holdout] if held else []),
+                          "--budget", str(budget), "--seeds", str(seeds), "--duration-ms", str(duration_ms),
+                          "--warmup-ms", str(warmup_ms), *(["--out", str(out)] if out else [])])
+    made = profile(problem, result, probe.topology.model_dump(mode="json"), command)
+    if out is not None:
+        try:
+            write_text_atomic(out, yaml.safe_dump(made, sort_keys=False))
+        except OSError as exc:
+            raise UserError(str(out), "--out", f"cannot write: {exc.strerror or exc}") from None
+    if as_json:
+        print(json.dumps({"fitted": made["fitted"], "error": made["error"], "points": made["points"]}))
+    else:
+        show(made, out)
+    if made["error"]["verdict"] == "poor":
+        print(f"orch: warning: poor fit (RMS log error {made['error']['fitted_rms_log']:.2f} on fitted points"
+              + (f", {made['error']['held_out_rms_log']:.2f} held out" if held else "")
+              + "): the model does not reproduce this curve with these parameters", file=sys.stderr)
+
+
+def show(made: dict, out: Path | None) -> None:
+    console = terminal.console(100)
+    table = Table(title=f"Fitted on {made['topology']} ({made['workload']}, {made['strategy']})", title_justify="left")
+    for column in ("parameter", "fitted", "plausible range"):
+        table.add_column(column)
+    for name, value in made["fitted"].items():
+        low, high = made["ranges"][name]
+        table.add_row(name, f"{value:,.4g}", f"{low:,} - {high:,}")
+    console.print(table)
+    points = Table(title="Curve", title_justify="left")
+    for column in ("copies", "measured/s", "model/s", "error", ""):
+        points.add_column(column, justify="right")
+    for p in sorted(made["points"], key=lambda p: p["copies"]):
+        points.add_row(str(p["copies"]), f"{p['measured']:,.0f}", f"{p['model']:,.0f}",
+                       f"{p['model'] / p['measured'] - 1:+.1%}", "held out" if p["held_out"] else "")
+    console.print(points)
+    error = made["error"]
+    console.print(f"RMS log error {error['fitted_rms_log']:.3f} fitted"
+                  + (f", {error['held_out_rms_log']:.3f} held out" if error["held_out_rms_log"] is not None else "")
+                  + f" ({error['verdict']}); {made['evaluations']} evaluations"
+                  + (f"; profile: {out}" if out else ""), highlight=False)

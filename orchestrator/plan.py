@@ -97,6 +97,11 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
     if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
         raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "
                                       f"seeds), at most {MAX_SWEEP_RUNS:,} per sweep")
+    fitted: list[str] = []
+    if spec.profile is not None:
+        from orchestrator.calibrate import profile_overrides
+
+        fitted, _ = profile_overrides(spec.profile, None)
     runs = []
     for ref, topo, cpus in zip(spec.topologies, topologies, cpu_counts):
         counts = copy_counts(spec, cpus)
@@ -111,7 +116,7 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
                                 "strategy": strategy.model_dump(exclude_none=True),
                                 "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
                                 "warmup_ms": spec.warmup_ms, "placement": spec.placement}
-                        apply_overrides(data, list(spec.set))
+                        apply_overrides(data, [*fitted, *spec.set])
                         runs.append(validate(RunSpec, data, f"{source}: set"))
     if not runs:
         raise UserError(source, "copies", "no run fits any topology")

@@ -85,3 +85,17 @@ def test_read_curve_averages_repeated_points(tmp_path):
     curve = tmp_path / "c.csv"
     curve.write_text("copies,throughput_per_s\n2,10\n1,5\n2,20\n")
     assert read_curve(str(curve)) == [(1, 5.0), (2, 15.0)]
+
+
+def test_a_sweep_spec_profile_sets_every_run(tmp_path):
+    from orchestrator.plan import expand_sweep
+    from orchestrator.spec import validate
+    from orchestrator.spec.sweep import SweepSpec
+
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump({"topology": TOPOLOGY, "fitted": {"kernel.cost_scale": 1.5}}))
+    spec = validate(SweepSpec, {"name": "p", "topologies": [TOPOLOGY], "strategies": [{"name": "single"}],
+                                "workloads": [{"file": WORKLOAD}], "copies": [1, 2], "duration_ms": 1,
+                                "profile": str(path), "set": ["kernel.spin_mean_ns=200000"]}, "test")
+    runs = expand_sweep(spec, "test")
+    assert {(r.kernel.cost_scale, r.kernel.spin_mean_ns) for r in runs} == {(1.5, 200_000)}

@@ -64,17 +64,15 @@ def sweep(
     max_replications: int = typer.Option(20, "--max-replications", min=2, max=MAX_REPLICATIONS,
                                          help="cap for --target-ci"),
     profile: str | None = typer.Option(None, "--profile", help="a calibration profile (orch calibrate): its "
-                                       "fitted values apply to every run, before the spec's set:"),
+                                       "fitted values apply to every run, before the spec's set: "
+                                       "(replaces the spec's profile:)"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
     from orchestrator.runners.sweep import comparison, run_sweep  # Ray and scipy: only for this command
 
     spec, _ = load_sweep(spec_file)
     if profile is not None:
-        from orchestrator.calibrate import profile_overrides
-
-        fitted, _ = profile_overrides(profile, None)
-        spec = spec.model_copy(update={"set": [*fitted, *spec.set]})
+        spec = spec.model_copy(update={"profile": profile})
     source = "<stdin>" if spec_file == "-" else spec_file
     if backend == Backend.local and (address or layout == Layout.actors):
         raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",

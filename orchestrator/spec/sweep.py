@@ -37,6 +37,8 @@ class SweepSpec(Spec):
     output: str = Field("results", description="dataset path or pyarrow filesystem URI")
     set: list[str] = Field(default_factory=list, description="dotted.key=value overrides for every run, "
                                                              "as orch run --set (e.g. kernel.spin_mean_ns=100000)")
+    profile: str | None = Field(None, description="a calibration profile (orch calibrate): its fitted values "
+                                                  "apply to every run, before set:")
 
     @model_validator(mode="after")
     def _check(self) -> "SweepSpec":

@@ -13,7 +13,7 @@ import golden
 from orchestrator.presets import resolve
 from orchestrator.sim import ops, state
 from orchestrator.spec import read_yaml
-from orchestrator.sim.locks import RWSEM
+from orchestrator.sim.ops import RWSEM
 from orchestrator.simulate import simulate
 from orchestrator.strategies import register
 from orchestrator.strategies.base import FileDecl, Strategy

@@ -100,9 +100,11 @@ class LockDecl:
     counters: list[int]
 
 
+SLEEPING = (KINDS.index("rwsem"), KINDS.index("mutex"))  # kinds whose write holders owner_on_cpu tracks
 CHUNK = 256  # rows encoded per refill: the rest of a batch waits, so buffers stay small
 PLAIN = frozenset({ops.DELAY, ops.HOLD, ops.RELEASE, ops.READ, ops.WRITE, ops.ATOMIC, ops.START, ops.END,
                    ops.IDLE})  # ops whose tuple is already their row
+ENCODED = np.array(sorted(PLAIN | {ops.ACQUIRE}))  # what a batch handed over as rows may hold
 PAD = [(0,) * (ROW - k) for k in range(ROW + 1)]  # what fills a plain op's tuple to a row
 WALK_BEGIN, WALK_END = (ops.WALK_BEGIN,) + PAD[1], (ops.WALK_END,) + PAD[1]
 
@@ -270,7 +272,7 @@ class Engine:
             lk_draining=zeros(locks), lk_counters=np.asarray(counter_start, dtype=np.int64).reshape(locks),
             pc_lines=np.array(counters, dtype=np.int64).reshape(len(counters)),
             hold_mode=filled(-1, locks, slots), hold_since=zeros(locks, slots), lk_holders=zeros(locks),
-            held=filled(-1, slots, state.HELD_MAX), held_n=zeros(slots),
+            held=filled(-1, slots, max(1, sum(lock.kind in SLEEPING for lock in self.locks))), held_n=zeros(slots),
             stats=stats, stats_hist=hist_rows(classes * 2), grants=zeros(self.trace_grants, 4),
             w_lock=filled(-1, slots), w_mode=zeros(slots), w_arrived=zeros(slots), w_state=zeros(slots),
             w_since=zeros(slots), w_deadline=filled(BIG, slots), w_queued=filled(-1, slots), w_gen=zeros(slots),
@@ -292,6 +294,10 @@ class Engine:
         )
 
     def _new_vma(self, slot: int, vma_id: int) -> int:
+        """The engine's id for a VMA the workload inserts (ids of removed VMAs are reused by the
+        CPU that removed them, after the removal in its program)."""
+        if vma_id in self.vma_ids:
+            raise ValueError(f"VMA {vma_id} inserted twice")
         free = self.cpus[slot].free_vmas if slot >= 0 else []
         if free:
             vma = free.pop()
@@ -435,6 +441,8 @@ class Engine:
                     if rows:
                         break
                     raise RuntimeError(f"the operation stream of CPU {slot} ended")
+                if isinstance(batch, np.ndarray) and not np.isin(batch[:, 0], ENCODED).all():
+                    raise ValueError("an encoded batch may hold plain ops and ACQUIRE only (sim/ops.py, ROW)")
                 cpu.pending, cpu.at = batch, 0
             else:
                 cpu.at = self._encode(slot, cpu.pending, rows, pool, cpu.at, CHUNK)

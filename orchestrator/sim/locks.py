@@ -40,8 +40,8 @@ from orchestrator.sim.lines import atomic, between, read, write
 from orchestrator.sim.ops import HOLD, KINDS, MUTEX, PERCPU_RWSEM, READ_MODE, RWSEM, SPINLOCK, WRITE_MODE  # noqa: F401
 from orchestrator.sim.state import (
     BIG, CHECK, COST_SCALE, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK,
-    E_READER_BESIDE_WRITER, E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN, EV_SPIN_ENDS,
-    EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, HELD_MAX, K_MUTEX, K_PERCPU, K_RWSEM,
+    E_READER_BESIDE_WRITER, E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN,
+    EV_SPIN_ENDS, EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, K_MUTEX, K_PERCPU, K_RWSEM,
     K_SPINLOCK, LOCK_OP, MAX_WOKEN, RSPIN_BASE, RSPIN_MAX, RSPIN_PER, RUNNING, SLEEP, SLEEPING, SMT_SLOWDOWN,
     SPIN, SPIN_FIXED, SPIN_LIMIT, SPIN_SCALE, SPIN_SHAPE, SPINNING, ST_ACQ, ST_ACQ_BOUNCES, ST_CON_BOUNCES,
     ST_CONT, ST_HANDOFFS, ST_HOLD_MAX, ST_HOLD_MIN, ST_HOLD_TOTAL, ST_HOLDS, ST_SLEEP_NS, ST_SLEEPS, ST_SPIN_NS,
@@ -247,7 +247,7 @@ def hold_from(S, lock, slot, mode, start):
     S.lk_holders[lock] += 1
     if mode == WRITE_MODE and (S.lk_kind[lock] == K_RWSEM or S.lk_kind[lock] == K_MUTEX):
         n = S.held_n[slot]
-        if n == HELD_MAX:
+        if n == S.held.shape[1]:
             fail(S, E_HELD_TOO_MANY, lock, slot)
         S.held[slot, n] = lock
         S.held_n[slot] = n + 1
@@ -625,7 +625,7 @@ def start_walk(S, lock, slot, now):
     charge(S, lock, slot, now)
     S.w_state[slot] = SPIN
     S.state[slot] = SPINNING
-    S.lk_handoff[lock] = slot
+    S.lk_handoff[lock] = slot  # the draining walker
     return -1
 
 

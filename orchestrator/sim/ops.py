@@ -47,8 +47,9 @@ INDIRECT = 1 << 40  # operand INDIRECT + t: entry (subtree register) of table t
 
 # The engine runs ops encoded as rows of ROW integers: the code, then the tuple's operands (an
 # ACQUIRE's fourth field is 1 when a HOLD follows it in the same program: its grant folds the
-# hold in). A workload may hand over a batch of plain ops already encoded, as an (n, ROW) int64
-# array, which the engine copies as it is (generators/closed_loop.py does).
+# hold in). A workload may hand over a batch already encoded, as an (n, ROW) int64 array of
+# plain ops (DELAY, HOLD, IDLE, START, END, READ, WRITE, ATOMIC, RELEASE) and ACQUIREs with that
+# flag set, which the engine copies as it is (generators/closed_loop.py does).
 ROW = 7
 
 # lock kinds, as plugins name them (the engine's codes follow this order)
@@ -63,7 +64,7 @@ MODE_NAMES = ("write", "read")
 # i_mmap operation kinds
 LINK = "link"                  # (IMMAP, LINK, file, vma)
 UNLINK_BATCH = "unlink_batch"  # (IMMAP, UNLINK_BATCH, file, (vma, ...))
-SPLIT = "split"                # (IMMAP, SPLIT, file, vma, new_vma)
+SPLIT = "split"                # (IMMAP, SPLIT, file, old, low, high): low keeps old's id
 DUP = "dup"                    # (IMMAP, DUP, file, parent_vma, child_vma)
 RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgoff[, try_lock])
 

@@ -22,21 +22,21 @@ from orchestrator.sim.ops import ROW  # noqa: F401  (the engine's row width, wit
 BIG = 1 << 62
 MEMORY = -1   # owner of a line no CPU has touched yet: it comes from its home node's memory
 BITS = 63     # slots per sharer word (bit 63 stays clear: the same integers with the JIT off)
-HELD_MAX = 64  # sleeping locks one CPU may hold for write at once
 
 # ---- reg: the engine's scalars -------------------------------------------------------------
 (NOW, SEQ, EVENTS, HEAP_N, LOCAL, REMOTE, NLINES, NFREE, END_NS, WARMUP_NS, WINDOW_NS, LOCK_OP, WAKEUP,
  RETRY_LIMIT, SPIN_FIXED, SPIN_LIMIT, RSPIN_BASE, RSPIN_PER, RSPIN_MAX, MAX_WOKEN, HANDOFF_NS, HOME_EFFECT,
- CHECK, WAIT_TOTAL, FALLBACKS, INSERTED, REMOVED, NVMAS, ERROR, ERROR_A, ERROR_B, RESUME_SLOT, RESUME_T,
- LEVEL_NS, RMAP_VMA_NS, NEIGHBOR_WRITES, ROOT_WRITES, GRANTS_N, NREG) = range(39)
+ CHECK, WAIT_TOTAL, FALLBACKS, INSERTED, REMOVED, ERROR, ERROR_A, ERROR_B, RESUME_SLOT, RESUME_T,
+ LEVEL_NS, RMAP_VMA_NS, NEIGHBOR_WRITES, ROOT_WRITES, GRANTS_N, NREG) = range(38)
 # fparam
 SMT_SLOWDOWN, SPIN_SCALE, SPIN_SHAPE, HANDOFF_TRANSFERS, COST_SCALE, NFPARAM = range(6)
 
 # what the run loop returns
-DONE, NEED_OPS, GROW, FAILED = range(4)
+DONE, NEED_OPS, GROW = range(3)
 # what GROW asks for (reg[ERROR_A])
-GROW_HEAP, GROW_LINES, GROW_TREE, GROW_VMAS = range(4)
-# what FAILED means (reg[ERROR]); sim/engine.py turns these into exceptions with names
+GROW_HEAP, GROW_LINES, GROW_TREE = range(3)  # (VMA arrays grow in Python, when ops are encoded)
+# a broken invariant (reg[ERROR], with ERROR_A and ERROR_B): the compiled code raises, and
+# sim/engine.py turns the code into an exception with names
 (E_NONE, E_TIME_BACK, E_RELEASE_NOT_HELD, E_WRITER_BESIDE_HOLDERS, E_READER_BESIDE_WRITER, E_HOLDS_ALREADY,
  E_NO_READ_MODE, E_HELD_TOO_MANY, E_INSERTED_TWICE, E_NOT_IN_TREE, E_BAD_OP, E_WALK_BESIDE_READERS,
  E_READER_BESIDE_WALK) = range(13)
@@ -86,7 +86,7 @@ DTYPES = {"rng": types.uint64, "fparam": types.float64}
 @structref.register
 class StateType(types.StructRef):
     """The state as compiled code sees it: one pointer to the arrays, so a call between engine
-    functions passes 8 bytes, not the 87 array descriptors of the named tuple."""
+    functions passes 8 bytes, not the 88 array descriptors of the named tuple."""
 
 
 class StateRef(structref.StructRefProxy):

@@ -120,7 +120,7 @@ def remove(S, tree, vma, slot):
 
 @njit
 def query(S, tree, first, last, slot):
-    """(cost, VMAs found) of a walk over the VMAs overlapping [first, last]: the descent, then
+    """(cost, number of VMAs found) of a walk over the VMAs overlapping [first, last]: the descent, then
     per VMA found a level's work, the rmap work (page_vma_mapped_walk...) and a read of its node."""
     cost = descend(S, tree, slot)
     per_vma = S.reg[LEVEL_NS] + S.reg[RMAP_VMA_NS]

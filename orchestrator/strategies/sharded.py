@@ -2,7 +2,9 @@
 
 Subtree choice: `node` = numa_node_id() of the CPU mapping it, `cpu` =
 smp_processor_id(), `hash` = a hash of the VMA pointer, `smallest` = the subtree with the
-fewest VMAs (reading every subtree's counter). A VMA remembers its subtree (the seed's
+fewest VMAs (reading the subtrees' counters up to the first empty one), a choice the
+engine makes when the CPU gets there (ops.SMALLEST; a VMA's subtree is then looked up with
+ops.SUBTREE_OF, so an unlink batch locks each such VMA's subtree on its own). A VMA remembers its subtree (the seed's
 vma->tree_idx): an unlink finds it there, and fork and split copy it (vm_area_dup), except
 that a hash choice hashes the new VMA.
 """

@@ -14,7 +14,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import catalog, jobs, report, run, schema, sweep, topology
+from orchestrator.cli import catalog, jobs, measure, report, run, schema, sweep, topology
 from orchestrator.errors import UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
 
@@ -55,6 +55,7 @@ app.command("run")(run.run)
 app.command("strategies")(catalog.strategies)
 app.command("workloads")(catalog.workloads)
 app.command("schema")(schema.schema)
+app.command("measure")(measure.measure)
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -87,6 +87,14 @@ def test_execl_without_a_compiler_exits_2(orch, monkeypatch):
     assert "needs a C compiler" in result.err and "no-such-compiler" in result.err
 
 
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_unwritable_cache_exits_2(orch, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setattr(bench, "cache_folder", lambda: tmp_path / "file" / "cache")
+    result = orch("measure", "execl", "--copies", "1", "--duration-s", "0.2")
+    assert result.code == 2 and result.err.count("\n") == 1 and "cannot build the execl benchmark" in result.err
+
+
 @pytest.mark.parametrize("args,words", [
     (["spawn", "--copies", "0"], "--copies"),
     (["spawn", "--copies", "1,0,2"], "--copies"),

@@ -110,14 +110,18 @@ def execl_binary() -> Path:
     compiler = os.environ.get("CC") or "cc"
     if shutil.which(compiler) is None:
         raise UserError("measure", "execl", f"needs a C compiler to build its benchmark: no {compiler} on PATH")
-    binary.parent.mkdir(parents=True, exist_ok=True)
     temp = binary.with_name(f".{binary.name}.{os.getpid()}")  # two builders never write one file
-    built = subprocess.run([compiler, "-O2", "-o", str(temp), str(EXECL_SOURCE)], capture_output=True, text=True)
-    if built.returncode != 0:
-        temp.unlink(missing_ok=True)
-        why = (built.stderr.strip().splitlines() or ["no message"])[0]
-        raise UserError("measure", "execl", f"{compiler} could not build {EXECL_SOURCE.name}: {why}")
-    temp.replace(binary)
+    try:
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        built = subprocess.run([compiler, "-O2", "-o", str(temp), str(EXECL_SOURCE)], capture_output=True, text=True)
+        if built.returncode != 0:
+            temp.unlink(missing_ok=True)
+            why = (built.stderr.strip().splitlines() or ["no message"])[0]
+            raise UserError("measure", "execl", f"{compiler} could not build {EXECL_SOURCE.name}: {why}")
+        temp.replace(binary)
+    except OSError as exc:
+        why = exc.strerror or exc
+        raise UserError(str(binary.parent), None, f"cannot build the execl benchmark there: {why}") from None
     return binary
 
 

@@ -120,6 +120,7 @@ def test_pinned_copies_spread_over_nodes():
     assert bench.pinned_cpus(4, topo, set(range(6))) == [0, 3, 1, 4]
     assert bench.pinned_cpus(3, topo, {1, 2, 3}) == [1, 3, 2]  # only CPUs this process may use
     assert bench.pinned_cpus(3, topo, {0}) == [0, 0, 0]        # more copies than CPUs: they share
+    assert bench.pinned_cpus(5, topo, {0, 1, 2, 3}) == [0, 3, 1, 2, 0]  # a node with fewer CPUs
 
 
 def test_simulated_rows_say_model_and_report_skips_measured_rows(orch, tmp_path):

@@ -137,8 +137,9 @@ def pinned_cpus(copies: int, topology: Topology, allowed: set[int]) -> list[int]
     CPUs wrap around."""
     nodes = [[c for c in node.cpus if c in allowed] for node in topology.nodes]
     nodes = [cpus for cpus in nodes if cpus] or [sorted(allowed)]
-    order = [nodes[i % len(nodes)][(i // len(nodes)) % len(nodes[i % len(nodes)])]
-             for i in range(sum(len(n) for n in nodes))]
+    order = []  # the first CPU of every node, then the second of every node, ...
+    for rank in range(max(len(cpus) for cpus in nodes)):
+        order += [cpus[rank] for cpus in nodes if rank < len(cpus)]
     return [order[i % len(order)] for i in range(copies)]
 
 

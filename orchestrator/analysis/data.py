@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
-from orchestrator.results.schema import SCHEMAS
+from orchestrator.results.schema import ADDED_RUNS, SCHEMAS
 from orchestrator.spec.run import MODEL_VERSION
 
 
@@ -24,6 +24,7 @@ class Study:
     locks: list[dict]
     sweeps: list[str]
     stale: int = 0                   # runs of an older model version, left out
+    measured: int = 0                # rows of orch measure, left out: comparisons are between designs
     order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
     provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
 
@@ -40,9 +41,13 @@ def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
     if not data.files:
         raise UserError(str(root), f"table={name}", "empty: no runs written yet")
     expected = SCHEMAS[name]
-    missing = [f.name for f in expected if f.name not in data.schema.names]
+    added = ADDED_RUNS if name == "runs" else set()
+    missing = [f.name for f in expected if f.name not in data.schema.names and f.name not in added]
     if missing:
         raise UserError(str(root), f"table={name}", f"another schema: missing columns {', '.join(missing[:5])}")
+    if added:  # parts written before a column was added read it as null, whichever part comes first
+        data = ds.dataset(data.files, format="parquet", partitioning=data.partitioning,
+                          schema=pa.unify_schemas([expected, data.partitioning.schema]))
     return data.to_table(columns=columns)
 
 
@@ -53,17 +58,21 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
+    measured = sum(1 for r in runs if r["source"] == "measured")
+    runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
     stale = sum(1 for r in runs if r["model_version"] != MODEL_VERSION)
     runs = [r for r in runs if r["model_version"] == MODEL_VERSION]  # older models answer differently
     if not runs:
         raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else "")
-                        + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else ""))
+                        + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else "")
+                        + (f" ({measured} measured rows: the report compares simulated runs only)"
+                           if measured else ""))
     ok = [r for r in runs if r["status"] == "ok"]
     ids = {r["run_id"] for r in ok}
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
-                 order, summarize_provenance(stamps))
+                 measured, order, summarize_provenance(stamps))
 
 
 def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:

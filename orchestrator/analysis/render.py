@@ -170,6 +170,7 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
     summary_path = out / "summary.md"
     summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
     stale = f", {study.stale} of an older model version" if study.stale else ""
+    stale += f", {study.measured} measured on a real machine" if study.measured else ""
     intro = (f"Dataset `{dataset}`, sweeps {', '.join(study.sweeps)}: {len(study.runs)} runs"
              f" ({study.failed} failed{stale}, left out). Throughput is iterations per virtual second over the"
              f" windows MSER-5 keeps; intervals are 95% Student t over seeds; ratios to `{baseline}` are"

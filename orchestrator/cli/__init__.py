@@ -14,7 +14,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import calibrate, catalog, jobs, params, report, run, schema, sweep, topology
+from orchestrator.cli import calibrate, catalog, jobs, measure, params, report, run, schema, sweep, topology
 from orchestrator.errors import UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
 
@@ -56,6 +56,7 @@ app.command("strategies")(catalog.strategies)
 app.command("workloads")(catalog.workloads)
 app.command("schema")(schema.schema)
 app.command("params")(params.params)
+app.command("measure")(measure.measure)
 app.command("calibrate")(calibrate.calibrate)
 
 

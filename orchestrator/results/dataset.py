@@ -160,7 +160,9 @@ class Dataset:
         rows = self.runs(["run_id", "status"]).to_pylist()
         return {row["run_id"]: row["status"] for row in rows}
 
-    def write_run(self, run_id: str, tables: dict[str, pa.Table], spec: dict) -> None:
-        meta = {"orch.sweep_spec": json.dumps(spec, sort_keys=True), provenance.KEY: provenance.stamp()}
+    def write_run(self, run_id: str, tables: dict[str, pa.Table], spec: dict,
+                  spec_key: str = "orch.sweep_spec") -> None:
+        """spec_key names the spec in the file metadata: orch measure writes its own (orch.measure)."""
+        meta = {spec_key: json.dumps(spec, sort_keys=True), provenance.KEY: provenance.stamp()}
         for name in (*[t for t in TABLES if t != "runs"], "runs"):  # runs last: it marks the run done
             write_parquet_atomic(self.fs, self.folder(name), f"part-{run_id}.parquet", tables[name], meta)

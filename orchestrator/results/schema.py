@@ -14,9 +14,12 @@ import pyarrow as pa
 F, I, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 
 RUNS = [
-    ("run_id", S, "hash of the run's canonical config and the model version"),
-    ("sweep_id", S, "hash of the sweep spec that produced the run (null for orch run)"),
-    ("model_version", S, "version of the simulation model; a change invalidates old run ids"),
+    ("run_id", S, "hash of the run's canonical config and the model version (measured: of host, workload, "
+                  "copies, repeat and start time)"),
+    ("sweep_id", S, "hash of the sweep spec that produced the run (null for orch run and orch measure)"),
+    ("model_version", S, "version of the simulation model; a change invalidates old run ids (null when measured)"),
+    ("source", S, "model (simulated) or measured (orch measure on a real machine); null in datasets written "
+                  "before orch measure: model"),
     ("status", S, "ok or failed"),
     ("error", S, "why a failed run failed (one line); null when ok"),
     ("topology", S, "topology name"),
@@ -32,10 +35,11 @@ RUNS = [
     ("seed", I, "seed of every random stream of the run"),
     ("duration_ms", F, "virtual milliseconds measured"),
     ("warmup_ms", F, "virtual milliseconds run before measuring"),
-    ("placement", S, "spread or compact"),
+    ("placement", S, "spread or compact (measured: spread when pinned, else unpinned)"),
     ("steady_throughput_per_s", F, "iterations per virtual second after the warm-up, the configured one or "
                                    "longer where MSER-5 finds the windows still settling: the throughput "
-                                   "orch run, orch sweep and orch report print"),
+                                   "orch run, orch sweep and orch report print (measured: per wall second "
+                                   "over the whole window, as throughput_per_s)"),
     ("throughput_per_s", F, "iterations per virtual second over the whole measured window"),
     ("iterations", I, "iterations completed while measuring"),
     ("response_mean_ns", F, "mean iteration time, ns (closed-loop: wait + hold; execl: one exec)"),
@@ -60,13 +64,21 @@ RUNS = [
     ("remote_share", F, "transfers_remote / all transfers"),
     ("memory_per_inode_bytes", I, "bytes per inode the design spends on i_mmap"),
     ("memory_per_million_inodes_mib", F, "the same for a million inodes, MiB"),
-    ("fairness_jain", F, "Jain's index of per-copy iterations (1 = all equal)"),
+    ("fairness_jain", F, "Jain's index of per-copy iterations (1 = all equal; measured too)"),
     ("throughput_per_node", pa.list_(F), "iterations per virtual second of the copies on each node"),
     ("events", I, "engine events processed"),
-    ("wall_s", F, "wall-clock seconds of the simulation"),
+    ("wall_s", F, "wall-clock seconds of the simulation (measured: of the measuring window)"),
     ("events_per_s", F, "engine events per wall-clock second"),
-    ("config_json", S, "the full run spec as JSON (topology, strategy, workload, kernel policy)"),
+    ("host", S, "measured: host name of the machine measured (null for model rows)"),
+    ("kernel_release", S, "measured: the host's kernel release (uname -r)"),
+    ("cpu_model", S, "measured: the host's CPU model (/proc/cpuinfo)"),
+    ("topology_digest", S, "measured: digest of the host's detected topology (orch topology detect), name left out"),
+    ("config_json", S, "the full run spec as JSON (topology, strategy, workload, kernel policy; measured: "
+                       "workload, copies, repeat, seconds, pinning, start time)"),
 ]
+
+# runs columns added after datasets were first written: a reader takes them as null where absent
+ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest"}
 
 LOCKS = [
     ("run_id", S, "the run"),

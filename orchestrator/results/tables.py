@@ -27,6 +27,7 @@ def config_columns(spec: RunSpec, sweep_id: str | None = None) -> dict[str, Any]
         "run_id": spec.run_id(),
         "sweep_id": sweep_id,
         "model_version": MODEL_VERSION,
+        "source": "model",
         "topology": spec.topology.name,
         "nodes": len(spec.topology.nodes),
         "cpus": spec.topology.cpu_count,

@@ -1,0 +1,152 @@
+"""orch measure: the real benchmarks on this host, their rows in the runs table, bad inputs.
+
+Measurements are kept short (0.2-0.3 s a point): these tests check behaviour, not numbers."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import socket
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from orchestrator.measure import bench
+from orchestrator.spec.topology import Topology
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    """Each test builds execl into a cache folder of its own (not through XDG_CACHE_HOME: the
+    compiled engine is cached there too, and would be compiled again)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setattr(bench, "cache_folder", lambda: folder)
+    return folder
+
+
+def runs(root) -> list[dict]:
+    data = ds.dataset(root / "table=runs", format="parquet", partitioning="hive")
+    return data.to_table().to_pylist()
+
+
+def tiny_sweep(orch, root) -> Path:
+    """A simulated dataset of two runs (single, closed-loop on ideal, 2 copies, 2 seeds)."""
+    spec = root / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"name": "tiny", "topologies": ["ideal"], "strategies": [{"name": "single"}],
+                                    "workloads": [{"file": "closed-loop"}], "copies": [2], "replications": 2,
+                                    "duration_ms": 1}))
+    assert orch("sweep", spec, "--backend", "local", "--out", root / "data").code == 0
+    return root / "data"
+
+
+def test_spawn_writes_measured_rows(orch, tmp_path):
+    out = tmp_path / "data"
+    result = orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.3", "--repeats", "2", "--out", out)
+    assert result.code == 0, result.err
+    assert "per copy/s" in result.out and "wrote 4 rows" in result.out
+    rows = runs(out)
+    assert sorted(r["copies"] for r in rows) == [1, 1, 2, 2]
+    assert len({r["run_id"] for r in rows}) == 4
+    for row in rows:
+        assert row["source"] == "measured" and row["model_version"] is None and row["status"] == "ok"
+        assert row["sweep"] == "measured" and row["workload"] == "spawn" and row["placement"] == "unpinned"
+        assert row["iterations"] > 0 and row["throughput_per_s"] == pytest.approx(row["iterations"] / 0.3)
+        assert row["host"] == socket.gethostname() and row["kernel_release"] == platform.release()
+        assert row["cpu_model"] and row["topology"].startswith("detected-") and len(row["topology_digest"]) == 16
+    part = next((out / "table=runs" / "sweep=measured").glob("part-*.parquet"))
+    assert b"orch.measure" in pq.read_schema(part).metadata
+
+
+def test_json_reports_every_point(orch):
+    result = orch("measure", "spawn", "--copies", "2", "--duration-s", "0.2", "--repeats", "2", "--pin", "--json")
+    assert result.code == 0, result.err
+    point, = json.loads(result.out)["points"]
+    assert point["copies"] == 2 and len(point["repeats_per_s"]) == 2
+    assert point["min_per_s"] <= point["mean_per_s"] <= point["max_per_s"]
+    assert point["per_copy_per_s"] == pytest.approx(point["mean_per_s"] / 2)
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_execl_is_built_once_and_runs(orch, cache):
+    for _ in range(2):
+        result = orch("measure", "execl", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "1", "--json")
+        assert result.code == 0, result.err
+        points = json.loads(result.out)["points"]
+        assert [p["copies"] for p in points] == [1, 2] and all(p["mean_per_s"] > 0 for p in points)
+        assert len(list(cache.glob("execl-*"))) == 1  # the second run reuses the first one's build
+
+
+def test_execl_without_a_compiler_exits_2(orch, monkeypatch):
+    monkeypatch.setenv("CC", "no-such-compiler")
+    result = orch("measure", "execl", "--copies", "1", "--duration-s", "0.2")
+    assert result.code == 2 and result.err.count("\n") == 1
+    assert "needs a C compiler" in result.err and "no-such-compiler" in result.err
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_unwritable_cache_exits_2(orch, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setattr(bench, "cache_folder", lambda: tmp_path / "file" / "cache")
+    result = orch("measure", "execl", "--copies", "1", "--duration-s", "0.2")
+    assert result.code == 2 and result.err.count("\n") == 1 and "cannot build the execl benchmark" in result.err
+
+
+@pytest.mark.parametrize("args,words", [
+    (["spawn", "--copies", "0"], "--copies"),
+    (["spawn", "--copies", "1,0,2"], "--copies"),
+    (["spawn", "--copies", "two"], "--copies"),
+    (["spawn", "--copies", "1,,2"], "--copies"),
+    (["spawn", "--copies", "-1"], "--copies"),
+    (["spawn", "--copies", "1,40000"], "at most 4096 copies"),
+    (["dhrystone", "--copies", "1"], "'dhrystone' is not one of 'execl', 'spawn'"),
+    (["spawn", "--copies", "1", "--duration-s", "0"], "--duration-s"),
+    (["spawn", "--copies", "1", "--duration-s", "-2"], "--duration-s"),
+    (["spawn", "--copies", "1", "--repeats", "0"], "--repeats"),
+])
+def test_bad_inputs_are_one_line_exit_2(orch, args, words):
+    result = orch("measure", *args)
+    assert result.code == 2 and result.err.startswith("orch: error: ") and result.err.count("\n") == 1
+    assert words in result.err and "Traceback" not in result.err
+
+
+def test_pinned_copies_spread_over_nodes():
+    topo = Topology.model_validate({"name": "t", "nodes": [{"cpus": [0, 1, 2]}, {"cpus": [3, 4, 5]}],
+                                    "distance": [[10, 20], [20, 10]],
+                                    "latency_ns": {"node": 50, "remote": {20: 100}}})
+    assert bench.pinned_cpus(4, topo, set(range(6))) == [0, 3, 1, 4]
+    assert bench.pinned_cpus(3, topo, {1, 2, 3}) == [1, 3, 2]  # only CPUs this process may use
+    assert bench.pinned_cpus(3, topo, {0}) == [0, 0, 0]        # more copies than CPUs: they share
+    assert bench.pinned_cpus(5, topo, {0, 1, 2, 3}) == [0, 3, 1, 2, 0]  # a node with fewer CPUs
+
+
+def test_simulated_rows_say_model_and_report_skips_measured_rows(orch, tmp_path):
+    data = tiny_sweep(orch, tmp_path)
+    assert {r["source"] for r in runs(data)} == {"model"}
+    assert orch("measure", "spawn", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
+    assert sorted(r["source"] for r in runs(data)) == ["measured", "model", "model"]
+    result = orch("report", data, "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    assert "1 measured on a real machine" in (tmp_path / "report" / "report.md").read_text()
+
+    # a dataset of measured rows only has nothing to compare
+    only = tmp_path / "only"
+    assert orch("measure", "spawn", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out", only).code == 0
+    result = orch("report", only, "--out", tmp_path / "r2")
+    assert result.code == 2 and "1 measured rows" in result.err and result.err.count("\n") == 1
+
+
+def test_datasets_written_before_the_source_column_still_report(orch, tmp_path):
+    data = tiny_sweep(orch, tmp_path)
+    for part in (data / "table=runs").rglob("part-*.parquet"):  # as an older orch wrote them
+        table = pq.read_table(part)
+        pq.write_table(table.drop_columns(["source", "host", "kernel_release", "cpu_model", "topology_digest"]),
+                       part)
+    assert orch("measure", "spawn", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
+    result = orch("report", data, "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "2 runs" in md and "1 measured on a real machine" in md

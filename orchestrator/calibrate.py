@@ -80,7 +80,7 @@ def read_curve(path: str) -> list[tuple[int, float]]:
 def _dataset_curve(path: str) -> list[tuple[int, float]]:
     from orchestrator.results.dataset import Dataset
 
-    rows = [r for r in Dataset(path).runs().to_pylist() if r.get("source") == "measured"]
+    rows = [r for r in Dataset(path, "measured").runs().to_pylist() if r.get("source") == "measured"]
     if not rows:
         raise UserError(path, "source", "the dataset holds no measured rows (orch measure writes them)")
     points: dict[int, list[float]] = {}

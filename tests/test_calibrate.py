@@ -99,3 +99,13 @@ def test_a_sweep_spec_profile_sets_every_run(tmp_path):
                                 "profile": str(path), "set": ["kernel.spin_mean_ns=200000"]}, "test")
     runs = expand_sweep(spec, "test")
     assert {(r.kernel.cost_scale, r.kernel.spin_mean_ns) for r in runs} == {(1.5, 200_000)}
+
+
+def test_a_measured_dataset_is_a_curve(orch, tmp_path):
+    """orch measure's rows feed orch calibrate directly."""
+    data = tmp_path / "measured"
+    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
+    assert [c for c, _ in read_curve(str(data))] == [1, 2]
+    result = orch("calibrate", data, "-t", TOPOLOGY, "-w", "spawn", "--fit", "workload.exec_ns", "--budget", "2",
+                  "--seeds", "1", "--duration-ms", "1", "--warmup-ms", "0", "--json")
+    assert result.code == 0 and "workload.exec_ns" in result.out

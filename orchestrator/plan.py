@@ -69,6 +69,42 @@ def sweep_id(spec: SweepSpec) -> str:
     return hashlib.sha256(f"{MODEL_VERSION}\n{canonical}".encode()).hexdigest()[:16]
 
 
+def uncertainty_samples(spec: SweepSpec, fitted: set[str]) -> list[tuple[int | None, dict[str, float]]]:
+    """(sample, {parameter: value}) of each Latin-hypercube point of spec.uncertainty, the same for
+    every cell; [(None, {})] without one. By default every uncertain parameter but a profile's
+    fitted ones varies, over its plausible range unless `ranges` gives another."""
+    plan = spec.uncertainty
+    if plan is None:
+        return [(None, {})]
+    from scipy.stats import qmc
+
+    from orchestrator.spec.params import registry
+
+    known = {p.name: p for p in registry()}
+    names = [n for n in known if n not in fitted] if plan.parameters == "all" else list(plan.parameters)
+    points = qmc.LatinHypercube(d=len(names), seed=plan.seed).random(plan.samples)
+    draws = []
+    for sample, point in enumerate(points):
+        values = {}
+        for name, unit in zip(names, point):
+            param = known[name]
+            low, high = plan.ranges.get(name, (param.low, param.high))
+            value = low + float(unit) * (high - low)
+            values[name] = value if isinstance(param.default, float) else int(round(value))
+        draws.append((sample, values))
+    return draws
+
+
+def applies(name: str, workload: dict) -> bool:
+    """Whether a sampled parameter is one the run's workload has (workload.* fields differ by kind)."""
+    if not name.startswith("workload."):
+        return True
+    from orchestrator.spec.params import registry
+
+    kinds = next(p.workloads for p in registry() if p.name == name)
+    return workload.get("kind") in kinds
+
+
 def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -> list[RunSpec]:
     """Every run of a sweep, in a fixed order: topology, workload, strategy, copies, seed.
 
@@ -93,7 +129,7 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
         get_strategy(strategy.name, f"{source}: strategies.{i}").check(strategy, f"{source}: strategies.{i}")
     cpu_counts = [validate(Topology, topo, ref).cpu_count for ref, topo in zip(spec.topologies, topologies)]
     total = (sum(len(copy_counts(spec, cpus)) for cpus in cpu_counts) * len(workloads)
-             * len(spec.strategies) * len(seeds))
+             * len(spec.strategies) * len(seeds) * (spec.uncertainty.samples if spec.uncertainty else 1))
     if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
         raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "
                                       f"seeds), at most {MAX_SWEEP_RUNS:,} per sweep")
@@ -102,6 +138,7 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
         from orchestrator.calibrate import profile_overrides
 
         fitted, _ = profile_overrides(spec.profile, None)
+    draws = uncertainty_samples(spec, {name.split("=")[0] for name in fitted})
     runs = []
     for ref, topo, cpus in zip(spec.topologies, topologies, cpu_counts):
         counts = copy_counts(spec, cpus)
@@ -112,12 +149,14 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
             for strategy in spec.strategies:
                 for copies in counts:
                     for seed in seeds:
-                        data = {"topology": topo, "workload": workload,
-                                "strategy": strategy.model_dump(exclude_none=True),
-                                "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
-                                "warmup_ms": spec.warmup_ms, "placement": spec.placement}
-                        apply_overrides(data, [*fitted, *spec.set])
-                        runs.append(validate(RunSpec, data, f"{source}: set"))
+                        for sample, values in draws:
+                            data = {"topology": topo, "workload": workload,
+                                    "strategy": strategy.model_dump(exclude_none=True),
+                                    "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
+                                    "warmup_ms": spec.warmup_ms, "placement": spec.placement, "sample": sample}
+                            drawn = [f"{n}={v}" for n, v in values.items() if applies(n, workload)]
+                            apply_overrides(data, [*fitted, *drawn, *spec.set])
+                            runs.append(validate(RunSpec, data, f"{source}: set"))
     if not runs:
         raise UserError(source, "copies", "no run fits any topology")
     return runs

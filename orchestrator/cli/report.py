@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -22,6 +23,9 @@ def report(
     from orchestrator.analysis.render import write_report
 
     study = load_study(dataset, sweep)
+    if study.sampled:
+        print(f"orch: note: {study.sampled} runs of uncertainty samples left out: the report does not show "
+              "their bands yet (they are in the runs table, columns sample and parameters_json)", file=sys.stderr)
     if baseline not in {r["strategy"] for r in study.runs}:
         raise UserError(dataset, "--baseline", f"no runs of strategy {baseline!r}")
     groups = compare(study.runs, baseline, preferred=study.order)

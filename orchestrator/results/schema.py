@@ -33,6 +33,8 @@ RUNS = [
     ("workload_kind", S, "workload generator"),
     ("copies", I, "copies run (UnixBench -c)"),
     ("seed", I, "seed of every random stream of the run"),
+    ("sample", I, "uncertainty sample of the run (a sweep's uncertainty:); null when the sweep draws none"),
+    ("parameters_json", S, "a sampled run's uncertain parameters (orch params) and their values, as JSON"),
     ("duration_ms", F, "virtual milliseconds measured"),
     ("warmup_ms", F, "virtual milliseconds run before measuring"),
     ("placement", S, "spread or compact (measured: spread when pinned, else unpinned)"),
@@ -78,7 +80,7 @@ RUNS = [
 ]
 
 # runs columns added after datasets were first written: a reader takes them as null where absent
-ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest"}
+ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest", "sample", "parameters_json"}
 
 LOCKS = [
     ("run_id", S, "the run"),

@@ -39,11 +39,28 @@ def config_columns(spec: RunSpec, sweep_id: str | None = None) -> dict[str, Any]
         "workload_kind": spec.workload.kind,
         "copies": spec.copies,
         "seed": spec.seed,
+        "sample": spec.sample,
+        "parameters_json": None if spec.sample is None else json.dumps(parameter_values(spec), sort_keys=True),
         "duration_ms": spec.duration_ms,
         "warmup_ms": spec.warmup_ms,
         "placement": spec.placement,
         "config_json": json.dumps(spec.model_dump(mode="json"), sort_keys=True),
     }
+
+
+def parameter_values(spec: RunSpec) -> dict[str, Any]:
+    """The run's value of every uncertain parameter its spec has (orch params)."""
+    from orchestrator.spec.params import registry
+
+    config = spec.model_dump(mode="json")
+    values = {}
+    for param in registry():
+        section: Any = config
+        for key in param.name.split("."):
+            section = section.get(key) if isinstance(section, dict) else None
+        if section is not None:
+            values[param.name] = section
+    return values
 
 
 def table(name: str, rows: list[dict[str, Any]]) -> pa.Table:

@@ -18,6 +18,7 @@ MAX_SHARDS = 4_096
 MAX_BACKGROUND_VMAS = 1_000_000
 MAX_LOCKS = 65_536
 MAX_REPLICATIONS = 10_000
+MAX_SAMPLES = 10_000           # uncertainty samples per sweep
 MAX_SWEEP_RUNS = 10_000_000
 MAX_SEED = 2**63 - 1         # seeds are int64 in the engine and the dataset
 MAX_RATE_PER_S = 1e6         # walker calls per second: one per microsecond (more never ends)

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError, UserError
 from orchestrator.spec.base import MAX_CPUS, DurationMs, Seed, Spec, WarmupMs
@@ -20,6 +20,10 @@ from orchestrator.spec.workload import WorkloadSpec
 MODEL_VERSION = "3"
 
 
+# fields added to model version 3 after datasets were written with it, and their defaults
+ADDED_WITH_DEFAULT = ((("kernel", "cost_scale"), 1.0), (("sample",), None))
+
+
 class RunSpec(Spec):
     topology: Topology
     strategy: StrategySpec
@@ -30,6 +34,7 @@ class RunSpec(Spec):
     duration_ms: DurationMs = Field(description="virtual time measured")
     warmup_ms: WarmupMs = Field(0.0, description="virtual time run before measuring")
     placement: Literal["spread", "compact"] = "spread"
+    sample: NonNegativeInt | None = Field(None, description="which uncertainty sample of its sweep the run is")
 
     @model_validator(mode="after")
     def _fits(self) -> "RunSpec":
@@ -47,8 +52,18 @@ class RunSpec(Spec):
         return round(self.warmup_ms * 1e6)
 
     def run_id(self) -> str:
-        """Hash of the canonical config and the model version: same config, same id."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Hash of the canonical config and the model version: same config, same id. A field
+        added within a model version is left out while it has its default, so the runs of a
+        dataset written before keep their ids (a rerun resumes instead of adding duplicates)."""
+        config = self.model_dump(mode="json")
+        for path, default in ADDED_WITH_DEFAULT:
+            *parents, last = path
+            section = config
+            for key in parents:
+                section = section[key]
+            if section.get(last) == default:
+                del section[last]
+        canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(f"{MODEL_VERSION}\n{canonical}".encode()).hexdigest()[:16]
 
 

@@ -8,13 +8,40 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import MAX_CPUS, MAX_REPLICATIONS, DurationMs, Seed, Spec, WarmupMs
+from orchestrator.spec.base import MAX_CPUS, MAX_REPLICATIONS, MAX_SAMPLES, DurationMs, Seed, Spec, WarmupMs
 from orchestrator.spec.strategy import StrategySpec
 
 
 class WorkloadRef(Spec):
     file: str = Field(min_length=1, description="workload YAML, a path or a preset name")
     overrides: dict[str, Any] = Field(default_factory=dict, description="fields to replace")
+
+
+class Uncertainty(Spec):
+    """Latin-hypercube samples over the uncertain parameters' plausible ranges (orch params): every
+    cell of the sweep runs once per sample, each sample the same for every strategy and copy count."""
+
+    samples: PositiveInt = Field(le=MAX_SAMPLES, description="points drawn over the ranges")
+    parameters: Literal["all"] | list[str] = Field(
+        "all", description="dotted names to vary (orch params), or all of them (a profile's fitted ones excepted)")
+    ranges: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
+        default_factory=dict, description="narrower or wider [low, high] for some of them")
+    seed: Seed = Field(0, description="seed of the sample design")
+
+    @model_validator(mode="after")
+    def _check(self) -> "Uncertainty":
+        from orchestrator.spec.params import registry
+
+        known = {p.name for p in registry()}
+        for where, names in (("parameters", [] if self.parameters == "all" else self.parameters),
+                             ("ranges", list(self.ranges))):
+            for name in names:
+                if name not in known:
+                    raise FieldError(where, f"{name!r} is not an uncertain parameter (orch params lists them)")
+        for name, (low, high) in self.ranges.items():
+            if not low < high:
+                raise FieldError(f"ranges.{name}", "low must be below high")
+        return self
 
 
 class SweepSpec(Spec):
@@ -39,6 +66,8 @@ class SweepSpec(Spec):
                                                              "as orch run --set (e.g. kernel.spin_mean_ns=100000)")
     profile: str | None = Field(None, description="a calibration profile (orch calibrate): its fitted values "
                                                   "apply to every run, before set:")
+    uncertainty: Uncertainty | None = Field(None, description="run every cell once per sample of the uncertain "
+                                                              "parameters (below)")
 
     @model_validator(mode="after")
     def _check(self) -> "SweepSpec":

@@ -1,0 +1,65 @@
+"""A sweep's uncertainty: Latin-hypercube samples over the uncertain parameters' ranges."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.dataset as ds
+import yaml
+
+from orchestrator.plan import expand_sweep
+from orchestrator.spec import validate
+from orchestrator.spec.sweep import SweepSpec
+
+BASE = {"name": "u", "topologies": ["laptop-1n-8"], "strategies": [{"name": "single"}, {"name": "inverted"}],
+        "workloads": [{"file": "execl"}, {"file": "closed-loop"}], "copies": [1, 2], "duration_ms": 0.5,
+        "warmup_ms": 0.1, "seeds": [1]}
+
+
+def runs(**uncertainty):
+    return expand_sweep(validate(SweepSpec, {**BASE, "uncertainty": uncertainty}, "test"), "test")
+
+
+def test_every_cell_runs_once_per_sample_with_the_same_draws():
+    expanded = runs(samples=4, parameters=["kernel.cost_scale", "workload.exec_ns"], seed=3)
+    assert len(expanded) == 2 * 2 * 2 * 4  # workloads x strategies x copies x samples (one seed)
+    draws = {}
+    for run in expanded:
+        values = (run.kernel.cost_scale, getattr(run.workload, "exec_ns", None))
+        draws.setdefault((run.workload.kind, run.sample), set()).add(values)
+    assert all(len(v) == 1 for v in draws.values())  # a sample is the same for every strategy and copy count
+    scales = sorted(next(iter(draws["execl", s]))[0] for s in range(4))
+    # Latin hypercube: one draw in each quarter of the range (0.7 - 2.0)
+    assert [int((x - 0.7) / (1.3 / 4)) for x in scales] == [0, 1, 2, 3]
+    # the closed loop has no exec_ns: only cost_scale varies there
+    assert all(next(iter(draws["closed-loop", s]))[1] is None for s in range(4))
+
+
+def test_ranges_narrow_a_parameter_and_all_takes_every_one():
+    expanded = runs(samples=3, parameters=["kernel.spin_mean_ns"], ranges={"kernel.spin_mean_ns": [200_000, 300_000]})
+    assert all(200_000 <= r.kernel.spin_mean_ns <= 300_000 for r in expanded)
+    everything = runs(samples=2)
+    assert {r.kernel.handoff_line_transfers for r in everything} != {1.0}
+
+
+def test_bad_uncertainty_is_one_line(orch, tmp_path):
+    spec = tmp_path / "u.yaml"
+    for bad, fragment in (({"samples": 2, "parameters": ["kernel.nope"]}, "not an uncertain parameter"),
+                          ({"samples": 2, "ranges": {"kernel.cost_scale": [2, 1]}}, "low must be below high"),
+                          ({"samples": 0}, "samples")):
+        spec.write_text(yaml.safe_dump({**BASE, "uncertainty": bad}))
+        result = orch("sweep", spec, "--backend", "local", "--out", tmp_path / "out")
+        assert result.code == 2 and fragment in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_sampled_runs_carry_their_sample_and_values(orch, tmp_path):
+    spec = tmp_path / "u.yaml"
+    spec.write_text(yaml.safe_dump({**BASE, "workloads": [{"file": "closed-loop"}], "strategies": [{"name": "single"}],
+                                    "copies": [1], "uncertainty": {"samples": 2, "parameters": ["kernel.cost_scale"]}}))
+    assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "out").code == 0
+    rows = ds.dataset(tmp_path / "out" / "table=runs", format="parquet", partitioning="hive").to_table().to_pylist()
+    assert sorted(r["sample"] for r in rows) == [0, 1]
+    values = [json.loads(r["parameters_json"])["kernel.cost_scale"] for r in rows]
+    assert len(set(values)) == 2 and all(0.7 <= v <= 2.0 for v in values)
+    report = orch("report", tmp_path / "out", "--out", tmp_path / "report")
+    assert report.code == 2 and "uncertainty samples" in report.err

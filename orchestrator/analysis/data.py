@@ -27,7 +27,7 @@ class Study:
     measured: int = 0                # rows of orch measure, left out: comparisons are between designs
     order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
     provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
-    sampled: int = 0                 # runs of uncertainty samples, left out: their bands come later
+    sampled_runs: list[dict] = field(default_factory=list)  # ok runs of uncertainty samples (analysis/uncertainty.py)
 
 
 def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -61,23 +61,22 @@ def load_study(path: str, sweep: str | None = None) -> Study:
         runs = [r for r in runs if r.get("sweep") == sweep]
     measured = sum(1 for r in runs if r["source"] == "measured")
     runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
-    sampled = sum(1 for r in runs if r.get("sample") is not None)
+    sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]
     runs = [r for r in runs if r.get("sample") is None]  # pooling samples with seeds would mix two spreads
     stale = sum(1 for r in runs if r["model_version"] != MODEL_VERSION)
     runs = [r for r in runs if r["model_version"] == MODEL_VERSION]  # older models answer differently
-    if not runs:
+    if not runs and not sampled:
         raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else "")
                         + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else "")
                         + (f" ({measured} measured rows: the report compares simulated runs only)"
                            if measured else "")
-                        + (f" ({sampled} runs of uncertainty samples: orch report does not show them yet)"
-                           if sampled else ""))
+                        )
     ok = [r for r in runs if r["status"] == "ok"]
     ids = {r["run_id"] for r in ok}
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
-                 measured, order, summarize_provenance(stamps), sampled)
+                 measured, order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"])
 
 
 def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:

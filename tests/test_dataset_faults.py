@@ -153,6 +153,20 @@ def test_an_unreadable_part_is_one_line_naming_it(orch, tmp_path):
     junk = out / "table=runs" / "sweep=faults" / "part-0123456789abcdef.parquet"
     junk.write_bytes(b"junk")
     error = the_error(sweep(orch, tmp_path, out))
-    assert str(junk) in error and "move that file aside" in error
+    assert str(junk) in error and "--repair" in error
     junk.unlink()
     assert sweep(orch, tmp_path, out).code == 0
+
+
+def test_repair_moves_unreadable_parts_aside_and_recomputes_their_runs(orch, tmp_path):
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out).code == 0
+    good = run_counts(out)
+    runs = out / "table=runs" / "sweep=faults"
+    victim = sorted(runs.glob("part-*.parquet"))[0]
+    victim.write_bytes(victim.read_bytes()[:100])  # truncated, as after a crash of the disk
+    spec = tmp_path / "sweep.yaml"
+    result = orch("sweep", spec, "--backend", "local", "--out", out, "--repair")
+    assert result.code == 0 and "moved an unreadable part aside" in result.err
+    assert victim.exists() and run_counts(out) == good  # its run was computed again
+    assert list((out / "unreadable").rglob(f"{victim.name}.*.unreadable"))

@@ -59,6 +59,8 @@ def sweep(
                                                                  "one actor per virtual node + a tree actor"),
     out: str | None = typer.Option(None, "--out", help="dataset path or URI (default: the spec's output)"),
     force: bool = typer.Option(False, "--force", help="recompute runs already in the dataset"),
+    repair: bool = typer.Option(False, "--repair", help="move parts no reader can read aside (to "
+                                "unreadable/ in the dataset), keep the rest, and compute their runs again"),
     target_ci: str | None = typer.Option(None, "--target-ci", help="add seeds until every cell's 95% CI "
                                          "half-width is below this share of its mean, e.g. 2%"),
     max_replications: int = typer.Option(20, "--max-replications", min=2, max=MAX_REPLICATIONS,
@@ -79,7 +81,7 @@ def sweep(
                                 param_hint="--backend")
     outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
                                     layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
-                                    max_replications=max_replications)
+                                    max_replications=max_replications, repair=repair)
     console = terminal.console(110)
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)

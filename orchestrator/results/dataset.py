@@ -152,8 +152,29 @@ class Dataset:
             data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
             return data.to_table(columns=columns)
         except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it
-            raise UserError(self.folder("runs"), None, f"unreadable part: {exc}; move that file aside "
-                                                       "and rerun: its runs are computed again") from None
+            raise UserError(self.folder("runs"), None, f"unreadable part: {exc}; orch sweep --repair moves "
+                                                       "it aside and computes its runs again") from None
+
+    def repair(self) -> list[str]:
+        """Move every part of this sweep that pyarrow cannot read into ROOT/unreadable/ (renamed so
+        that no *.parquet glob matches it); returns their new paths. The runs they held are then
+        missing, so the sweep computes them again."""
+        moved = []
+        for table in TABLES:
+            selector = pafs.FileSelector(self.folder(table), allow_not_found=True)
+            for info in self.fs.get_file_info(selector):
+                if not (info.base_name.startswith("part-") and info.base_name.endswith(".parquet")):
+                    continue
+                try:
+                    with self.fs.open_input_file(info.path) as handle:
+                        pq.read_table(handle)  # footer and every page: what a reader would need
+                except (OSError, pa.ArrowException):
+                    aside = f"{self.root}/unreadable/table={table}/sweep={self.sweep}"
+                    self.fs.create_dir(aside, recursive=True)
+                    target = f"{aside}/{info.base_name}.{int(time.time())}.unreadable"
+                    self.fs.move(info.path, target)
+                    moved.append(target)
+        return moved
 
     def finished(self) -> dict[str, str]:
         """run id -> status of every run already in this sweep's runs table."""

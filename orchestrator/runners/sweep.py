@@ -31,7 +31,7 @@ class Outcome:
     ids: set[str] = field(default_factory=set)                   # every run of this sweep
 
 
-def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str]):
+def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str], repair: bool = False):
     """Everything that can fail on bad input, before any run starts. Returns every run and the
     runs still to do, both by run id, and the dataset."""
     runs = expand_sweep(spec, source, notes)
@@ -40,6 +40,9 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
     removed = dataset.remove_temp_files()
     if removed:
         notes.append(f"removed {removed} temp file(s) an interrupted sweep left")
+    if repair:
+        moved = dataset.repair()
+        notes += [f"moved an unreadable part aside: {path}" for path in moved]
     finished = {} if force else dataset.finished()
     by_id = {run.run_id(): run for run in runs}  # each id hashes a whole spec: compute it once
     todo = {run_id: run for run_id, run in by_id.items() if finished.get(run_id) != "ok"}
@@ -82,10 +85,10 @@ def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec
 
 def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: str | None = None,
               workers: int = 2, layout: str = "task", out: str | None = None, force: bool = False,
-              target_ci: float | None = None, max_replications: int = 20,
+              target_ci: float | None = None, max_replications: int = 20, repair: bool = False,
               console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
     notes: list[str] = []
-    runs, by_id, dataset = plan(spec, source, out, force, notes)
+    runs, by_id, dataset = plan(spec, source, out, force, notes, repair)
     console = console or terminal.console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import math
 from typing import Any
 
 from orchestrator.errors import UserError
@@ -105,8 +107,16 @@ def applies(name: str, workload: dict) -> bool:
     return workload.get("kind") in kinds
 
 
+def axis_points(spec: SweepSpec) -> list[list[str]]:
+    """One list of key=value settings per point of the axes' cross product ([[]] without axes)."""
+    points: list[list[str]] = [[]]
+    for key, values in spec.axes.items():
+        points = [[*point, f"{key}={json.dumps(v)}"] for point in points for v in values]
+    return points
+
+
 def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -> list[RunSpec]:
-    """Every run of a sweep, in a fixed order: topology, workload, strategy, copies, seed.
+    """Every run of a sweep, in a fixed order: topology, workload, strategy, copies, seed, axes, sample.
 
     Everything is validated here, before any run starts; a copy count larger than a topology
     is skipped for that topology (with a note), not an error.
@@ -129,7 +139,8 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
         get_strategy(strategy.name, f"{source}: strategies.{i}").check(strategy, f"{source}: strategies.{i}")
     cpu_counts = [validate(Topology, topo, ref).cpu_count for ref, topo in zip(spec.topologies, topologies)]
     total = (sum(len(copy_counts(spec, cpus)) for cpus in cpu_counts) * len(workloads)
-             * len(spec.strategies) * len(seeds) * (spec.uncertainty.samples if spec.uncertainty else 1))
+             * len(spec.strategies) * len(seeds) * (spec.uncertainty.samples if spec.uncertainty else 1)
+             * math.prod(len(v) for v in spec.axes.values()))
     if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
         raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "
                                       f"seeds), at most {MAX_SWEEP_RUNS:,} per sweep")
@@ -139,7 +150,7 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
 
         fitted, _ = profile_overrides(spec.profile, None)
     draws = uncertainty_samples(spec, {name.split("=")[0] for name in fitted})
-    runs = []
+    runs, axes = [], axis_points(spec)
     for ref, topo, cpus in zip(spec.topologies, topologies, cpu_counts):
         counts = copy_counts(spec, cpus)
         skipped = sorted(set(spec.copies or []) - set(counts))
@@ -148,15 +159,14 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
         for workload in workloads:
             for strategy in spec.strategies:
                 for copies in counts:
-                    for seed in seeds:
-                        for sample, values in draws:
-                            data = {"topology": topo, "workload": workload,
-                                    "strategy": strategy.model_dump(exclude_none=True),
-                                    "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
-                                    "warmup_ms": spec.warmup_ms, "placement": spec.placement, "sample": sample}
-                            drawn = [f"{n}={v}" for n, v in values.items() if applies(n, workload)]
-                            apply_overrides(data, [*fitted, *drawn, *spec.set])
-                            runs.append(validate(RunSpec, data, f"{source}: set"))
+                    for seed, axis, (sample, values) in itertools.product(seeds, axes, draws):
+                        data = {"topology": topo, "workload": workload,
+                                "strategy": strategy.model_dump(exclude_none=True),
+                                "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
+                                "warmup_ms": spec.warmup_ms, "placement": spec.placement, "sample": sample}
+                        drawn = [f"{n}={v}" for n, v in values.items() if applies(n, workload)]
+                        apply_overrides(data, [*fitted, *drawn, *spec.set, *axis])
+                        runs.append(validate(RunSpec, data, f"{source}: {'set / axes' if axis else 'set'}"))
     if not runs:
         raise UserError(source, "copies", "no run fits any topology")
     return runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
 from orchestrator.results.schema import ADDED_RUNS, SCHEMAS
-from orchestrator.spec.run import MODEL_VERSION
+from orchestrator.spec.run import ADDED_WITH_DEFAULT, MODEL_VERSION
 
 
 @dataclass
@@ -72,11 +73,67 @@ def load_study(path: str, sweep: str | None = None) -> Study:
                            if measured else "")
                         )
     ok = [r for r in runs if r["status"] == "ok"]
+    separate_configurations(ok, path)
     ids = {r["run_id"] for r in ok}
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
                  measured, order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"])
+
+
+# what a comparison varies on purpose: not part of a run's configuration
+AXES = ("seed", "copies", "strategy", "sample")
+
+
+def separate_configurations(runs: list[dict], source: str) -> None:
+    """Runs that share names but not configuration (say two sweeps with other kernel.* settings,
+    or an --axis) must not be averaged together. Where one topology and workload name stands
+    for several configurations, each run's workload label gets the differing fields, e.g.
+    "spawn [kernel.spin_mean_ns=100000]". Under one label a strategy name must then mean one
+    strategy configuration (it can differ only by an explicit label): else a one-line error."""
+    flat = {id(r): _flatten(json.loads(r.get("config_json") or "{}")) for r in runs}
+    for config in flat.values():  # rows written before a field was added ran with its default
+        for path, default in ADDED_WITH_DEFAULT:
+            config.setdefault(".".join(path), default)
+    by_name: dict[tuple, list[dict]] = {}
+    for r in runs:
+        by_name.setdefault((r["topology"], r["workload"]), []).append(r)
+    for group in by_name.values():
+        contexts = [{k: v for k, v in flat[id(r)].items() if k.split(".")[0] not in AXES} for r in group]
+        differing = _differing(contexts)
+        for r, context in zip(group, contexts):
+            if differing:
+                r["workload"] += " [" + ", ".join(f"{k}={_short(context.get(k))}" for k in differing) + "]"
+    by_cell: dict[tuple, list[dict]] = {}
+    for r in runs:
+        by_cell.setdefault((r["topology"], r["workload"], r["strategy"]), []).append(r)
+    for (topology, workload, strategy), cell in by_cell.items():
+        differing = _differing([{k: v for k, v in flat[id(r)].items() if k.split(".")[0] == "strategy"}
+                                for r in cell])
+        if differing:
+            raise UserError(source, "table=runs", f"strategy {strategy!r} of {topology} / {workload} names "
+                                                  f"two configurations, differing in {differing[0]}")
+
+
+def _flatten(config: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _differing(configs: list[dict]) -> list[str]:
+    keys = sorted({k for c in configs for k in c})
+    return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+
+
+def _short(value) -> str:
+    """A value for a label: its JSON, or a digest of it when that is long (a whole cpulist)."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 40 else "#" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:

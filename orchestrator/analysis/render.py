@@ -30,7 +30,8 @@ def _stddev_pct(values) -> float:
 
 
 def _slug(*parts: str) -> str:
-    return "-".join(p.replace("/", "_").replace(" ", "_") for p in parts)
+    # a file name that is also a plain link target: labels may hold quotes and brackets
+    return "-".join(re.sub(r"[^A-Za-z0-9._+=,-]", "_", p) for p in parts)
 
 
 def anchor(title: str) -> str:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 
 import typer
+import yaml
 from rich.table import Table
 
 from orchestrator import terminal
-from orchestrator.errors import one_line
+from orchestrator.errors import UserError, one_line
 from orchestrator.presets import ROOT
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
-from orchestrator.spec.loader import parse_yaml, read_spec_text
+from orchestrator.spec.loader import load_yaml_text, parse_yaml, read_spec_text
 
 DEFAULT_SPEC = ROOT / "reports" / "quick" / "sweep.yaml"
 
@@ -42,10 +44,44 @@ def parse_share(text: str | None) -> float | None:
 
 
 def load_sweep(path: str) -> tuple[SweepSpec, str]:
-    """The sweep spec from a file or stdin (-), and its text."""
+    """The sweep spec from a file or stdin (-), and its text; its file references are made
+    relative to the spec's folder (stdin: the working directory)."""
     source = "<stdin>" if path == "-" else path
     text = read_spec_text(path)
-    return validate(SweepSpec, parse_yaml(text, source), source), text
+    spec = validate(SweepSpec, parse_yaml(text, source), source)
+    if path == "-":
+        return spec, text
+    folder = os.path.dirname(path)
+    return spec.model_copy(update={
+        "topologies": [beside(folder, ref) for ref in spec.topologies],
+        "workloads": [w.model_copy(update={"file": beside(folder, w.file)}) for w in spec.workloads],
+        "profile": spec.profile and beside(folder, spec.profile),
+    }), text
+
+
+def beside(folder: str, ref: str) -> str:
+    """A file reference taken relative to folder; preset names and absolute paths unchanged."""
+    if "/" in ref or ref.endswith((".yaml", ".yml")) or os.path.exists(os.path.join(folder, ref)):
+        return os.path.join(folder, ref)  # join keeps an absolute ref as it is
+    return ref
+
+
+def with_flags(spec: SweepSpec, source: str, settings: list[str], axes: list[str]) -> SweepSpec:
+    """The spec with --set appended to its set: and --axis added to its axes:; expand_sweep
+    checks both before any run starts."""
+    extra = {}
+    for item in axes:
+        key, sep, raw = item.partition("=")
+        try:
+            values = load_yaml_text(raw) if sep else None
+        except yaml.YAMLError:
+            values = None
+        if not key.strip() or not isinstance(values, list) or not values:
+            raise UserError("--axis", item, "expected dotted.key=[v1, v2, ...] (a YAML list)")
+        extra[key.strip()] = values
+    data = spec.model_dump(mode="json")
+    data.update(set=[*spec.set, *settings], axes={**spec.axes, **extra})
+    return validate(SweepSpec, data, source)
 
 
 def sweep(
@@ -65,6 +101,10 @@ def sweep(
                                          "half-width is below this share of its mean, e.g. 2%"),
     max_replications: int = typer.Option(20, "--max-replications", min=2, max=MAX_REPLICATIONS,
                                          help="cap for --target-ci"),
+    settings: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                       help="an override for every run, after the spec's set: (repeatable)"),
+    axes: list[str] = typer.Option([], "--axis", metavar="KEY=[V1, V2]",
+                                   help="a sweep axis: every run once per value of the YAML list (repeatable)"),
     profile: str | None = typer.Option(None, "--profile", help="a calibration profile (orch calibrate): its "
                                        "fitted values apply to every run, before the spec's set: "
                                        "(replaces the spec's profile:)"),
@@ -76,6 +116,7 @@ def sweep(
     if profile is not None:
         spec = spec.model_copy(update={"profile": profile})
     source = "<stdin>" if spec_file == "-" else spec_file
+    spec = with_flags(spec, source, settings, axes)
     if backend == Backend.local and (address or layout == Layout.actors):
         raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",
                                 param_hint="--backend")

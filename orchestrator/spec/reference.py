@@ -110,6 +110,12 @@ def sweep_page() -> str:
         "`reports/quick/sweep.yaml` and `reports/i_mmap-split/sweep.yaml` are examples.",
         "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.",
         LIMITS, "",
+        "File references (topologies, workload files, profile) are relative to the spec's folder;",
+        "a name without a slash or .yaml that is no file there is a preset. On the command line,",
+        "`--set key=value` appends to `set:` and `--axis 'key=[v1, v2]'` adds to `axes:`.",
+        "Where one topology and workload name covers several configurations (an axis, or two sweeps",
+        "into one dataset with other settings), reports add the differing fields to the workload label.",
+        "",
         "## Fields", "", *_table(rows(SweepSpec, "")),
         "## A strategy entry (`strategies: [...]`)", "", *_table(rows(StrategySpec, "")),
         "## A workload entry (`workloads: [...]`)", "", *_table(rows(WorkloadRef, ""))])

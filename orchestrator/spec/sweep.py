@@ -47,7 +47,8 @@ class Uncertainty(Spec):
 class SweepSpec(Spec):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="the sweep's name: its partition "
                                                                            "in the dataset and its label in reports")
-    topologies: list[str] = Field(min_length=1, description="topology YAML paths or preset names")
+    topologies: list[str] = Field(min_length=1, description="topology YAML paths (relative to the spec's "
+                                                            "folder) or preset names")
     strategies: list[StrategySpec] = Field(min_length=1, description="lock designs to compare (below)")
     workloads: list[WorkloadRef] = Field(min_length=1, description="workloads to run them under (below)")
     copies: list[Annotated[PositiveInt, Field(le=MAX_CPUS)]] | None = Field(
@@ -68,6 +69,9 @@ class SweepSpec(Spec):
                                                   "apply to every run, before set:")
     uncertainty: Uncertainty | None = Field(None, description="run every cell once per sample of the uncertain "
                                                               "parameters (below)")
+    axes: dict[str, list[Any]] = Field(default_factory=dict, description="dotted.key: [v1, v2, ...]: every run "
+                                       "is repeated once per value, with key=value set after set: (orch sweep "
+                                       "--axis); reports label the runs by the value")
 
     @model_validator(mode="after")
     def _check(self) -> "SweepSpec":
@@ -85,6 +89,12 @@ class SweepSpec(Spec):
         for i, key in enumerate(files):
             if files.index(key) != i:
                 raise FieldError(("workloads", i), f"duplicate workload {key[0]!r} with the same overrides")
+        for key, values in self.axes.items():
+            if not values:
+                raise FieldError(("axes", key), "empty list")
+            encoded = [json.dumps(v, sort_keys=True) for v in values]
+            if len(set(encoded)) != len(encoded):
+                raise FieldError(("axes", key), "duplicate values")
         labels = [s.display for s in self.strategies]
         for i, label in enumerate(labels):
             if labels.index(label) != i:

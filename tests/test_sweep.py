@@ -86,6 +86,34 @@ def test_actor_layout_equals_task_layout(orch, tmp_path):
             t.sort_by([(c, "ascending") for c in t.column_names]))
 
 
+def test_actor_layout_survives_a_killed_tree_owner(orch, tmp_path):
+    """ray.kill of the tree-owner actor mid-sweep: its run is run again on a new owner."""
+    import threading
+
+    import ray
+
+    killed = []
+
+    def kill_the_first_owner():
+        for _ in range(1200):
+            if ray.is_initialized():
+                owners = [n for n in ray.util.list_named_actors() if n.startswith("orch-tree-owner")]
+                if owners:
+                    ray.kill(ray.get_actor(owners[0]))
+                    killed.append(owners[0])
+                    return
+            time.sleep(0.05)
+
+    spec = write_spec(tmp_path, strategies=[{"name": "split-node"}], copies=[2, 4, 8])
+    killer = threading.Thread(target=kill_the_first_owner, daemon=True)
+    killer.start()
+    result = orch("sweep", spec, "--layout", "actors", "--out", tmp_path / "actors")
+    killer.join(timeout=5)
+    assert killed and result.code == 0, result.err
+    rows = runs(tmp_path / "actors")
+    assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}
+
+
 def test_kill_9_then_resume(tmp_path):
     spec = write_spec(tmp_path, copies=[2, 4, 8, 16], replications=2, duration_ms=3.0)
     out = tmp_path / "out"

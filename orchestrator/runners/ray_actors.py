@@ -9,9 +9,11 @@ ops and therefore the results are bit-identical to the task layout and to --back
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 from orchestrator.errors import UserError
+from orchestrator.runners.ray_tasks import RETRIES
 from orchestrator.runners.work import run_one
 from orchestrator.simulate import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
@@ -56,14 +58,40 @@ def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[tuple]:
         raise UserError("--layout actors", "resources", f"the cluster declares no {', '.join(missing)}: start "
                         "its nodes with e.g. ray start --resources='{\"vnode_0\": 1000}' (docs/cluster.md)")
     node_actor = ray.remote(num_cpus=0)(NodeStreams)
-    owner = ray.remote(num_cpus=1)(TreeOwner).remote()
+    owners = OwnerFactory(sweep_id)
     try:
-        yield from _each_run(specs, sweep_id, node_actor, owner)
+        yield from _each_run(specs, sweep_id, node_actor, owners)
     finally:
-        ray.kill(owner)
+        owners.kill()
 
 
-def _each_run(specs, sweep_id, node_actor, owner) -> Iterator[tuple]:
+class OwnerFactory:
+    """The tree-owner actor, made again when it dies (a crash, a lost node, ray.kill). It is
+    named (orch-tree-owner-<sweep>-<pid>-<n>) so that ray list actors shows whose it is."""
+
+    def __init__(self, sweep_id: str):
+        import ray
+
+        self.remote = ray.remote(num_cpus=1)(TreeOwner)
+        self.prefix = f"orch-tree-owner-{sweep_id}-{os.getpid()}"
+        self.made = 0
+        self.actor = None
+
+    def get(self):
+        if self.actor is None:
+            self.made += 1
+            self.actor = self.remote.options(name=f"{self.prefix}-{self.made}").remote()
+        return self.actor
+
+    def kill(self) -> None:
+        import ray
+
+        if self.actor is not None:
+            ray.kill(self.actor)
+            self.actor = None
+
+
+def _each_run(specs, sweep_id, node_actor, owners: OwnerFactory) -> Iterator[tuple]:
     import ray
 
     for spec in specs:
@@ -72,10 +100,16 @@ def _each_run(specs, sweep_id, node_actor, owner) -> Iterator[tuple]:
         by_node: dict[int, list[int]] = {}
         for slot, node in enumerate(machine.node):
             by_node.setdefault(node, []).append(slot)
-        handles = {node: node_actor.options(resources={f"vnode_{node}": 1}).remote(spec_json, slots)
-                   for node, slots in by_node.items()}
-        try:
-            yield ray.get(owner.run.remote(spec_json, sweep_id, handles, machine.node))
-        finally:
-            for handle in handles.values():
-                ray.kill(handle)
+        for attempt in range(RETRIES + 1):  # as the task layout: a run whose actors died is run again
+            handles = {node: node_actor.options(resources={f"vnode_{node}": 1}).remote(spec_json, slots)
+                       for node, slots in by_node.items()}
+            try:
+                yield ray.get(owners.get().run.remote(spec_json, sweep_id, handles, machine.node))
+                break
+            except ray.exceptions.RayError as exc:  # an actor died: run_one reports the model's own errors
+                owners.kill()  # whichever actor died, the next attempt starts from fresh ones
+                if attempt == RETRIES:
+                    yield spec.run_id(), None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            finally:
+                for handle in handles.values():
+                    ray.kill(handle)

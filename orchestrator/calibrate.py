@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from orchestrator.errors import UserError
-from orchestrator.spec.params import Param, registry
+from orchestrator.spec.params import Param, registry, value_at
 
 DEFAULT_FIT = ("workload.exec_ns", "kernel.cost_scale", "kernel.spin_mean_ns")
 POOR = 0.10  # an RMS log error above this (about 10%) is a fit the model could not make
@@ -74,6 +74,11 @@ def read_curve(path: str) -> list[tuple[int, float]]:
         if copies < 1 or not value > 0 or not math.isfinite(value):
             raise UserError(path, f"line {number}", "copies must be >= 1 and throughput_per_s positive")
         points.setdefault(copies, []).append(value)
+    return averaged(points)
+
+
+def averaged(points: dict[int, list[float]]) -> list[tuple[int, float]]:
+    """(copies, mean throughput) per copy count, repeated points averaged."""
     return sorted((c, sum(v) / len(v)) for c, v in points.items())
 
 
@@ -86,7 +91,7 @@ def _dataset_curve(path: str) -> list[tuple[int, float]]:
     points: dict[int, list[float]] = {}
     for row in rows:
         points.setdefault(int(row["copies"]), []).append(float(row["throughput_per_s"]))
-    return sorted((c, sum(v) / len(v)) for c, v in points.items())
+    return averaged(points)
 
 
 def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, ...]:
@@ -103,12 +108,6 @@ def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, .
     if wrong:
         raise UserError("--fit", wrong[0], f"the {workload_kind} workload has no such parameter")
     return tuple(known[n] for n in names)
-
-
-def value_of(param: Param, unit: float) -> float:
-    """The parameter's value at `unit` (0 - 1) across its plausible range, an int for int fields."""
-    value = param.low + min(max(float(unit), 0.0), 1.0) * (param.high - param.low)
-    return value if isinstance(param.default, float) else int(round(value))
 
 
 def overrides(values: dict[str, float]) -> list[str]:
@@ -166,7 +165,7 @@ def fit(problem: Problem, budget: int, workers: int = 2, seed: int = 0,
     def loss(unit: np.ndarray) -> float:
         if evaluate.count >= budget:
             return best["loss"] + 1.0  # out of budget: the search stops improving
-        values = {p.name: value_of(p, u) for p, u in zip(params, unit)}
+        values = {p.name: value_at(p, u) for p, u in zip(params, unit)}
         model = evaluate(values)
         error = rms_log_error(model, problem.fitted)
         history.append(error)

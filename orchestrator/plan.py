@@ -81,21 +81,14 @@ def uncertainty_samples(spec: SweepSpec, fitted: set[str]) -> list[tuple[int | N
         return [(None, {})]
     from scipy.stats import qmc
 
-    from orchestrator.spec.params import registry
+    from orchestrator.spec.params import registry, value_at
 
     known = {p.name: p for p in registry()}
     names = [n for n in known if n not in fitted] if plan.parameters == "all" else list(plan.parameters)
     points = qmc.LatinHypercube(d=len(names), seed=plan.seed).random(plan.samples)
-    draws = []
-    for sample, point in enumerate(points):
-        values = {}
-        for name, unit in zip(names, point):
-            param = known[name]
-            low, high = plan.ranges.get(name, (param.low, param.high))
-            value = low + float(unit) * (high - low)
-            values[name] = value if isinstance(param.default, float) else int(round(value))
-        draws.append((sample, values))
-    return draws
+    return [(sample, {name: value_at(known[name], unit, *plan.ranges.get(name, (None, None)))
+                      for name, unit in zip(names, point)})
+            for sample, point in enumerate(points)]
 
 
 def applies(name: str, workload: dict) -> bool:
@@ -104,7 +97,7 @@ def applies(name: str, workload: dict) -> bool:
         return True
     from orchestrator.spec.params import registry
 
-    kinds = next(p.workloads for p in registry() if p.name == name)
+    kinds = {p.name: p.workloads for p in registry()}[name]
     return workload.get("kind") in kinds
 
 

@@ -552,9 +552,7 @@ class Engine:
             for mode in (0, 1):
                 row = cls.index * 2 + mode
                 values = {name: int(S.stats[row, i]) for i, name in enumerate(STAT_FIELDS)}
-                hist = Histogram()
-                hist.counts = S.stats_hist[row].tolist()
-                rows.append(LockStats(**values, wait_hist=hist))
+                rows.append(LockStats(**values, wait_hist=self._hist(S.stats_hist[row])))
             cls.stats = tuple(rows)
         return self.lock_classes
 

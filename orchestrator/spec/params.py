@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
+from functools import cache
 
 from pydantic import BaseModel
 
@@ -35,7 +36,9 @@ def declared(field) -> dict | None:
     return extra if isinstance(extra, dict) and "plausible" in extra else None
 
 
-def registry() -> list[Param]:
+@cache
+def registry() -> tuple[Param, ...]:
+    """Built once: the spec models do not change while orch runs (a sweep's expansion asks per run)."""
     found: dict[str, Param] = {}
     for prefix, model in MODELS:
         kind = typing.get_args(model.model_fields["kind"].annotation) if "kind" in model.model_fields else ()
@@ -50,4 +53,12 @@ def registry() -> list[Param]:
             low, high = extra["plausible"]
             found[dotted] = Param(dotted, field.get_default(), low, high, extra["unit"], extra["source"],
                                   field.description or "", kind)
-    return list(found.values())
+    return tuple(found.values())
+
+
+def value_at(param: Param, unit: float, low: float | None = None, high: float | None = None) -> float:
+    """The value `unit` (0 - 1) of the way across [low, high] (default: its plausible range), an
+    int for an int parameter."""
+    low, high = (param.low, param.high) if low is None else (low, high)
+    value = low + min(max(float(unit), 0.0), 1.0) * (high - low)
+    return value if isinstance(param.default, float) else int(round(value))

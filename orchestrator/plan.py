@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -154,8 +153,7 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
             for strategy in spec.strategies:
                 for copies in counts:
                     for seed, axis, (sample, values) in itertools.product(seeds, axes, draws):
-                        # overrides change nested dicts in place: each run gets its own copies
-                        data = {"topology": copy.deepcopy(topo), "workload": copy.deepcopy(workload),
+                        data = {"topology": topo, "workload": workload,
                                 "strategy": strategy.model_dump(exclude_none=True),
                                 "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
                                 "warmup_ms": spec.warmup_ms, "placement": spec.placement, "sample": sample}

@@ -92,3 +92,13 @@ def test_sweep_spec_errors_name_the_field(change, field):
     with pytest.raises(UserError) as info:
         validate(SweepSpec, {**SWEEP, **change}, "sweep.yaml")
     assert info.value.field == field
+
+
+def test_overrides_leave_shared_nested_values_alone():
+    """A sweep hands every run the same topology and workload dicts: a run's --set must not leak."""
+    from orchestrator.spec.run import apply_overrides
+
+    shared = {"costs_ns": {"wakeup": 5000}, "cpus": [0, 1]}
+    first = apply_overrides({"topology": shared}, ["topology.costs_ns.wakeup=1", "topology.cpus.0=7"])
+    assert first["topology"] == {"costs_ns": {"wakeup": 1}, "cpus": [7, 1]}
+    assert shared == {"costs_ns": {"wakeup": 5000}, "cpus": [0, 1]}

@@ -68,7 +68,9 @@ class RunSpec(Spec):
 
 
 def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
-    """Apply `dotted.key=value` settings (value parsed as YAML) to a nested dict, in order."""
+    """Apply `dotted.key=value` settings (value parsed as YAML) to a nested dict, in order. `data`
+    changes in place, but every nested dict or list on a path written to is copied first, so
+    values it shares with other specs (a sweep's topologies and workloads) stay as they were."""
     import yaml
 
     for item in assignments:
@@ -94,5 +96,8 @@ def apply_overrides(data: dict[str, Any], assignments: list[str]) -> dict[str, A
             if last:
                 target[index] = value
             else:
-                target = target[index]
+                inner = target[index]
+                target[index] = inner = dict(inner) if isinstance(inner, dict) else (
+                    list(inner) if isinstance(inner, list) else inner)
+                target = inner
     return data

@@ -25,10 +25,10 @@ SPEC = {"name": "faults", "topologies": ["laptop-1n-8"], "workloads": [{"file": 
 TOTAL = 16
 
 
-def sweep(orch, tmp_path: Path, out: Path):
+def sweep(orch, tmp_path: Path, out: Path, *flags: str):
     spec = tmp_path / "sweep.yaml"
     spec.write_text(yaml.safe_dump(SPEC))
-    return orch("sweep", spec, "--backend", "local", "--out", out)
+    return orch("sweep", spec, "--backend", "local", "--out", out, *flags)
 
 
 def the_error(result) -> str:
@@ -57,20 +57,21 @@ def test_a_temp_part_matches_no_reader_glob(orch, tmp_path):
 
 
 def test_concurrent_sweeps_into_one_dataset(tmp_path):
-    """Two sweeps into one dataset at once both finish, and readers agree on what they wrote.
-    (Whether the second's start-up cleanup meets a part of the first in flight is luck: the
-    test below checks that rule directly.)"""
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(yaml.safe_dump({**SPEC, "replications": 4, "duration_ms": 2.0}))
+    """Two sweeps of one name but other runs (other copy counts) into one dataset at once both
+    finish, and readers agree on what they wrote. (Whether the second's start-up cleanup meets a
+    part of the first in flight is luck: the test below checks that rule directly.)"""
+    spec, other = tmp_path / "sweep.yaml", tmp_path / "other.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "copies": [1, 2], "replications": 4, "duration_ms": 2.0}))
+    other.write_text(yaml.safe_dump({**SPEC, "copies": [4, 8], "replications": 4, "duration_ms": 2.0}))
     out = tmp_path / "data"
-    cmd = [sys.executable, "-m", "orchestrator", "sweep", str(spec), "--backend", "local", "--out", str(out)]
-    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cmd = [sys.executable, "-m", "orchestrator", "sweep", "--backend", "local", "--out", str(out), "--part-rows", "1"]
+    first = subprocess.Popen([*cmd, str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while first.poll() is None and not list(out.glob("table=runs/*/part-*.parquet")):
         time.sleep(0.05)
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    second = subprocess.run([*cmd, str(other)], capture_output=True, text=True, timeout=300, check=False)
     assert first.wait(timeout=300) == 0, first.stderr.read()
     assert second.returncode == 0, second.stderr
-    assert run_counts(out) == (2 * TOTAL, 2 * TOTAL, 2 * TOTAL)  # twice the seeds of SPEC
+    assert run_counts(out) == (2 * TOTAL, 2 * TOTAL, 2 * TOTAL)  # each: half the copies, twice the seeds
     assert not list(out.rglob(".*"))
 
 
@@ -117,14 +118,14 @@ def test_a_write_error_leaves_a_readable_dataset_and_exits_2(orch, tmp_path, mon
 
     def fill_the_disk(table, sink):
         calls.append(1)
-        if len(calls) == 4 * 3 + 2:  # midway through the fourth run's parts
+        if len(calls) == 4 * 3 + 2:  # midway through the fourth run's parts (--part-rows 1: a part per run)
             sink.write(b"PAR1 half")
             raise OSError(errno.ENOSPC, "No space left on device")
         real_write(table, sink)
 
     monkeypatch.setattr(dataset.pq, "write_table", fill_the_disk)
     out = tmp_path / "data"
-    error = the_error(sweep(orch, tmp_path, out))
+    error = the_error(sweep(orch, tmp_path, out, "--part-rows", "1"))
     assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
     assert not [p for p in out.rglob(".*")]  # the temp file went with the error
     assert run_counts(out) == (3, 3, 3)
@@ -138,7 +139,7 @@ def test_a_full_tmpfs(orch, tmp_path):
         pytest.skip("cannot mount a tmpfs here")
     try:
         out = mount / "data"
-        error = the_error(sweep(orch, tmp_path, out))
+        error = the_error(sweep(orch, tmp_path, out, "--part-rows", "1"))
         assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
         assert not [p for p in out.rglob(".*")]
         arrow, duck, polars = run_counts(out)

@@ -115,18 +115,20 @@ def test_actor_layout_survives_a_killed_tree_owner(orch, tmp_path):
 
 
 def test_kill_9_then_resume(tmp_path):
+    """Batched runs on Ray, buffered into parts of a few runs, killed with -9 from outside."""
     spec = write_spec(tmp_path, copies=[2, 4, 8, 16], replications=2, duration_ms=3.0)
     out = tmp_path / "out"
-    cmd = [*ORCH, "sweep", str(spec), "--backend", "local", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [*ORCH, "sweep", str(spec), "--out", str(out), "--part-rows", "300"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ,
+                                                                                          "RAY_AUTH_MODE": "token"})
     parts = out / "table=runs" / "sweep=tiny"
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 3:
+    while time.time() < deadline and not list(parts.glob("part-*.parquet")):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = len(list(parts.glob("part-*.parquet")))
-    assert 3 <= before < 16
+    before = len(runs(out))
+    assert 0 < before < 16
     assert run_counts(out) == (before, before, before)  # what the killed writer left is no part
     rerun = subprocess.run(cmd, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
@@ -134,10 +136,21 @@ def test_kill_9_then_resume(tmp_path):
     ids = [r["run_id"] for r in runs(out)]
     assert len(ids) == len(set(ids)) and set(ids) == expected_ids(spec)
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files
+    assert_no_duplicate_or_orphan(out)
     count = duckdb.connect().execute(
         f"select count(*), count(distinct run_id) from read_parquet('{out}/table=runs/**/*.parquet', "
         "hive_partitioning=true)").fetchone()
     assert count == (16, 16)
+
+
+def assert_no_duplicate_or_orphan(out: Path) -> None:
+    """Every row of the other tables belongs to a run in runs, and no row is there twice."""
+    ids = {r["run_id"] for r in ds.dataset(out / "table=runs", partitioning="hive").to_table().to_pylist()}
+    for table in ("locks", "timeseries", "histograms"):
+        rows = ds.dataset(out / f"table={table}", partitioning="hive").to_table().to_pylist()
+        assert {r["run_id"] for r in rows} <= ids, f"an orphan in {table}"
+        keys = [json.dumps(r, sort_keys=True, default=str) for r in rows]
+        assert len(keys) == len(set(keys)), f"a duplicate in {table}"
 
 
 def test_worker_crash_retried_and_failing_run_recorded(orch, tmp_path, monkeypatch):
@@ -255,11 +268,11 @@ def test_target_ci_adds_seeds_until_tight(orch, tmp_path):
 def test_ctrl_c_keeps_finished_runs(tmp_path):
     spec = write_spec(tmp_path, copies=[2, 4, 8, 16], replications=2, duration_ms=3.0)
     out = tmp_path / "out"
-    proc = subprocess.Popen([*ORCH, "sweep", str(spec), "--backend", "local", "--out", str(out)],
+    proc = subprocess.Popen([*ORCH, "sweep", str(spec), "--backend", "local", "--out", str(out), "--part-rows", "300"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     parts = out / "table=runs" / "sweep=tiny"
     deadline = time.time() + 120
-    while time.time() < deadline and len(list(parts.glob("part-*.parquet"))) < 2:
+    while time.time() < deadline and not list(parts.glob("part-*.parquet")):  # a part of 2 runs
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

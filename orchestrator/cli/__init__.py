@@ -14,7 +14,7 @@ try:  # Typer >= 0.20 ships its own copy of click
 except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
-from orchestrator.cli import calibrate, catalog, jobs, measure, params, report, run, schema, sweep, topology
+from orchestrator.cli import calibrate, catalog, compact, jobs, measure, params, report, run, schema, sweep, topology
 from orchestrator.errors import UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
 
@@ -49,6 +49,7 @@ def _options(_: bool = typer.Option(False, "--version", callback=_version, is_ea
 app.add_typer(topology.app, name="topology")
 app.command("sweep")(sweep.sweep)
 app.command("report")(report.report)
+app.command("compact")(compact.compact)
 app.command("submit")(jobs.submit)
 app.add_typer(jobs.app, name="jobs")
 app.command("run")(run.run)

@@ -88,7 +88,7 @@ def write(dataset, row: dict) -> None:
     from orchestrator.results.tables import table
 
     tables = {"runs": table("runs", [row]), **{name: table(name, []) for name in ("locks", "timeseries", "histograms")}}
-    dataset.write_run(row["run_id"], tables, json.loads(row["config_json"]), spec_key="orch.measure")
+    dataset.write_batch(tables, json.loads(row["config_json"]), spec_key="orch.measure")
 
 
 def show(workload: str, host: bench.Host, points: list[bench.Point], pin: bool, duration_s: float) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from orchestrator import terminal
 from orchestrator.errors import UserError, one_line
 from orchestrator.presets import ROOT
+from orchestrator.results.buffer import Bounds
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import load_yaml_text, parse_yaml, read_spec_text
@@ -108,6 +109,13 @@ def sweep(
     profile: str | None = typer.Option(None, "--profile", help="a calibration profile (orch calibrate): its "
                                        "fitted values apply to every run, before the spec's set: "
                                        "(replaces the spec's profile:)"),
+    part_rows: int = typer.Option(Bounds.rows, "--part-rows", min=1, help="write a part once this many rows "
+                                  "(all tables) are buffered"),
+    part_mb: float = typer.Option(Bounds.mib, "--part-mb", min=0, help="... or this many MiB"),
+    part_seconds: float = typer.Option(Bounds.seconds, "--part-seconds", min=0,
+                                       help="... or the oldest buffered run finished this long ago"),
+    shared_out: bool = typer.Option(False, "--shared-out", help="every Ray node reaches --out (a shared "
+                                    "filesystem): tasks write their parts themselves, as they do to s3://"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
     from orchestrator.runners.sweep import comparison, run_sweep  # Ray and scipy: only for this command
@@ -122,7 +130,8 @@ def sweep(
                                 param_hint="--backend")
     outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
                                     layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
-                                    max_replications=max_replications, repair=repair)
+                                    max_replications=max_replications, repair=repair,
+                                    bounds=Bounds(part_rows, part_mb, part_seconds), shared_out=shared_out)
     console = terminal.console(110)
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)

@@ -1,11 +1,21 @@
 """A sweep's dataset: hive-partitioned Parquet parts, written atomically, read back for resume.
 
-Layout: ROOT/table=NAME/sweep=SWEEP/part-RUNID.parquet. A part is written under a hidden temp
-name and moved into place; the runs part goes last, so a run listed in `runs` has all its
-parts. ROOT is a local path or any URI pyarrow.fs understands (file://, s3://, gs://, ...).
+Layout: ROOT/table=NAME/sweep=SWEEP/part-BATCH.parquet, one part per table for each batch of
+runs. BATCH is WRITER~DIGEST: the sweep process that owns the batch (HOST~PID~START, as in temp
+names below) and a digest of its run ids. ROOT is a local path or any URI pyarrow.fs
+understands (file://, s3://, gs://, ...).
+
+The commit protocol: a batch's locks, timeseries and histograms parts are written first, its
+runs part last; the runs part is the commit record. On a filesystem each part is written under
+a hidden temp name and moved into place; on an object store, where a move is a copy, under its
+final name (a PUT is atomic). So a run listed in `runs` has all its rows, and a reader that
+joins the other tables on runs never sees a run half written. At start-up (reconcile) the parts
+of a batch whose runs part never came are deleted once their writer is gone, and rows of runs
+that `runs` no longer lists (an interrupted --force) are dropped: after a kill -9 at any point
+no table holds a duplicate or an orphan.
 
 A temp name is hidden, ends in .tmp (so no reader's `**/*.parquet` glob matches it) and names
-its owner: .tmp~HOST~PID~START~RANDOM~part-RUNID.parquet.tmp, START being the process's start
+its owner: .tmp~HOST~PID~START~RANDOM~part-BATCH.parquet.tmp, START being the process's start
 time, so that a reused pid is not taken for the owner. Start-up cleanup removes a temp file of
 this host only once its owner is gone, and another host's only once it is STALE_AFTER_S old:
 two sweeps may write into one dataset at once.
@@ -13,6 +23,7 @@ two sweeps may write into one dataset at once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -32,6 +43,8 @@ TEMP_PREFIX = ".tmp~"
 TEMP_SUFFIX = ".tmp"
 OLD_TEMP_PREFIX = ".tmp-"        # orch before owner names: .tmp-UUID-part-RUNID.parquet
 STALE_AFTER_S = 24 * 3600        # no part write takes a day: by then its writer is gone
+OTHERS = tuple(t for t in TABLES if t != "runs")  # written before runs, in this order
+OBJECT_STORES = ("s3", "gcs")    # pyarrow filesystems whose move is a copy
 
 
 def start_time(pid: int) -> str:
@@ -49,8 +62,13 @@ def _owner(pid: int) -> str:
     return f"{socket.gethostname()}~{pid}~{start_time(pid)}"
 
 
+def owner() -> str:
+    """This process as a writer: HOST~PID~START."""
+    return _owner(os.getpid())
+
+
 def temp_name(name: str) -> str:
-    return f"{TEMP_PREFIX}{_owner(os.getpid())}~{uuid.uuid4().hex[:8]}~{name}{TEMP_SUFFIX}"
+    return f"{TEMP_PREFIX}{owner()}~{uuid.uuid4().hex[:8]}~{name}{TEMP_SUFFIX}"
 
 
 def _alive(pid: int, start: str) -> bool:
@@ -65,25 +83,36 @@ def _alive(pid: int, start: str) -> bool:
     return True
 
 
-def is_orphan(info: pafs.FileInfo, now: float) -> bool:
-    """A temp file no live writer owns: its owner on this host is gone, or, for another host's
-    or an old-style name, it is older than STALE_AFTER_S."""
-    host, pid, start, *_ = info.base_name[len(TEMP_PREFIX):].split("~") + ["", "", ""]
-    if info.base_name.startswith(TEMP_PREFIX) and host == socket.gethostname() and pid.isdigit():
+def writer_gone(writer: str, info: pafs.FileInfo, now: float) -> bool:
+    """Whether the writer HOST~PID~START~... of a file is gone: on this host, its process has
+    ended; on another, the file is older than STALE_AFTER_S."""
+    host, pid, start, *_ = writer.split("~") + ["", "", ""]
+    if host == socket.gethostname() and pid.isdigit():
         return not _alive(int(pid), start)
     return info.mtime is not None and now - info.mtime.timestamp() > STALE_AFTER_S
 
 
-def write_parquet_atomic(fs: pafs.FileSystem, folder: str, name: str, table: pa.Table, meta: dict) -> None:
-    """Write under a hidden temp name in the same folder, then move into place: readers see no
-    file or the whole file, and a killed writer leaves only a hidden temp file. A write that
-    fails (a full disk) removes its temp file and is a UserError naming the file and the cause."""
+def is_orphan(info: pafs.FileInfo, now: float) -> bool:
+    """A temp file no live writer owns (see writer_gone); an old-style name by its age."""
+    if info.base_name.startswith(TEMP_PREFIX):
+        return writer_gone(info.base_name[len(TEMP_PREFIX):], info, now)
+    return writer_gone("", info, now)
+
+
+def write_parquet(fs: pafs.FileSystem, folder: str, name: str, table: pa.Table, meta: dict,
+                  move: bool = True) -> None:
+    """Write a part so that readers see no file or the whole file: under a hidden temp name in
+    the same folder, then moved into place (move=False: under its final name, for object stores,
+    where a PUT is atomic). A killed writer leaves only a hidden temp file. A write that fails (a
+    full disk) removes its temp file and is a UserError naming the file and the cause."""
     table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in meta.items()})
-    path, temp = f"{folder}/{name}", f"{folder}/{temp_name(name)}"
+    path = f"{folder}/{name}"
+    temp = f"{folder}/{temp_name(name)}" if move else path
     try:
         with fs.open_output_stream(temp) as out:
             pq.write_table(table, out)
-        fs.move(temp, path)
+        if move:
+            fs.move(temp, path)
     except (OSError, pa.ArrowException) as exc:
         try:
             fs.delete_file(temp)
@@ -97,8 +126,19 @@ def write_run_folder(folder: str, tables: dict[str, pa.Table], spec: dict) -> No
     fs = pafs.LocalFileSystem()
     fs.create_dir(folder, recursive=True)
     for name, table in tables.items():
-        write_parquet_atomic(fs, folder, f"{name}.parquet", table, {"orch.spec": json.dumps(spec, sort_keys=True),
-                                                                    provenance.KEY: provenance.stamp()})
+        write_parquet(fs, folder, f"{name}.parquet", table, {"orch.spec": json.dumps(spec, sort_keys=True),
+                                                             provenance.KEY: provenance.stamp()})
+
+
+def batch_name(run_ids: list[str], writer: str | None = None) -> str:
+    """WRITER~DIGEST: the same runs from the same sweep process get the same name, so a task
+    that Ray retries after its worker died replaces what the dead attempt wrote."""
+    digest = hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:16]
+    return f"{writer or owner()}~{digest}"
+
+
+def is_part(info: pafs.FileInfo) -> bool:
+    return info.base_name.startswith("part-") and info.base_name.endswith(".parquet")
 
 
 class Dataset:
@@ -112,6 +152,10 @@ class Dataset:
         except OSError as exc:
             raise UserError(uri, "output", f"cannot open: {exc}") from None
         self.root = self.root.rstrip("/") or "/"
+
+    @property
+    def object_store(self) -> bool:
+        return self.fs.type_name in OBJECT_STORES
 
     def folder(self, table: str) -> str:
         return f"{self.root}/table={table}/sweep={self.sweep}"
@@ -128,25 +172,31 @@ class Dataset:
         except (OSError, pa.ArrowException) as exc:
             raise UserError(self.uri, "output", f"cannot write there: {exc}") from None
 
+    def _files(self, table: str) -> list[pafs.FileInfo]:
+        return self.fs.get_file_info(pafs.FileSelector(self.folder(table), allow_not_found=True))
+
+    def parts(self, table: str) -> list[pafs.FileInfo]:
+        return [info for info in self._files(table) if is_part(info)]
+
     def remove_temp_files(self) -> int:
         """Temp parts killed writers left behind (see is_orphan); those of live writers stay."""
         removed, now = 0, time.time()
         for table in TABLES:
-            selector = pafs.FileSelector(self.folder(table), allow_not_found=True)
-            for info in self.fs.get_file_info(selector):
+            for info in self._files(table):
                 if info.base_name.startswith((TEMP_PREFIX, OLD_TEMP_PREFIX)) and is_orphan(info, now):
-                    try:
-                        self.fs.delete_file(info.path)
-                        removed += 1
-                    except FileNotFoundError:
-                        pass  # another sweep's cleanup removed it first
+                    removed += self._delete(info.path)
         return removed
+
+    def _delete(self, path: str) -> int:
+        try:
+            self.fs.delete_file(path)
+            return 1
+        except FileNotFoundError:
+            return 0  # another sweep's cleanup removed it first
 
     def runs(self, columns: list[str] | None = None) -> pa.Table:
         """This sweep's runs table as written so far."""
-        selector = pafs.FileSelector(self.folder("runs"), allow_not_found=True)
-        paths = [i.path for i in self.fs.get_file_info(selector)
-                 if i.base_name.startswith("part-") and i.base_name.endswith(".parquet")]
+        paths = [i.path for i in self.parts("runs")]
         try:
             import pyarrow.dataset as ds  # pulls in pandas: only where a dataset is scanned
             data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
@@ -158,32 +208,125 @@ class Dataset:
     def repair(self) -> list[str]:
         """Move every part of this sweep that pyarrow cannot read into ROOT/unreadable/ (renamed so
         that no *.parquet glob matches it); returns their new paths. The runs they held are then
-        missing, so the sweep computes them again."""
-        moved = []
+        missing (a batch whose other part went aside loses its runs part too), so the sweep
+        computes them again."""
+        moved, lost = [], set()
         for table in TABLES:
-            selector = pafs.FileSelector(self.folder(table), allow_not_found=True)
-            for info in self.fs.get_file_info(selector):
-                if not (info.base_name.startswith("part-") and info.base_name.endswith(".parquet")):
-                    continue
+            for info in self.parts(table):
                 try:
                     with self.fs.open_input_file(info.path) as handle:
                         pq.read_table(handle)  # footer and every page: what a reader would need
                 except (OSError, pa.ArrowException):
-                    aside = f"{self.root}/unreadable/table={table}/sweep={self.sweep}"
-                    self.fs.create_dir(aside, recursive=True)
-                    target = f"{aside}/{info.base_name}.{int(time.time())}.unreadable"
-                    self.fs.move(info.path, target)
-                    moved.append(target)
+                    moved.append(self._aside(table, info))
+                    lost.add(info.base_name)
+        for info in self.parts("runs"):
+            if info.base_name in lost:
+                moved.append(self._aside("runs", info))
         return moved
+
+    def _aside(self, table: str, info: pafs.FileInfo) -> str:
+        aside = f"{self.root}/unreadable/table={table}/sweep={self.sweep}"
+        self.fs.create_dir(aside, recursive=True)
+        target = f"{aside}/{info.base_name}.{int(time.time())}.unreadable"
+        self.fs.move(info.path, target)
+        return target
 
     def finished(self) -> dict[str, str]:
         """run id -> status of every run already in this sweep's runs table."""
         rows = self.runs(["run_id", "status"]).to_pylist()
         return {row["run_id"]: row["status"] for row in rows}
 
-    def write_run(self, run_id: str, tables: dict[str, pa.Table], spec: dict,
-                  spec_key: str = "orch.sweep_spec") -> None:
-        """spec_key names the spec in the file metadata: orch measure writes its own (orch.measure)."""
+    def drop(self, run_ids: set[str]) -> int:
+        """Remove these runs from the runs table (to compute them again); reconcile then drops
+        their rows in the other tables. Returns the runs dropped."""
+        dropped = 0
+        for info in self.parts("runs") if run_ids else []:
+            dropped += self._filter(info, set(run_ids), keep=False)
+            if not self.fs.get_file_info(info.path).is_file:  # a batch of nothing but these runs
+                self.remove_batch(info.base_name)
+        return dropped
+
+    def run_ids(self) -> dict[str, list[str]]:
+        """Part name -> the run ids of its runs part."""
+        found = {}
+        for info in self.parts("runs"):
+            with self.fs.open_input_file(info.path) as handle:
+                found[info.base_name] = pq.read_table(handle, columns=["run_id"]).column(0).to_pylist()
+        return found
+
+    def reconcile(self) -> int:
+        """Make the tables agree with runs, the commit record: a batch whose runs all sit in
+        another batch too (orch compact was interrupted) goes; the parts of a batch whose runs
+        part never came go once their writer is gone; rows of runs that no runs part lists (an
+        interrupted --force) are dropped. Returns the parts deleted or rewritten."""
+        batches = self.run_ids()
+        changed = self._drop_superseded(batches)
+        committed = set(batches)
+        ids = {run_id for run_ids in batches.values() for run_id in run_ids}
+        now = time.time()
+        for table in OTHERS:
+            for info in self.parts(table):
+                if info.base_name not in committed:
+                    writer = info.base_name[len("part-"):-len(".parquet")]
+                    if "~" not in writer or writer_gone(writer, info, now):  # no writer named: an older orch
+                        changed += self._delete(info.path)
+                else:
+                    changed += self._filter(info, ids, keep=True) > 0
+        return changed
+
+    def _drop_superseded(self, batches: dict[str, list[str]]) -> int:
+        where: dict[str, set[str]] = {}
+        for name, run_ids in batches.items():
+            for run_id in run_ids:
+                where.setdefault(run_id, set()).add(name)
+        gone = 0
+        for name, run_ids in sorted(batches.items(), key=lambda item: len(item[1])):
+            if run_ids and all(len(where[run_id]) > 1 for run_id in run_ids):
+                self.remove_batch(name)
+                for run_id in run_ids:
+                    where[run_id].discard(name)
+                del batches[name]
+                gone += 1
+        return gone
+
+    def remove_batch(self, name: str) -> None:
+        """Remove a batch, its runs part first: its other parts are then no one's rows."""
+        for table in ("runs", *OTHERS):
+            self._delete(f"{self.folder(table)}/{name}")
+
+    def _filter(self, info: pafs.FileInfo, run_ids: set[str], keep: bool) -> int:
+        """Rewrite a part with only the rows whose run id is (keep) or is not in run_ids, in place
+        and atomically; a part left empty is deleted. Returns the rows removed."""
+        import pyarrow.compute as pc
+
+        def wanted(table: pa.Table) -> pa.Array:
+            found = pc.is_in(table.column("run_id"), pa.array(list(run_ids), pa.string()))
+            return found if keep else pc.invert(found)
+
+        with self.fs.open_input_file(info.path) as handle:  # the run ids first: most parts stay as they are
+            if pc.all(wanted(pq.read_table(handle, columns=["run_id"]))).as_py() is not False:
+                return 0
+        with self.fs.open_input_file(info.path) as handle:
+            table = pq.read_table(handle)
+        rest = table.filter(wanted(table))
+        if rest.num_rows == 0:
+            self._delete(info.path)
+        else:
+            meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+            write_parquet(self.fs, info.path.rsplit("/", 1)[0], info.base_name, rest, meta,
+                          move=not self.object_store)
+        return table.num_rows - rest.num_rows
+
+    def write_batch(self, tables: dict[str, pa.Table], spec: dict, writer: str | None = None,
+                    spec_key: str = "orch.sweep_spec") -> str:
+        """Commit a batch of runs: its parts of the other tables, then its runs part (see the
+        module's commit protocol). spec_key names the spec in the file metadata: orch measure
+        writes its own (orch.measure). Returns the part name."""
         meta = {spec_key: json.dumps(spec, sort_keys=True), provenance.KEY: provenance.stamp()}
-        for name in (*[t for t in TABLES if t != "runs"], "runs"):  # runs last: it marks the run done
-            write_parquet_atomic(self.fs, self.folder(name), f"part-{run_id}.parquet", tables[name], meta)
+        name = f"part-{batch_name(tables['runs'].column('run_id').to_pylist(), writer)}.parquet"
+        self.commit(name, tables, meta)
+        return name
+
+    def commit(self, name: str, tables: dict[str, pa.Table], meta: dict) -> None:
+        for table in (*OTHERS, "runs"):  # runs last: it marks the batch done
+            write_parquet(self.fs, self.folder(table), name, tables[table], meta, move=not self.object_store)

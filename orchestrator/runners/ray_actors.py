@@ -14,7 +14,8 @@ from typing import Iterator
 
 from orchestrator.errors import UserError
 from orchestrator.runners.ray_tasks import RETRIES
-from orchestrator.runners.work import run_one
+from orchestrator.results.tables import failed_tables
+from orchestrator.runners.work import Batch, run_one
 from orchestrator.simulate import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
 
@@ -49,7 +50,7 @@ class TreeOwner:
         return run_one(spec_json, sweep_id, streams=lambda slot: _pull(handles[slot_node[slot]], slot))
 
 
-def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[tuple]:
+def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[Batch]:
     import ray
 
     needed = {f"vnode_{n}" for spec in specs for n in set(machine_for(spec).node)}
@@ -91,7 +92,7 @@ class OwnerFactory:
             self.actor = None
 
 
-def _each_run(specs, sweep_id, node_actor, owners: OwnerFactory) -> Iterator[tuple]:
+def _each_run(specs, sweep_id, node_actor, owners: OwnerFactory) -> Iterator[Batch]:
     import ray
 
     for spec in specs:
@@ -104,12 +105,13 @@ def _each_run(specs, sweep_id, node_actor, owners: OwnerFactory) -> Iterator[tup
             handles = {node: node_actor.options(resources={f"vnode_{node}": 1}).remote(spec_json, slots)
                        for node, slots in by_node.items()}
             try:
-                yield ray.get(owners.get().run.remote(spec_json, sweep_id, handles, machine.node))
+                run_id, tables, error = ray.get(owners.get().run.remote(spec_json, sweep_id, handles, machine.node))
                 break
             except ray.exceptions.RayError as exc:  # an actor died: run_one reports the model's own errors
                 owners.kill()  # whichever actor died, the next attempt starts from fresh ones
                 if attempt == RETRIES:
-                    yield spec.run_id(), None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                    run_id, tables, error = spec.run_id(), None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
             finally:
                 for handle in handles.values():
                     ray.kill(handle)
+        yield Batch([(run_id, error)], 0.0, tables if error is None else failed_tables(spec, error, sweep_id))

@@ -1,35 +1,75 @@
-"""--layout task (default): one Ray task per run, a bounded number in flight."""
+"""--layout task (default): batches of runs as Ray tasks, a bounded number in flight.
+
+A batch is sized from the run times measured so far so that its task lasts about TARGET_S:
+Ray's cost per task (about a millisecond, more with the arguments and results it moves) is then
+small next to it, and a worker process, warm with imports and compiled code, runs many runs.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Iterator
 
-from orchestrator.runners.work import run_one
+from orchestrator.results.tables import failed_tables
+from orchestrator.runners.work import Batch, Sink, run_batch
 from orchestrator.spec.run import RunSpec
 
-RETRIES = 3  # Ray retries a task whose worker died (crash, OOM kill, lost node)
+RETRIES = 3     # Ray retries a task whose worker died (crash, OOM kill, lost node)
+TARGET_S = 1.0  # how long a task should last
 
 
-def run_tasks(specs: list[RunSpec], sweep_id: str, workers: int) -> Iterator[tuple]:
+class Sizer:
+    """How many runs the next batch gets: about target_s of work by the mean seconds per run of
+    the batches so far (the first runs alone, to measure), at most a share of what is left so
+    that the workers finish together, and at most twice the last size (the first runs of a
+    worker include its warm-up)."""
+
+    def __init__(self, target_s: float, workers: int):
+        self.target_s, self.workers = target_s, workers
+        self.per_run: float | None = None
+        self.last = 1
+
+    def record(self, batch: Batch) -> None:
+        per_run = batch.seconds / max(1, len(batch.acks))
+        self.per_run = per_run if self.per_run is None else (self.per_run + per_run) / 2
+
+    def size(self, left: int) -> int:
+        if self.per_run is None:
+            return 1
+        wanted = self.target_s / max(self.per_run, 1e-6)
+        fair = math.ceil(left / (2 * self.workers))
+        self.last = max(1, min(int(wanted), 2 * self.last, fair))
+        return self.last
+
+
+def run_tasks(specs: list[RunSpec], sweep_id: str, workers: int, sink: Sink | None = None,
+              target_s: float = TARGET_S) -> Iterator[Batch]:
     import ray
 
-    task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_one)
-    pending = list(reversed(specs))
-    in_flight: list = []
-    run_of: dict = {}
+    task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_batch)
+    pending = list(reversed(specs))  # popped from the end: the sweep's order
+    alone: list[RunSpec] = []        # runs of a batch whose retries ran out: each alone, to find the culprit
+    sizer = Sizer(target_s, workers)
+    in_flight: dict = {}             # task -> its runs; bounded, so the driver's memory stays flat
     try:
-        while pending or in_flight:
-            while pending and len(in_flight) < 2 * workers:  # bounded: the driver's memory stays flat
-                spec = pending.pop()
-                ref = task.remote(spec.model_dump(mode="json"), sweep_id, True)
-                run_of[ref] = spec.run_id()
-                in_flight.append(ref)
-            done, in_flight = ray.wait(in_flight, num_returns=1)
+        while pending or alone or in_flight:
+            while (pending or alone) and len(in_flight) < 2 * workers:
+                batch = [alone.pop()] if alone else [pending.pop() for _ in range(min(sizer.size(len(pending)),
+                                                                                        len(pending)))]
+                ref = task.remote([spec.model_dump(mode="json") for spec in batch], sweep_id, True, sink)
+                in_flight[ref] = batch
+            done, _ = ray.wait(list(in_flight), num_returns=1)
+            batch = in_flight.pop(done[0])
             try:
-                yield ray.get(done[0])
+                result = ray.get(done[0])
             except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
-                yield run_of[done[0]], None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            del run_of[done[0]]
+                if len(batch) > 1:
+                    alone.extend(batch)
+                    continue
+                error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                result = Batch([(batch[0].run_id(), error)], 0.0, failed_tables(batch[0], error, sweep_id))
+            sizer.record(result)
+            yield result
     finally:
         for ref in in_flight:
             ray.cancel(ref, force=True)

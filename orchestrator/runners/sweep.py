@@ -1,4 +1,5 @@
-"""Run a sweep: expand it, skip what the dataset already has, run the rest, write as they finish."""
+"""Run a sweep: expand it, skip what the dataset already has, run the rest in batches, write
+them into few large parts as they finish (or let the tasks write them, near the workers)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from orchestrator import terminal
 from orchestrator.analysis.stats import mean_ci
 from orchestrator.plan import expand_sweep, sweep_id
-from orchestrator.results.dataset import Dataset
-from orchestrator.results.tables import failed_tables
+from orchestrator.results.buffer import Bounds, PartBuffer
+from orchestrator.results.dataset import Dataset, owner
+from orchestrator.runners.work import Batch, Sink
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.run import RunSpec
 
@@ -43,14 +45,22 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
     if repair:
         moved = dataset.repair()
         notes += [f"moved an unreadable part aside: {path}" for path in moved]
-    finished = {} if force else dataset.finished()
+    finished = dataset.finished()
     by_id = {run.run_id(): run for run in runs}  # each id hashes a whole spec: compute it once
-    todo = {run_id: run for run_id, run in by_id.items() if finished.get(run_id) != "ok"}
+    todo = {run_id: run for run_id, run in by_id.items() if force or finished.get(run_id) != "ok"}
+    # runs computed again leave the dataset first (failed ones, or all with --force): no duplicates
+    dropped = dataset.drop({run_id for run_id in todo if run_id in finished})
+    if dropped:
+        notes.append(f"removed {dropped} run(s) from the dataset to compute them again")
+    fixed = dataset.reconcile()
+    if fixed:
+        notes.append(f"removed or rewrote {fixed} part(s) holding rows of runs an interrupted sweep never "
+                     "committed")
     return by_id, todo, dataset
 
 
 def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, workers: int,
-            layout: str) -> Iterator[tuple]:
+            layout: str, sink: Sink | None, batch_s: float | None) -> Iterator[Batch]:
     if backend == "local":
         from orchestrator.runners.local import run_local
         yield from run_local(todo, sid)
@@ -62,8 +72,8 @@ def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, wo
             from orchestrator.runners.ray_actors import run_actors
             yield from run_actors(todo, sid)
         else:
-            from orchestrator.runners.ray_tasks import run_tasks
-            yield from run_tasks(todo, sid, workers)
+            from orchestrator.runners.ray_tasks import TARGET_S, run_tasks
+            yield from run_tasks(todo, sid, workers, sink, TARGET_S if batch_s is None else batch_s)
 
 
 def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec]:
@@ -86,7 +96,10 @@ def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec
 def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: str | None = None,
               workers: int = 2, layout: str = "task", out: str | None = None, force: bool = False,
               target_ci: float | None = None, max_replications: int = 20, repair: bool = False,
+              bounds: Bounds = Bounds(), shared_out: bool = False, batch_s: float | None = None,
               console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
+    """shared_out: every Ray worker reaches the output (as it does an object store), so tasks write
+    their parts themselves. batch_s: how long a task should last (None: TARGET_S; 0: one run each)."""
     notes: list[str] = []
     runs, by_id, dataset = plan(spec, source, out, force, notes, repair)
     console = console or terminal.console(stderr=True)
@@ -100,18 +113,19 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(), TextColumn("eta"),
                TimeRemainingColumn()]
+    buffer = PartBuffer(dataset, meta, bounds)
+    near = backend == "ray" and layout == "task" and (shared_out or dataset.object_store)
+    sink = Sink(dataset.uri, dataset.sweep, meta, owner()) if near else None
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=len(todo), failed=0)
         try:
             while True:
                 if todo:
-                    for run_id, tables, error in results(todo, sid, backend, address, workers, layout):
-                        if error is not None:
-                            outcome.failed.append((run_id, error))
-                            tables = failed_tables(by_id[run_id], error, sid)
-                        dataset.write_run(run_id, tables, meta)
-                        outcome.done += 1
-                        progress.update(bar, advance=1, failed=len(outcome.failed))
+                    for batch in results(todo, sid, backend, address, workers, layout, sink, batch_s):
+                        outcome.failed += [(run_id, error) for run_id, error in batch.acks if error is not None]
+                        buffer.add(len(batch.acks), batch.tables)
+                        progress.update(bar, advance=len(batch.acks), failed=len(outcome.failed))
+                    buffer.flush()  # the stopping rule below reads what is written
                 # the stopping rule looks at every run of the sweep, those of earlier sweeps too
                 todo = [] if target_ci is None else more_replications(
                     dataset.runs().to_pylist(), target_ci, max_replications)
@@ -123,6 +137,9 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
                 progress.update(bar, total=outcome.total - outcome.skipped)
         except KeyboardInterrupt:
             outcome.interrupted = True
+            buffer.flush()  # the finished runs are kept
+        finally:
+            outcome.done = buffer.written
     outcome.wall_s = time.perf_counter() - began
     return outcome, dataset, notes
 

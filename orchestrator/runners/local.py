@@ -1,14 +1,21 @@
-"""--backend local: every run in this process, one after the other."""
+"""--backend local: every run in this process, one after the other, in batches as on Ray (so a
+batch's tables are made at once); Ctrl-C ends a batch early and keeps its finished runs."""
 
 from __future__ import annotations
 
 from typing import Iterator
 
-from orchestrator.runners.work import Batch, run_batch
+from orchestrator.runners.work import Batch, Sizer, run_batch
 from orchestrator.spec.run import RunSpec
 
 
-def run_local(specs: list[RunSpec], sweep_id: str) -> Iterator[Batch]:
-    # one run per batch: an interrupt loses no finished run; the sweep's buffer makes the parts large
-    for spec in specs:
-        yield run_batch([spec.model_dump(mode="json")], sweep_id)
+def run_local(specs: list[RunSpec], sweep_id: str, target_s: float) -> Iterator[Batch]:
+    pending = list(reversed(specs))
+    sizer = Sizer(target_s, 1)
+    while pending:
+        batch = [pending.pop() for _ in range(min(sizer.size(len(pending)), len(pending)))]
+        result = run_batch([spec.model_dump(mode="json") for spec in batch], sweep_id, keep_on_interrupt=True)
+        sizer.record(result)
+        yield result
+        if result.interrupted:
+            raise KeyboardInterrupt

@@ -7,39 +7,13 @@ small next to it, and a worker process, warm with imports and compiled code, run
 
 from __future__ import annotations
 
-import math
 from typing import Iterator
 
 from orchestrator.results.tables import failed_tables
-from orchestrator.runners.work import Batch, Sink, run_batch
+from orchestrator.runners.work import TARGET_S, Batch, Sink, Sizer, run_batch
 from orchestrator.spec.run import RunSpec
 
 RETRIES = 3     # Ray retries a task whose worker died (crash, OOM kill, lost node)
-TARGET_S = 1.0  # how long a task should last
-
-
-class Sizer:
-    """How many runs the next batch gets: about target_s of work by the mean seconds per run of
-    the batches so far (the first runs alone, to measure), at most a share of what is left so
-    that the workers finish together, and at most twice the last size (the first runs of a
-    worker include its warm-up)."""
-
-    def __init__(self, target_s: float, workers: int):
-        self.target_s, self.workers = target_s, workers
-        self.per_run: float | None = None
-        self.last = 1
-
-    def record(self, batch: Batch) -> None:
-        per_run = batch.seconds / max(1, len(batch.acks))
-        self.per_run = per_run if self.per_run is None else (self.per_run + per_run) / 2
-
-    def size(self, left: int) -> int:
-        if self.per_run is None:
-            return 1
-        wanted = self.target_s / max(self.per_run, 1e-6)
-        fair = math.ceil(left / (2 * self.workers))
-        self.last = max(1, min(int(wanted), 2 * self.last, fair))
-        return self.last
 
 
 def run_tasks(specs: list[RunSpec], sweep_id: str, workers: int, sink: Sink | None = None,

@@ -17,7 +17,7 @@ from orchestrator.analysis.stats import mean_ci
 from orchestrator.plan import expand_sweep, sweep_id
 from orchestrator.results.buffer import Bounds, PartBuffer
 from orchestrator.results.dataset import Dataset, owner
-from orchestrator.runners.work import Batch, Sink
+from orchestrator.runners.work import TARGET_S, Batch, Sink
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.run import RunSpec
 
@@ -61,9 +61,10 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
 
 def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, workers: int,
             layout: str, sink: Sink | None, batch_s: float | None) -> Iterator[Batch]:
+    target_s = TARGET_S if batch_s is None else batch_s
     if backend == "local":
         from orchestrator.runners.local import run_local
-        yield from run_local(todo, sid)
+        yield from run_local(todo, sid, target_s)
         return
     from orchestrator.runners.ray_cluster import ray_session
     nodes = max(len(run.topology.nodes) for run in todo)
@@ -72,8 +73,8 @@ def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, wo
             from orchestrator.runners.ray_actors import run_actors
             yield from run_actors(todo, sid)
         else:
-            from orchestrator.runners.ray_tasks import TARGET_S, run_tasks
-            yield from run_tasks(todo, sid, workers, sink, TARGET_S if batch_s is None else batch_s)
+            from orchestrator.runners.ray_tasks import run_tasks
+            yield from run_tasks(todo, sid, workers, sink, target_s)
 
 
 def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec]:

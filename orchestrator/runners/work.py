@@ -5,6 +5,7 @@ concatenates their tables, or writes them into the dataset itself (writers near 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import traceback
@@ -14,10 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 
 from orchestrator.results.schema import TABLES
-from orchestrator.results.tables import failed_tables, to_tables
+from orchestrator.results.tables import failed_rows, tables_of, to_rows
 from orchestrator.simulate import simulate
 from orchestrator.spec.run import RunSpec
 
+TARGET_S = 1.0  # how long a batch should last: a task's fixed costs stay small next to it
 FAULTS_ENV = "ORCH_INJECT_FAULTS"  # testing aid: JSON {"crash_once": [run ids], "fail": [...], "dir": path}
 
 
@@ -39,11 +41,18 @@ def _inject_faults(run_id: str, may_crash: bool) -> None:
 def run_one(spec_json: dict, sweep_id: str, may_crash: bool = False, streams=None
             ) -> tuple[str, dict[str, pa.Table] | None, str | None]:
     """(run id, tables, None) or (run id, None, one-line error). Never raises for a bad run."""
+    run_id, rows, error = run_rows(spec_json, sweep_id, may_crash, streams)
+    return run_id, None if rows is None else tables_of(rows), error
+
+
+def run_rows(spec_json: dict, sweep_id: str, may_crash: bool = False, streams=None
+             ) -> tuple[str, dict[str, list[dict]] | None, str | None]:
+    """As run_one, with the run's rows rather than tables."""
     spec = RunSpec.model_validate(spec_json)
     run_id = spec.run_id()
     try:
         _inject_faults(run_id, may_crash)
-        return run_id, to_tables(simulate(spec, streams=streams), sweep_id), None
+        return run_id, to_rows(simulate(spec, streams=streams), sweep_id), None
     except Exception as exc:  # a failed run is data, not a crash of the sweep
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return run_id, None, f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"
@@ -56,6 +65,7 @@ class Batch:
     acks: list[tuple[str, str | None]]
     seconds: float
     tables: dict[str, pa.Table] | None = None
+    interrupted: bool = False  # Ctrl-C came in the middle: these are the runs finished before it
 
 
 @dataclass(frozen=True)
@@ -68,20 +78,53 @@ class Sink:
     writer: str
 
 
-def run_batch(spec_jsons: list[dict], sweep_id: str, may_crash: bool = False, sink: Sink | None = None) -> Batch:
-    """Run several runs in this (warm) process; a failed run is a row of runs with its error."""
+def run_batch(spec_jsons: list[dict], sweep_id: str, may_crash: bool = False, sink: Sink | None = None,
+              keep_on_interrupt: bool = False) -> Batch:
+    """Run several runs in this (warm) process; a failed run is a row of runs with its error.
+    keep_on_interrupt: Ctrl-C ends the batch early with the runs finished so far."""
     began = time.perf_counter()
-    acks, parts = [], []
-    for spec_json in spec_jsons:
-        run_id, tables, error = run_one(spec_json, sweep_id, may_crash)
-        if error is not None:
-            tables = failed_tables(RunSpec.model_validate(spec_json), error, sweep_id)
-        acks.append((run_id, error))
-        parts.append(tables)
-    tables = {name: pa.concat_tables([p[name] for p in parts]) for name in TABLES}
+    acks, rows = [], {name: [] for name in TABLES}
+    interrupted = False
+    try:
+        for spec_json in spec_jsons:
+            run_id, found, error = run_rows(spec_json, sweep_id, may_crash)
+            if error is not None:
+                found = failed_rows(RunSpec.model_validate(spec_json), error, sweep_id)
+            acks.append((run_id, error))
+            for name in TABLES:
+                rows[name] += found[name]
+    except KeyboardInterrupt:
+        if not keep_on_interrupt:
+            raise
+        interrupted = True
+    tables = tables_of(rows)  # once for the batch: Arrow's cost per table is paid once
     if sink is not None:
         from orchestrator.results.dataset import Dataset
 
         Dataset(sink.uri, sink.sweep).write_batch(tables, sink.spec, writer=sink.writer)
         tables = None
-    return Batch(acks, time.perf_counter() - began, tables)
+    return Batch(acks, time.perf_counter() - began, tables, interrupted)
+
+
+class Sizer:
+    """How many runs the next batch gets: about target_s of work by the mean seconds per run of
+    the batches so far (the first runs alone, to measure), at most a share of what is left so
+    that the workers finish together, and at most twice the last size (the first runs of a
+    worker include its warm-up)."""
+
+    def __init__(self, target_s: float, workers: int):
+        self.target_s, self.workers = target_s, workers
+        self.per_run: float | None = None
+        self.last = 1
+
+    def record(self, batch: Batch) -> None:
+        per_run = batch.seconds / max(1, len(batch.acks))
+        self.per_run = per_run if self.per_run is None else (self.per_run + per_run) / 2
+
+    def size(self, left: int) -> int:
+        if self.per_run is None:
+            return 1
+        wanted = self.target_s / max(self.per_run, 1e-6)
+        fair = math.ceil(left / (2 * self.workers))
+        self.last = max(1, min(int(wanted), 2 * self.last, fair))
+        return self.last

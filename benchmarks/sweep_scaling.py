@@ -1,67 +1,119 @@
-"""The same 20-run sweep in-process and on an embedded Ray with 2 workers, side by side.
+"""Sweep scaling (issue 15): many short runs, in-process and on an embedded Ray with 2 workers.
 
-Prints wall times, parallel efficiency (ideal: 2 workers halve the time) and Ray's overhead
-per run, with and without Ray's start-up; then the actor layout's overhead against the task
-layout on a 2-node sweep. Goal: efficiency >= 85%, overhead <= 50 ms per run.
-Run: .venv/bin/python benchmarks/sweep_scaling.py
+Each measurement runs in a fresh process, so that its peak RSS is the driver's own:
+  - closed-loop runs of about 1 ms of simulation each on a tiny topology (laptop-1n-8), 1,000 and
+    10,000 of them, --backend local and Ray with 2 workers: wall time, runs per second, parallel
+    efficiency, overhead per run, driver peak RSS, files written;
+  - runs of about 50 ms: parallel efficiency (goal >= 85%);
+  - with --big: 100,000 runs on --backend local.
+Ray's start-up and shutdown are measured apart and left out of Ray's figures. The load average
+(uptime) is printed with every figure: on a busy machine they are not worth much.
+Goals: efficiency >= 85% (50 ms runs), overhead <= 5 ms per run, at most one file per table per
+1,000 runs.
+Run: .venv/bin/python benchmarks/sweep_scaling.py [--big]
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray on loopback
 
-from orchestrator.runners.sweep import run_sweep  # noqa: E402
-from orchestrator.spec import SweepSpec, validate  # noqa: E402
-
-SWEEP = {
-    "name": "scaling",
-    "topologies": ["milan-2n-256"],
-    "strategies": [{"name": "single"}, {"name": "split-node"}],
-    "workloads": [{"file": "execl"}],
-    "copies": [16, 64],
-    "replications": 5,
-    "duration_ms": 15,
-    "warmup_ms": 1,
-}
+WORKERS = 2
+SHORT_MS, LONG_MS = 0.02, 8.0  # virtual durations: about 1 ms and about 50 ms of wall time a run
 
 
-def timed(spec: SweepSpec, **options) -> float:
+def spec_of(runs: int, duration_ms: float) -> dict:
+    # 2 strategies x 4 copy counts x seeds
+    return {"name": "scaling", "topologies": ["laptop-1n-8"], "workloads": [{"file": "closed-loop"}],
+            "strategies": [{"name": "single"}, {"name": "split-cpu"}], "copies": [1, 2, 4, 8],
+            "replications": runs // 8, "duration_ms": duration_ms}
+
+
+def one(backend: str, runs: int, duration_ms: float) -> dict:
+    """One sweep in this process: its figures as a dict."""
+    import pyarrow.dataset as ds
+
+    from orchestrator.runners.sweep import run_sweep
+    from orchestrator.spec import SweepSpec, validate
+
+    spec = validate(SweepSpec, spec_of(runs, duration_ms), "benchmark")
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as out:
-        outcome, _, _ = run_sweep(spec, "benchmark", out=out, **options)
+        began = time.perf_counter()
+        outcome, _, _ = run_sweep(spec, "benchmark", backend=backend, workers=WORKERS, out=out)
+        total = time.perf_counter() - began
         assert outcome.done == outcome.total and not outcome.failed
-        return outcome.wall_s
+        sim = ds.dataset(f"{out}/table=runs", partitioning="hive").to_table(columns=["wall_s"]).column(0)
+        files = sum(1 for _ in Path(out).rglob("*.parquet"))
+    return {"backend": backend, "runs": outcome.done, "wall_s": outcome.wall_s, "total_s": total,
+            "sim_s": sum(sim.to_pylist()), "files": files, "load": load,
+            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def ray_startup() -> float:
+def ray_startup() -> dict:
     import ray
+
+    load = os.getloadavg()[0]
     began = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=WORKERS, include_dashboard=False, log_to_driver=False)
     ray.shutdown()
-    return time.perf_counter() - began
+    return {"startup_s": time.perf_counter() - began, "load": load}
 
 
-def main() -> None:
-    spec = validate(SweepSpec, SWEEP, "benchmark")
-    runs = 20
-    local = timed(spec, backend="local")
-    ray_wall = timed(spec, backend="ray", workers=2)
-    startup = ray_startup()
-    work = ray_wall - startup
-    print(f"{runs} runs   local (1 process): {local:6.2f} s   ray, 2 workers: {ray_wall:6.2f} s "
-          f"(of which ~{startup:.2f} s starting and stopping Ray)")
-    print(f"parallel efficiency: {local / (2 * work):.0%} without start-up, {local / (2 * ray_wall):.0%} with it")
-    print(f"ray overhead per run: {max(0.0, 2 * work - local) / runs * 1e3:6.1f} ms without start-up, "
-          f"{max(0.0, 2 * ray_wall - local) / runs * 1e3:6.1f} ms with it")
-    small = validate(SweepSpec, {**SWEEP, "name": "layout", "copies": [16], "replications": 2}, "benchmark")
-    task = timed(small, backend="ray", workers=2, layout="task")
-    actors = timed(small, backend="ray", workers=2, layout="actors")
-    print(f"4 runs on 2 nodes: task layout {task:6.2f} s, actor layout {actors:6.2f} s "
-          f"({(actors - task) / 4 * 1e3:+.0f} ms per run; each includes Ray start-up)")
+def child(*args) -> dict:
+    """Run this file with args in a fresh process; its one line of JSON."""
+    done = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def row(name: str, local: dict, ray: dict | None, startup: float) -> list[str]:
+    runs = local["runs"]
+    cells = [name, f"{runs:,}", f"{local['sim_s'] / runs * 1e3:.2f}",
+             f"{runs / local['wall_s']:,.0f}", f"{(local['wall_s'] - local['sim_s']) / runs * 1e3:.2f}",
+             f"{local['rss_mib']:.0f}", str(local["files"]), f"{local['load']:.1f}"]
+    if ray is None:
+        return cells + ["-"] * 7
+    work = ray["wall_s"] - startup
+    return cells + [f"{runs / work:,.0f}", f"{local['wall_s'] / (WORKERS * work):.0%}",
+                    f"{(WORKERS * work - ray['sim_s']) / runs * 1e3:.2f}",
+                    f"{(WORKERS * work - local['wall_s']) / runs * 1e3:+.2f}", f"{ray['rss_mib']:.0f}",
+                    str(ray["files"]), f"{ray['load']:.1f}"]
+
+
+def main(big: bool) -> None:
+    startup = child("--startup")
+    rows = []
+    for runs, duration in ((1_000, SHORT_MS), (10_000, SHORT_MS), (200, LONG_MS)):
+        local = child("--one", "local", runs, duration)
+        ray = child("--one", "ray", runs, duration)
+        rows.append(row(f"{'~1 ms' if duration == SHORT_MS else '~50 ms'} runs", local, ray, startup["startup_s"]))
+    if big:
+        rows.append(row("~1 ms runs", child("--one", "local", 100_000, SHORT_MS), None, 0))
+    head = ["sweep", "runs", "sim ms/run", "local runs/s", "local overhead ms/run", "local RSS MiB", "local files",
+            "load", f"ray({WORKERS}) runs/s", "efficiency", "ray overhead ms/run", "ray - local ms/run",
+            "ray driver RSS MiB", "ray files", "load"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    print(f"Ray start-up and shutdown: {startup['startup_s']:.2f} s (load {startup['load']:.1f}), left out of "
+          "Ray's figures")
+    for line in [head, ["-" * w for w in widths], *rows]:
+        print("  ".join(cell.rjust(w) for cell, w in zip(line, widths)))
+    print("sim ms/run: a run's own simulation (wall_s of runs); overhead: wall x workers minus simulation, per "
+          "run; efficiency: local wall / (2 x Ray wall); ray - local: what Ray adds per run; files: *.parquet; "
+          "load: 1-minute load average as the sweep started (2 cores)")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--one"]:
+        print(json.dumps(one(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+    elif sys.argv[1:2] == ["--startup"]:
+        print(json.dumps(ray_startup()))
+    else:
+        main("--big" in sys.argv[1:])

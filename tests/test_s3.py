@@ -67,3 +67,7 @@ def test_a_sweep_into_s3_reads_back_through_pyarrow_and_duckdb(orch, tmp_path, s
     parts = [i for i in objects if "table=runs/" in i.path and i.base_name.endswith(".parquet")]
     # on Ray each task wrote its batch (the first batches are of one run); in-process, one buffer
     assert len(parts) > 1 if backend == "ray" else len(parts) == 1, [i.path for i in parts]
+    before = {t: sorted(map(str, s3_rows(s3, backend, t))) for t in ("runs", "locks", "timeseries", "histograms")}
+    compacted = orch("compact", f"s3://orch/{backend}")
+    assert compacted.code == 0 and compacted.out.endswith("-> 4\n"), compacted.err
+    assert {t: sorted(map(str, s3_rows(s3, backend, t))) for t in before} == before

@@ -56,10 +56,10 @@ def _rows(dataset: Dataset, name: str) -> int:
 def _groups(dataset: Dataset, rows: int) -> list[list[str]]:
     """Committed batches, in name order, packed into groups of up to `rows` rows."""
     groups: list[list[str]] = []
-    size = rows
+    size = rows  # the first batch starts a group
     for name in sorted(dataset.run_ids()):
         count = _rows(dataset, name)
-        if size + count > rows and (not groups or groups[-1]):
+        if size + count > rows:
             groups.append([])
             size = 0
         groups[-1].append(name)

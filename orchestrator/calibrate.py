@@ -14,8 +14,6 @@ command that reproduces it.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ import numpy as np
 
 from orchestrator.errors import UserError
 from orchestrator.spec.params import Param, registry, value_at
+from orchestrator.spec.topology import shape_digest
 
 DEFAULT_FIT = ("workload.exec_ns", "kernel.cost_scale", "kernel.spin_mean_ns")
 POOR = 0.10  # an RMS log error above this (about 10%) is a fit the model could not make
@@ -202,9 +201,8 @@ def profile(problem: Problem, result: Fit, topology_json: dict, command: str) ->
     held = [{"copies": c, "measured": m, "model": result.model[c], "error": result.model[c] / m - 1}
             for c, m in problem.held_out]
     held_rms = rms_log_error(result.model, problem.held_out) if problem.held_out else None
-    digest = hashlib.sha256(json.dumps(topology_json, sort_keys=True).encode()).hexdigest()[:16]
     return {
-        "topology": problem.topology, "topology_digest": digest, "workload": problem.workload,
+        "topology": problem.topology, "topology_digest": shape_digest(topology_json), "workload": problem.workload,
         "strategy": problem.strategy,
         "fitted": {name: value for name, value in result.values.items()},
         "ranges": {p.name: [p.low, p.high] for p in problem.params},

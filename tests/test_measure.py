@@ -150,3 +150,29 @@ def test_datasets_written_before_the_source_column_still_report(orch, tmp_path):
     assert result.code == 0, result.err
     md = (tmp_path / "report" / "report.md").read_text()
     assert "2 runs" in md and "1 measured on a real machine" in md
+
+
+def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, tmp_path):
+    data = tmp_path / "data"
+    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "2", "--out", data).code == 0
+    assert orch("topology", "detect", "--out", tmp_path / "here.yaml").code == 0
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"name": "here", "topologies": ["here.yaml"], "strategies": [{"name": "single"}],
+                                    "workloads": [{"file": "spawn"}], "copies": [1, 2], "replications": 2,
+                                    "duration_ms": 2}))
+    assert orch("sweep", spec, "--backend", "local", "--out", data).code == 0
+    result = orch("report", data, "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    md = (tmp_path / "report" / "report.md").read_text()
+    section = md.split("## Model beside measurement")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert len(rows) == 2 and all(row.endswith("% |") for row in rows)  # each copy count with the model's error
+    assert "RMS log error" in section and "match no simulated topology" not in section
+    assert list((tmp_path / "report" / "plots").glob("measured-*.svg"))
+
+
+def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tmp_path):
+    data = tiny_sweep(orch, tmp_path)  # the ideal topology: not this machine's shape
+    assert orch("measure", "spawn", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
+    assert orch("report", data, "--out", tmp_path / "report").code == 0
+    assert "1 measured rows match no simulated topology" in (tmp_path / "report" / "report.md").read_text()

@@ -25,10 +25,11 @@ class Study:
     locks: list[dict]
     sweeps: list[str]
     stale: int = 0                   # runs of an older model version, left out
-    measured: int = 0                # rows of orch measure, left out: comparisons are between designs
+    measured: int = 0                # rows of orch measure: not compared between designs, shown beside the model
     order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
     provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
     sampled_runs: list[dict] = field(default_factory=list)  # ok runs of uncertainty samples (analysis/uncertainty.py)
+    measured_runs: list[dict] = field(default_factory=list)  # ok rows of orch measure (analysis/measured.py)
 
 
 def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -60,16 +61,18 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
-    measured = sum(1 for r in runs if r["source"] == "measured")
+    measured = [r for r in runs if r["source"] == "measured"]
     runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
     sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]
     runs = [r for r in runs if r.get("sample") is None]  # pooling samples with seeds would mix two spreads
     stale = sum(1 for r in runs if r["model_version"] != MODEL_VERSION)
     runs = [r for r in runs if r["model_version"] == MODEL_VERSION]  # older models answer differently
-    if not runs and not sampled:
+    if not runs:
         raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else "")
+                        + (f" besides {len(sampled)} uncertainty samples (rerun the sweep: it adds the nominal runs)"
+                           if sampled else "")
                         + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else "")
-                        + (f" ({measured} measured rows: the report compares simulated runs only)"
+                        + (f" ({len(measured)} measured rows: the report compares simulated runs only)"
                            if measured else "")
                         )
     ok = [r for r in runs if r["status"] == "ok"]
@@ -78,7 +81,8 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
-                 measured, order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"])
+                 len(measured), order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"],
+                 [r for r in measured if r["status"] == "ok"])
 
 
 # what a comparison varies on purpose: not part of a run's configuration

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import UserError
-from orchestrator.spec.topology import Topology
+from orchestrator.spec.topology import Topology, shape_digest
 
 WORKLOADS = ("execl", "spawn")
 SPAWNED = "/bin/true"            # a small dynamically linked binary: the loader's work is measured too
@@ -83,17 +83,11 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or "unknown"
 
 
-def topology_digest(topology: Topology) -> str:
-    """Digest of the machine's shape; the name and prose are left out (the name holds the host)."""
-    shape = topology.model_dump(mode="json", exclude={"name", "description", "sources"})
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def this_host() -> Host:
     from orchestrator.spec.detect import detect
 
     topology = detect()
-    return Host(socket.gethostname(), platform.release(), cpu_model(), topology, topology_digest(topology))
+    return Host(socket.gethostname(), platform.release(), cpu_model(), topology, shape_digest(topology.model_dump(mode="json")))
 
 
 def cache_folder() -> Path:

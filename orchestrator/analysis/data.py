@@ -61,6 +61,10 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
+    first = {}  # a run two sweeps share (same id: same configuration, same result) counts once
+    for r in runs:
+        first.setdefault(r["run_id"], r.get("sweep"))
+    runs = [r for r in runs if first[r["run_id"]] == r.get("sweep")]
     measured = [r for r in runs if r["source"] == "measured"]
     runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
     sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]
@@ -78,7 +82,8 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     ok = [r for r in runs if r["status"] == "ok"]
     separate_configurations(ok, path)
     ids = {r["run_id"] for r in ok}
-    locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
+    locks = [row for row in _table(root, "locks").to_pylist()
+             if row["run_id"] in ids and first[row["run_id"]] == row.get("sweep")]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
                  len(measured), order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"],

@@ -63,7 +63,9 @@ class SweepSpec(Spec):
     warmup_ms: WarmupMs = Field(0.0, description="virtual time discarded before measuring")
     placement: Literal["spread", "compact"] = Field(
         "spread", description="where copies run: spread round-robin over nodes, or compact (fill a node first)")
-    output: str = Field("results", description="dataset path or pyarrow filesystem URI")
+    output: str = Field("results", description="dataset path or pyarrow filesystem URI; a relative path is "
+                        "taken from the working directory, as --out is (files the spec reads are taken "
+                        "from the spec's folder)")
     set: list[str] = Field(default_factory=list, description="dotted.key=value overrides for every run, "
                                                              "as orch run --set (e.g. kernel.spin_mean_ns=100000)")
     profile: str | None = Field(None, description="a calibration profile (orch calibrate): its fitted values "

@@ -8,6 +8,8 @@ import json
 import platform
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -176,3 +178,17 @@ def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tm
     assert orch("measure", "spawn", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
     assert orch("report", data, "--out", tmp_path / "report").code == 0
     assert "1 measured rows match no simulated topology" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_address_measures_on_every_ray_node_into_one_dataset(head, tmp_path):
+    """Our test cluster has two nodes (a head and a worker node, both on this machine): one task
+    pinned to each measures, and both land in one dataset."""
+    out = tmp_path / "data"
+    result = subprocess.run([Path(sys.executable).with_name("orch"), "measure", "spawn", "--copies", "1",
+                             "--duration-s", "0.2", "--repeats", "1", "--address", head.address, "--out", str(out),
+                             "--json"], capture_output=True, text=True, env=head.env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    nodes = json.loads(result.stdout)["nodes"]
+    assert len(nodes) == 2 and all(node["points"][0]["mean_per_s"] > 0 for node in nodes)
+    rows = runs(out)
+    assert len(rows) == 2 and {r["source"] for r in rows} == {"measured"} and len({r["run_id"] for r in rows}) == 2

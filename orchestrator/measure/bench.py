@@ -216,3 +216,20 @@ def row(host: Host, workload: str, copies: int, repeat: int, result: Repeat, pin
 
 def command_label(workload: str) -> str:
     return f"{EXECL_SOURCE.name} built with -O2" if workload == "execl" else f"posix_spawn {SPAWNED}"
+
+
+def measure_host(workload: str, counts: list[int], seconds: float, repeats: int, pin: bool,
+                 on_repeat=lambda copies, repeat: None) -> tuple[Host, list[Point], list[dict]]:
+    """The whole measurement on the machine this runs on (the driver, or a Ray task pinned to a
+    node): (host, points, one runs row per repeat). A copy that fails raises RuntimeError."""
+    argv = command(workload)  # builds execl first: without a compiler nothing runs
+    host = this_host()
+    points, rows = [Point(n) for n in counts], []
+    for point in points:
+        cpus = pinned_cpus(point.copies, host.topology, os.sched_getaffinity(0)) if pin else None
+        for repeat in range(repeats):
+            on_repeat(point.copies, repeat)
+            result = run_copies(argv, point.copies, seconds, cpus)
+            point.throughputs.append(result.throughput)
+            rows.append(row(host, workload, point.copies, repeat, result, pin))
+    return host, points, rows

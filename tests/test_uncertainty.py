@@ -144,3 +144,21 @@ def test_the_report_says_a_comparison_no_sample_reverses_is_robust(orch, tmp_pat
     assert "| robust: " in verdict_row and "0 slower of 3" in verdict_row
     low = float(verdict_row.split("| x")[1].split(" - ")[0])
     assert low > 1
+
+
+def test_an_axis_in_a_sampled_sweep_keeps_its_values_apart(orch, tmp_path):
+    """Samples vary the drawn parameters; an axis varies another on purpose: each axis value gets
+    its own band, labelled as its nominal runs are."""
+    from orchestrator.analysis.data import load_study
+    from orchestrator.analysis.uncertainty import verdicts
+
+    spec = tmp_path / "u.yaml"
+    spec.write_text(yaml.safe_dump({**BASE, "workloads": [{"file": "closed-loop"}], "copies": [2], "seeds": [1, 2],
+                                    "axes": {"kernel.spin_mean_ns": [100_000, 2_000_000]},
+                                    "uncertainty": {"samples": 2, "parameters": ["kernel.cost_scale"]}}))
+    assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "out").code == 0
+    study = load_study(str(tmp_path / "out"))
+    nominal = {r["workload"] for r in study.runs}
+    assert len(nominal) == 2 and all("kernel.spin_mean_ns" in w for w in nominal)
+    assert {r["workload"] for r in study.sampled_runs} == nominal
+    assert sorted(v.workload for v in verdicts(study.sampled_runs, "single")) == sorted(nominal)

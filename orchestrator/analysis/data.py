@@ -81,12 +81,14 @@ def load_study(path: str, sweep: str | None = None) -> Study:
                         )
     ok = [r for r in runs if r["status"] == "ok"]
     separate_configurations(ok, path)
+    sampled = [r for r in sampled if r["status"] == "ok"]
+    separate_configurations(sampled, path)  # labelled as the nominal runs are: their bands join them
     ids = {r["run_id"] for r in ok}
     locks = [row for row in _table(root, "locks").to_pylist()
              if row["run_id"] in ids and first[row["run_id"]] == row.get("sweep")]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
-                 len(measured), order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"],
+                 len(measured), order, summarize_provenance(stamps), sampled,
                  [r for r in measured if r["status"] == "ok"])
 
 
@@ -108,7 +110,9 @@ def separate_configurations(runs: list[dict], source: str) -> None:
     for r in runs:
         by_name.setdefault((r["topology"], r["workload"]), []).append(r)
     for group in by_name.values():
-        contexts = [{k: v for k, v in flat[id(r)].items() if k.split(".")[0] not in AXES} for r in group]
+        drawn = _drawn(group, flat)
+        contexts = [{k: v for k, v in flat[id(r)].items() if k.split(".")[0] not in AXES and k not in drawn}
+                    for r in group]
         differing = _differing(contexts)
         for r, context in zip(group, contexts):
             if differing:
@@ -122,6 +126,18 @@ def separate_configurations(runs: list[dict], source: str) -> None:
         if differing:
             raise UserError(source, "table=runs", f"strategy {strategy!r} of {topology} / {workload} names "
                                                   f"two configurations, differing in {differing[0]}")
+
+
+def _drawn(runs: list[dict], flat: dict[int, dict]) -> set[str]:
+    """The parameters uncertainty samples drew: each has one value per sample, shared by every
+    cell, and so varies between samples on purpose. An uncertain parameter that varies within a
+    sample (an axis over it, two sweeps' set:) is a difference of configuration instead."""
+    names = {k for r in runs for k in json.loads(r.get("parameters_json") or "{}")}
+    values: dict[tuple, set[str]] = {}
+    for r in runs:
+        for name in names:
+            values.setdefault((name, r.get("sample")), set()).add(json.dumps(flat[id(r)].get(name)))
+    return {name for name in names if all(len(v) == 1 for (n, _), v in values.items() if n == name)}
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

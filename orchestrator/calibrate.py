@@ -14,10 +14,9 @@ command that reproduces it.
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
 import math
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ import numpy as np
 
 from orchestrator.errors import UserError
 from orchestrator.spec.params import Param, registry, value_at
+from orchestrator.spec.topology import shape_digest
 
 DEFAULT_FIT = ("workload.exec_ns", "kernel.cost_scale", "kernel.spin_mean_ns")
 POOR = 0.10  # an RMS log error above this (about 10%) is a fit the model could not make
@@ -126,24 +126,35 @@ def _simulate_point(args: tuple) -> float:
 
 
 class Evaluator:
-    """Simulates the whole curve (fitted and held-out copy counts, every seed) for given values."""
+    """Simulates the whole curve (fitted and held-out copy counts, every seed) for given values, on
+    worker processes (backend local) or as Ray tasks (backend ray, a local instance or --address)."""
 
-    def __init__(self, problem: Problem, workers: int):
+    def __init__(self, problem: Problem, workers: int, backend: str = "local", address: str | None = None):
         self.problem = problem
-        self.pool = ProcessPoolExecutor(max_workers=workers)
         self.count = 0
+        self.resources = ExitStack()
+        if backend == "ray":
+            from orchestrator.runners.ray_cluster import ray_session
+
+            self.resources.enter_context(ray_session(address, workers, 1))
+            import ray
+
+            task = ray.remote(num_cpus=1)(_simulate_point)
+            self.map = lambda tasks: ray.get([task.remote(t) for t in tasks])
+        else:
+            pool = self.resources.enter_context(ProcessPoolExecutor(max_workers=workers))
+            self.map = lambda tasks: list(pool.map(_simulate_point, tasks))
 
     def __call__(self, values: dict[str, float]) -> dict[int, float]:
         problem = self.problem
         copies = sorted({c for c, _ in problem.fitted + problem.held_out})
-        tasks = [(problem, values, c, s) for c in copies for s in problem.seeds]
-        results = list(self.pool.map(_simulate_point, tasks))
+        results = self.map([(problem, values, c, s) for c in copies for s in problem.seeds])
         self.count += 1
         per = len(problem.seeds)
         return {c: float(np.mean(results[i * per:(i + 1) * per])) for i, c in enumerate(copies)}
 
     def close(self) -> None:
-        self.pool.shutdown()
+        self.resources.close()
 
 
 def rms_log_error(model: dict[int, float], points) -> float:
@@ -152,13 +163,14 @@ def rms_log_error(model: dict[int, float], points) -> float:
 
 
 def fit(problem: Problem, budget: int, workers: int = 2, seed: int = 0,
-        progress: Callable[[int, float], None] = lambda n, best: None) -> Fit:
+        progress: Callable[[int, float], None] = lambda n, best: None, backend: str = "local",
+        address: str | None = None) -> Fit:
     """Search the parameters' ranges within `budget` evaluations of the curve."""
     from scipy.optimize import minimize
     from scipy.stats import qmc
 
     params = problem.params
-    evaluate = Evaluator(problem, workers)
+    evaluate = Evaluator(problem, workers, backend, address)
     best: dict = {"loss": math.inf}
     history: list[float] = []
 
@@ -202,9 +214,8 @@ def profile(problem: Problem, result: Fit, topology_json: dict, command: str) ->
     held = [{"copies": c, "measured": m, "model": result.model[c], "error": result.model[c] / m - 1}
             for c, m in problem.held_out]
     held_rms = rms_log_error(result.model, problem.held_out) if problem.held_out else None
-    digest = hashlib.sha256(json.dumps(topology_json, sort_keys=True).encode()).hexdigest()[:16]
     return {
-        "topology": problem.topology, "topology_digest": digest, "workload": problem.workload,
+        "topology": problem.topology, "topology_digest": shape_digest(topology_json), "workload": problem.workload,
         "strategy": problem.strategy,
         "fitted": {name: value for name, value in result.values.items()},
         "ranges": {p.name: [p.low, p.high] for p in problem.params},

@@ -73,8 +73,10 @@ def sweep_id(spec: SweepSpec) -> str:
 
 def uncertainty_samples(spec: SweepSpec, fitted: set[str]) -> list[tuple[int | None, dict[str, float]]]:
     """(sample, {parameter: value}) of each Latin-hypercube point of spec.uncertainty, the same for
-    every cell; [(None, {})] without one. By default every uncertain parameter but a profile's
-    fitted ones varies, over its plausible range unless `ranges` gives another."""
+    every cell, after the nominal point (None, {}): the defaults (or the profile), which give the
+    report its seed statistics; the samples give the band around them. By default every uncertain
+    parameter but a profile's fitted ones varies, over its plausible range unless `ranges` gives
+    another."""
     plan = spec.uncertainty
     if plan is None:
         return [(None, {})]
@@ -85,9 +87,9 @@ def uncertainty_samples(spec: SweepSpec, fitted: set[str]) -> list[tuple[int | N
     known = {p.name: p for p in registry()}
     names = [n for n in known if n not in fitted] if plan.parameters == "all" else list(plan.parameters)
     points = qmc.LatinHypercube(d=len(names), seed=plan.seed).random(plan.samples)
-    return [(sample, {name: value_at(known[name], unit, *plan.ranges.get(name, (None, None)))
-                      for name, unit in zip(names, point)})
-            for sample, point in enumerate(points)]
+    return [(None, {})] + [(sample, {name: value_at(known[name], unit, *plan.ranges.get(name, (None, None)))
+                                     for name, unit in zip(names, point)})
+                           for sample, point in enumerate(points)]
 
 
 def applies(name: str, workload: dict) -> bool:
@@ -132,7 +134,7 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
         get_strategy(strategy.name, f"{source}: strategies.{i}").check(strategy, f"{source}: strategies.{i}")
     cpu_counts = [validate(Topology, topo, ref).cpu_count for ref, topo in zip(spec.topologies, topologies)]
     total = (sum(len(copy_counts(spec, cpus)) for cpus in cpu_counts) * len(workloads)
-             * len(spec.strategies) * len(seeds) * (spec.uncertainty.samples if spec.uncertainty else 1)
+             * len(spec.strategies) * len(seeds) * (spec.uncertainty.samples + 1 if spec.uncertainty else 1)
              * math.prod(len(v) for v in spec.axes.values()))
     if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
         raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "

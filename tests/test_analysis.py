@@ -267,3 +267,20 @@ def test_generated_reference_pages_are_current():
         assert (DOCS / page).read_text() == make() + "\n", f"run: python -m orchestrator.spec.reference ({page})"
     assert "`kernel.spin_mean_ns`" in PAGES["parameters.md"]() and "`workload.exec_ns`" in PAGES["parameters.md"]()
     assert "`replications`" in PAGES["sweep.md"]()
+
+
+def test_a_run_two_sweeps_share_counts_once(orch, tmp_path):
+    """Sweeps resume within their own partition, so two sweeps with a cell in common both write
+    it; the report keeps one copy (same run id: same configuration, same result)."""
+    base = {"topologies": ["ideal"], "strategies": [{"name": "single"}], "workloads": [{"file": "closed-loop"}],
+            "replications": 2, "duration_ms": 1}
+    for name, copies in (("first", [1, 2]), ("second", [2, 4])):
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(yaml.safe_dump({**base, "name": name, "copies": copies}))
+        assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "data").code == 0
+    from orchestrator.analysis.data import load_study
+
+    study = load_study(str(tmp_path / "data"))
+    assert len(study.runs) == 6 and len({r["run_id"] for r in study.runs}) == 6  # 8 written, 2 shared
+    assert len(study.locks) == len({(row["run_id"], row["lock_class"], row["mode"]) for row in study.locks})
+    assert len(load_study(str(tmp_path / "data"), "second").runs) == 4  # a sweep keeps its own copy

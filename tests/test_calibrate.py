@@ -109,3 +109,21 @@ def test_a_measured_dataset_is_a_curve(orch, tmp_path):
     result = orch("calibrate", data, "-t", TOPOLOGY, "-w", "spawn", "--fit", "workload.exec_ns", "--budget", "2",
                   "--seeds", "1", "--duration-ms", "1", "--warmup-ms", "0", "--json")
     assert result.code == 0 and "workload.exec_ns" in result.out
+
+
+def test_evaluations_on_ray_fit_what_local_processes_fit(orch, tmp_path, monkeypatch):
+    """The backend changes where runs go, not what they give: the same profile either way."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    curve = tmp_path / "curve.csv"
+    curve.write_text("copies,throughput_per_s\n1,5000\n2,9800\n")
+    profiles = {}
+    for backend in ("local", "ray"):
+        out = tmp_path / f"{backend}.yaml"
+        result = orch("calibrate", curve, "-t", TOPOLOGY, "-w", WORKLOAD, "--fit", "workload.exec_ns", "--budget", "3",
+                      "--seeds", "1", "--duration-ms", "2", "--warmup-ms", "0.5", "--backend", backend, "--out", out)
+        assert result.code == 0, result.err
+        profiles[backend] = yaml.safe_load(out.read_text())
+    assert profiles["ray"]["fitted"] == profiles["local"]["fitted"]
+    assert profiles["ray"]["points"] == profiles["local"]["points"]
+    result = orch("calibrate", curve, "-t", TOPOLOGY, "-w", WORKLOAD, "--address", "127.0.0.1:1")
+    assert result.code == 2 and "needs --backend ray" in result.err

@@ -8,6 +8,8 @@ import json
 import platform
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -150,3 +152,43 @@ def test_datasets_written_before_the_source_column_still_report(orch, tmp_path):
     assert result.code == 0, result.err
     md = (tmp_path / "report" / "report.md").read_text()
     assert "2 runs" in md and "1 measured on a real machine" in md
+
+
+def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, tmp_path):
+    data = tmp_path / "data"
+    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "2", "--out", data).code == 0
+    assert orch("topology", "detect", "--out", tmp_path / "here.yaml").code == 0
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"name": "here", "topologies": ["here.yaml"], "strategies": [{"name": "single"}],
+                                    "workloads": [{"file": "spawn"}], "copies": [1, 2], "replications": 2,
+                                    "duration_ms": 2}))
+    assert orch("sweep", spec, "--backend", "local", "--out", data).code == 0
+    result = orch("report", data, "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    md = (tmp_path / "report" / "report.md").read_text()
+    section = md.split("## Model beside measurement")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert len(rows) == 2 and all(row.endswith("% |") for row in rows)  # each copy count with the model's error
+    assert "RMS log error" in section and "match no simulated topology" not in section
+    assert list((tmp_path / "report" / "plots").glob("measured-*.svg"))
+
+
+def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tmp_path):
+    data = tiny_sweep(orch, tmp_path)  # the ideal topology: not this machine's shape
+    assert orch("measure", "spawn", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
+    assert orch("report", data, "--out", tmp_path / "report").code == 0
+    assert "1 measured rows match no simulated topology" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_address_measures_on_every_ray_node_into_one_dataset(head, tmp_path):
+    """Our test cluster has two nodes (a head and a worker node, both on this machine): one task
+    pinned to each measures, and both land in one dataset."""
+    out = tmp_path / "data"
+    result = subprocess.run([Path(sys.executable).with_name("orch"), "measure", "spawn", "--copies", "1",
+                             "--duration-s", "0.2", "--repeats", "1", "--address", head.address, "--out", str(out),
+                             "--json"], capture_output=True, text=True, env=head.env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    nodes = json.loads(result.stdout)["nodes"]
+    assert len(nodes) == 2 and all(node["points"][0]["mean_per_s"] > 0 for node in nodes)
+    rows = runs(out)
+    assert len(rows) == 2 and {r["source"] for r in rows} == {"measured"} and len({r["run_id"] for r in rows}) == 2

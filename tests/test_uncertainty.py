@@ -23,9 +23,14 @@ def runs(**uncertainty):
 
 def test_every_cell_runs_once_per_sample_with_the_same_draws():
     expanded = runs(samples=4, parameters=["kernel.cost_scale", "workload.exec_ns"], seed=3)
-    assert len(expanded) == 2 * 2 * 2 * 4  # workloads x strategies x copies x samples (one seed)
+    # workloads x strategies x copies x (the nominal point + 4 samples), one seed
+    assert len(expanded) == 2 * 2 * 2 * 5
+    nominal = [run for run in expanded if run.sample is None]
+    assert len(nominal) == 8 and all(run.kernel.cost_scale == 1.0 for run in nominal)
     draws = {}
     for run in expanded:
+        if run.sample is None:
+            continue
         values = (run.kernel.cost_scale, getattr(run.workload, "exec_ns", None))
         draws.setdefault((run.workload.kind, run.sample), set()).add(values)
     assert all(len(v) == 1 for v in draws.values())  # a sample is the same for every strategy and copy count
@@ -38,7 +43,7 @@ def test_every_cell_runs_once_per_sample_with_the_same_draws():
 
 def test_ranges_narrow_a_parameter_and_all_takes_every_one():
     expanded = runs(samples=3, parameters=["kernel.spin_mean_ns"], ranges={"kernel.spin_mean_ns": [200_000, 300_000]})
-    assert all(200_000 <= r.kernel.spin_mean_ns <= 300_000 for r in expanded)
+    assert all(200_000 <= r.kernel.spin_mean_ns <= 300_000 for r in expanded if r.sample is not None)
     everything = runs(samples=2)
     assert {r.kernel.handoff_line_transfers for r in everything} != {1.0}
 
@@ -59,11 +64,12 @@ def test_sampled_runs_carry_their_sample_and_values(orch, tmp_path):
                                     "copies": [1], "uncertainty": {"samples": 2, "parameters": ["kernel.cost_scale"]}}))
     assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "out").code == 0
     rows = ds.dataset(tmp_path / "out" / "table=runs", format="parquet", partitioning="hive").to_table().to_pylist()
-    assert sorted(r["sample"] for r in rows) == [0, 1]
-    values = [json.loads(r["parameters_json"])["kernel.cost_scale"] for r in rows]
+    assert sorted(r["sample"] for r in rows if r["sample"] is not None) == [0, 1]
+    assert sum(r["sample"] is None for r in rows) == 1  # the nominal run: the defaults
+    values = [json.loads(r["parameters_json"])["kernel.cost_scale"] for r in rows if r["sample"] is not None]
     assert len(set(values)) == 2 and all(0.7 <= v <= 2.0 for v in values)
     report = orch("report", tmp_path / "out", "--out", tmp_path / "report")
-    assert report.code == 0 and (tmp_path / "report" / "uncertainty.md").exists()
+    assert report.code == 0 and "## Uncertainty" not in (tmp_path / "report" / "report.md").read_text()  # one design: nothing to compare
 
 
 def sampled(design: str, sample: int, value: float, seeds: list[float], param="kernel.cost_scale") -> list[dict]:
@@ -95,3 +101,64 @@ def test_a_comparison_no_sample_reverses_is_robust():
         runs += sampled("split", sample, scale, [x * (1.5 + scale / 10) for x in (100, 101, 99)])
     (found,) = verdicts(runs, "single")
     assert found.verdict == "robust: faster" and found.faster == 4
+
+
+TWO_NODES = {"name": "two-nodes-16", "nodes": [{"cpus": "0-7"}, {"cpus": "8-15"}], "distance": [[10, 32], [32, 10]],
+             "latency_ns": {"l3": 24, "node": 118, "remote": {32: 250}}}
+
+
+def flip_report(orch, tmp_path, cost_scale: list[float]) -> str:
+    """split-cpu against single under reclaim: the extra trees cost more than they save when the
+    serialized cost is low, and save more than they cost when it is high."""
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(TWO_NODES))
+    spec = tmp_path / "u.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "flip", "topologies": ["two.yaml"], "strategies": [{"name": "single"}, {"name": "split-cpu"}],
+        "workloads": [{"file": "execl-reclaim"}], "copies": [16], "duration_ms": 3, "warmup_ms": 0.5,
+        "seeds": [1, 2], "uncertainty": {"samples": 3, "parameters": ["kernel.cost_scale"], "seed": 1,
+                                         "ranges": {"kernel.cost_scale": cost_scale}}}))
+    out = tmp_path / f"out-{cost_scale[0]}"
+    assert orch("sweep", spec, "--backend", "local", "--out", out).code == 0
+    result = orch("report", out, "--out", tmp_path / f"report-{cost_scale[0]}")
+    assert result.code == 0, result.err
+    return (tmp_path / f"report-{cost_scale[0]}" / "report.md").read_text()
+
+
+def test_the_report_says_a_flipping_comparison_depends_on_the_parameter(orch, tmp_path):
+    md = flip_report(orch, tmp_path, [0.05, 2.0])
+    assert "## Uncertainty" in md and "Robust: 0 of 1 comparisons" in md
+    verdict_row = next(line for line in md.splitlines() if line.startswith("| two-nodes-16 | execl+reclaim | 16 | split-cpu"))
+    assert "depends on kernel.cost_scale" in verdict_row
+    # the charts draw the band, and their log axes are labelled with numbers, not formula source
+    svgs = {p.name: p.read_text() for p in (tmp_path / "report-0.05" / "plots").glob("*.svg")}
+    assert "range across samples" in svgs["two-nodes-16-execl+reclaim-speedup.svg"]
+    assert not [name for name, svg in svgs.items() if "mathdefault" in svg]
+    # the sensitivity table ranks the one sampled parameter first
+    assert "| kernel.cost_scale | 0.0822 - 1.906 | 1 |" in md
+
+
+def test_the_report_says_a_comparison_no_sample_reverses_is_robust(orch, tmp_path):
+    md = flip_report(orch, tmp_path, [1.5, 2.0])
+    verdict_row = next(line for line in md.splitlines() if line.startswith("| two-nodes-16 | execl+reclaim | 16 | split-cpu"))
+    # no sample finds split-cpu slower (with two seeds most cannot tell): robust, and the band is above 1
+    assert "| robust: " in verdict_row and "0 slower of 3" in verdict_row
+    low = float(verdict_row.split("| x")[1].split(" - ")[0])
+    assert low > 1
+
+
+def test_an_axis_in_a_sampled_sweep_keeps_its_values_apart(orch, tmp_path):
+    """Samples vary the drawn parameters; an axis varies another on purpose: each axis value gets
+    its own band, labelled as its nominal runs are."""
+    from orchestrator.analysis.data import load_study
+    from orchestrator.analysis.uncertainty import verdicts
+
+    spec = tmp_path / "u.yaml"
+    spec.write_text(yaml.safe_dump({**BASE, "workloads": [{"file": "closed-loop"}], "copies": [2], "seeds": [1, 2],
+                                    "axes": {"kernel.spin_mean_ns": [100_000, 2_000_000]},
+                                    "uncertainty": {"samples": 2, "parameters": ["kernel.cost_scale"]}}))
+    assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "out").code == 0
+    study = load_study(str(tmp_path / "out"))
+    nominal = {r["workload"] for r in study.runs}
+    assert len(nominal) == 2 and all("kernel.spin_mean_ns" in w for w in nominal)
+    assert {r["workload"] for r in study.sampled_runs} == nominal
+    assert sorted(v.workload for v in verdicts(study.sampled_runs, "single")) == sorted(nominal)

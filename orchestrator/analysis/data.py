@@ -25,10 +25,11 @@ class Study:
     locks: list[dict]
     sweeps: list[str]
     stale: int = 0                   # runs of an older model version, left out
-    measured: int = 0                # rows of orch measure, left out: comparisons are between designs
+    measured: int = 0                # rows of orch measure: not compared between designs, shown beside the model
     order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
     provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
     sampled_runs: list[dict] = field(default_factory=list)  # ok runs of uncertainty samples (analysis/uncertainty.py)
+    measured_runs: list[dict] = field(default_factory=list)  # ok rows of orch measure (analysis/measured.py)
 
 
 def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
@@ -60,25 +61,35 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
-    measured = sum(1 for r in runs if r["source"] == "measured")
+    first = {}  # a run two sweeps share (same id: same configuration, same result) counts once
+    for r in runs:
+        first.setdefault(r["run_id"], r.get("sweep"))
+    runs = [r for r in runs if first[r["run_id"]] == r.get("sweep")]
+    measured = [r for r in runs if r["source"] == "measured"]
     runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
     sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]
     runs = [r for r in runs if r.get("sample") is None]  # pooling samples with seeds would mix two spreads
     stale = sum(1 for r in runs if r["model_version"] != MODEL_VERSION)
     runs = [r for r in runs if r["model_version"] == MODEL_VERSION]  # older models answer differently
-    if not runs and not sampled:
+    if not runs:
         raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else "")
+                        + (f" besides {len(sampled)} uncertainty samples (rerun the sweep: it adds the nominal runs)"
+                           if sampled else "")
                         + (f" of model version {MODEL_VERSION} ({stale} of older ones)" if stale else "")
-                        + (f" ({measured} measured rows: the report compares simulated runs only)"
+                        + (f" ({len(measured)} measured rows: the report compares simulated runs only)"
                            if measured else "")
                         )
     ok = [r for r in runs if r["status"] == "ok"]
     separate_configurations(ok, path)
+    sampled = [r for r in sampled if r["status"] == "ok"]
+    separate_configurations(sampled, path)  # labelled as the nominal runs are: their bands join them
     ids = {r["run_id"] for r in ok}
-    locks = [row for row in _table(root, "locks").to_pylist() if row["run_id"] in ids]
+    locks = [row for row in _table(root, "locks").to_pylist()
+             if row["run_id"] in ids and first[row["run_id"]] == row.get("sweep")]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
-                 measured, order, summarize_provenance(stamps), [r for r in sampled if r["status"] == "ok"])
+                 len(measured), order, summarize_provenance(stamps), sampled,
+                 [r for r in measured if r["status"] == "ok"])
 
 
 # what a comparison varies on purpose: not part of a run's configuration
@@ -99,7 +110,9 @@ def separate_configurations(runs: list[dict], source: str) -> None:
     for r in runs:
         by_name.setdefault((r["topology"], r["workload"]), []).append(r)
     for group in by_name.values():
-        contexts = [{k: v for k, v in flat[id(r)].items() if k.split(".")[0] not in AXES} for r in group]
+        drawn = _drawn(group, flat)
+        contexts = [{k: v for k, v in flat[id(r)].items() if k.split(".")[0] not in AXES and k not in drawn}
+                    for r in group]
         differing = _differing(contexts)
         for r, context in zip(group, contexts):
             if differing:
@@ -113,6 +126,18 @@ def separate_configurations(runs: list[dict], source: str) -> None:
         if differing:
             raise UserError(source, "table=runs", f"strategy {strategy!r} of {topology} / {workload} names "
                                                   f"two configurations, differing in {differing[0]}")
+
+
+def _drawn(runs: list[dict], flat: dict[int, dict]) -> set[str]:
+    """The parameters uncertainty samples drew: each has one value per sample, shared by every
+    cell, and so varies between samples on purpose. An uncertain parameter that varies within a
+    sample (an axis over it, two sweeps' set:) is a difference of configuration instead."""
+    names = {k for r in runs for k in json.loads(r.get("parameters_json") or "{}")}
+    values: dict[tuple, set[str]] = {}
+    for r in runs:
+        for name in names:
+            values.setdefault((name, r.get("sample")), set()).add(json.dumps(flat[id(r)].get(name)))
+    return {name for name in names if all(len(v) == 1 for (n, _), v in values.items() if n == name)}
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

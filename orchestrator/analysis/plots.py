@@ -9,8 +9,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: render to files only
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from orchestrator.analysis.compare import Group  # noqa: E402
+from orchestrator.analysis.measured import Beside  # noqa: E402
 
 # svg.hashsalt fixes the ids matplotlib puts in SVGs: the same data gives the same files.
 # Every text is a label or a name from the user, drawn literally: "$x$" is no math formula.
@@ -22,6 +24,14 @@ PALETTE = plt.get_cmap("tab10").colors
 def _color(group: Group, strategy: str):
     """One color per strategy across every chart of a group."""
     return PALETTE[group.strategies().index(strategy) % len(PALETTE)]
+
+
+def _plain_log(axis) -> None:
+    """A log axis labelled 0.5, 1, 2, 1000: matplotlib's default labels are math formulas, which
+    this module draws as plain text (text.parse_math is off for user labels)."""
+    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _copies_axis(ax, copies: list[int]) -> None:
@@ -38,8 +48,9 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]  # drop the XML prolog: the SVG goes inline in HTML
 
 
-def throughput(group: Group) -> str:
-    """Throughput vs copies, one line per strategy, with the 95% CI as a band."""
+def throughput(group: Group, bands: dict[tuple, tuple[float, float]] | None = None) -> str:
+    """Throughput vs copies, one line per strategy, with the 95% CI as a band; where uncertainty
+    samples ran, their range (lowest to highest mean) as dashed lines around it."""
     fig, ax = plt.subplots(figsize=(6.2, 3.6))
     for strategy in group.strategies():
         cells = [c for c in group.cells if c.strategy == strategy]
@@ -50,16 +61,23 @@ def throughput(group: Group) -> str:
         low = [c.throughput.low if not math.isnan(c.throughput.low) else c.throughput.mean for c in cells]
         high = [c.throughput.high if not math.isnan(c.throughput.high) else c.throughput.mean for c in cells]
         ax.fill_between(x, low, high, color=color, alpha=0.2)
+        sampled = [(n, bands[key]) for n in x if (key := (group.topology, group.workload, n, strategy)) in (bands or {})]
+        if sampled:
+            ax.plot([n for n, _ in sampled], [b[0] for _, b in sampled], color=color, linestyle="--", linewidth=0.8)
+            ax.plot([n for n, _ in sampled], [b[1] for _, b in sampled], color=color, linestyle="--", linewidth=0.8)
     _copies_axis(ax, group.copies())
     ax.set_xlabel("copies")
     ax.set_ylabel("iterations / s")
-    ax.set_title(f"{group.workload} on {group.topology}: throughput (95% CI)")
+    ax.set_title(f"{group.workload} on {group.topology}: throughput (95% CI"
+                 + (", dashed: range across samples)" if bands and any(k[:2] == (group.topology, group.workload)
+                                                                      for k in bands) else ")"))
     ax.legend(fontsize=7, ncol=2)
     return _svg(fig)
 
 
-def speedup(group: Group, baseline: str) -> str:
-    """Paired ratio to the baseline per copy count, with its 95% CI."""
+def speedup(group: Group, baseline: str, across: dict | None = None) -> str:
+    """Paired ratio to the baseline per copy count, with its 95% CI; where uncertainty samples ran,
+    the range of the ratio across them as a black line beside each bar."""
     fig, ax = plt.subplots(figsize=(6.2, 3.2))
     strategies = [s for s in group.strategies() if s != baseline]
     width = 0.8 / max(len(strategies), 1)
@@ -76,12 +94,18 @@ def speedup(group: Group, baseline: str) -> str:
             errs[0].append(0 if math.isnan(r.low) else r.mean - r.low)
             errs[1].append(0 if math.isnan(r.high) else r.high - r.mean)
         ax.bar(xs, ys, width=width, yerr=errs, capsize=2, label=strategy, color=_color(group, strategy))
+        for x, n in zip(xs, [n for n in copies if (c := group.cell(strategy, n)) is not None and c.ratio is not None]):
+            v = (across or {}).get((group.topology, group.workload, n, strategy))
+            if v is not None:
+                ax.vlines(x + width * 0.35, v.low, v.high, color="black", linewidth=1.6)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(copies)), [str(n) for n in copies])
     ax.set_xlabel("copies")
     ax.set_ylabel(f"throughput / {baseline}")
     ax.set_yscale("log")
-    ax.set_title(f"{group.workload} on {group.topology}: speedup over {baseline} (95% CI)")
+    _plain_log(ax.yaxis)
+    ax.set_title(f"{group.workload} on {group.topology}: speedup over {baseline} (95% CI"
+                 + (", black: range across samples)" if across else ")"))
     ax.legend(fontsize=7, ncol=3)
     return _svg(fig)
 
@@ -95,7 +119,32 @@ def lock_waits(rows: list[tuple[str, float, float]], title: str) -> str:
     ax.barh([i - 0.2 for i in y], [max(r[1], 1) / 1e3 for r in rows], height=0.4, label="p50")
     ax.set_yticks(list(y), labels)
     ax.set_xscale("log")
+    _plain_log(ax.xaxis)
     ax.set_xlabel("contended lock wait, us")
     ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def beside(b: Beside) -> str:
+    """A measured curve (mean, min - max over repeats) over the model's (95% CI, range across samples)."""
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    x = [p.copies for p in b.points]
+    model = [p.model.mean for p in b.points]
+    ax.plot(x, model, marker="o", color=PALETTE[0], label=f"model ({b.strategy} on {b.topology})")
+    ax.fill_between(x, [p.model.mean if math.isnan(p.model.low) else p.model.low for p in b.points],
+                    [p.model.mean if math.isnan(p.model.high) else p.model.high for p in b.points],
+                    color=PALETTE[0], alpha=0.2)
+    banded = [p for p in b.points if p.band is not None]
+    if banded:
+        ax.fill_between([p.copies for p in banded], [p.band[0] for p in banded], [p.band[1] for p in banded],
+                        color=PALETTE[0], alpha=0.08, label="model across samples")
+    mean = [sum(p.measured) / len(p.measured) for p in b.points]
+    errs = [[m - min(p.measured) for m, p in zip(mean, b.points)], [max(p.measured) - m for m, p in zip(mean, b.points)]]
+    ax.errorbar(x, mean, yerr=errs, marker="s", color=PALETTE[3], capsize=3, label=f"measured on {b.host}")
+    _copies_axis(ax, x)
+    ax.set_xlabel("copies")
+    ax.set_ylabel("iterations / s")
+    ax.set_title(f"{b.workload}: measured on {b.host} and modelled")
     ax.legend(fontsize=7)
     return _svg(fig)

@@ -13,7 +13,9 @@ from markdown_it import MarkdownIt
 from orchestrator.analysis import plots
 from orchestrator.analysis.compare import Group
 from orchestrator.analysis.data import Study
+from orchestrator.analysis.measured import Beside
 from orchestrator.analysis.stats import FASTER, SLOWER
+from orchestrator.analysis.uncertainty import Sensitivity, Verdict
 from orchestrator.fileio import write_text_atomic
 
 SHORT = {FASTER: "faster", SLOWER: "slower"}
@@ -95,11 +97,14 @@ def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
 
 # ---- lkml.txt ------------------------------------------------------------------------------
 
-def lkml(study: Study, groups: list[Group], baseline: str) -> str:
+def lkml(study: Study, groups: list[Group], baseline: str, across: dict[tuple, Verdict]) -> str:
     """Blocks in the style of LKP comparisons pasted into cover letters: base, %change, new."""
     out = [f"orch: {len(study.runs)} runs, sweeps {', '.join(study.sweeps)}; throughput in iterations/s;",
            f"%change is the geometric mean of per-seed ratios to {baseline} with its 95% CI;",
-           "verdict: faster/slower when the CI excludes 0%, else n.s. (not significant).", ""]
+           "verdict: faster/slower when the CI excludes 0%, else n.s. (not significant)."]
+    if across:
+        out.append("across samples: the ratio's range over the uncertainty samples (report.md).")
+    out.append("")
     for group in groups:
         node_runs = [r for r in study.runs if r["topology"] == group.topology][:1]
         shape = f" ({node_runs[0]['nodes']} nodes, {node_runs[0]['cpus']} CPUs)" if node_runs else ""
@@ -121,19 +126,35 @@ def lkml(study: Study, groups: list[Group], baseline: str) -> str:
                         f"{new.throughput.mean:>10,.0f} ±{_stddev_pct(new.by_seed.values()):>3.0f}%"
                         f" {copies:>5}  {SHORT.get(new.verdict, 'n.s.')}")
                 out.append(line)
+                v = across.get((group.topology, group.workload, copies, strategy))
+                if v is not None:
+                    out.append(f"      across {v.samples} samples: x{v.low:.2f} to x{v.high:.2f}, {v.verdict}")
             out.append("")
     return "\n".join(line.rstrip()[:80] for line in out) + "\n"
 
 
 # ---- report.md and index.html --------------------------------------------------------------
 
-def _cell_rows(group: Group) -> list[list[str]]:
+def _band(v: Verdict | None) -> str:
+    return "-" if v is None else f"x{v.low:.2f} - x{v.high:.2f}"
+
+
+def _across(v: Verdict | None) -> str:
+    """The verdict across samples with its counts: 'robust: faster (16 faster, 0 slower of 16)'."""
+    return "-" if v is None else f"{v.verdict} ({v.faster} faster, {v.slower} slower of {v.samples})"
+
+
+def _cell_rows(group: Group, across: dict[tuple, Verdict]) -> list[list[str]]:
     rows = []
     for cell in group.cells:
         t, r = cell.throughput, cell.ratio
         ci = "-" if math.isnan(t.half_width) else f"± {t.half_width:,.0f}"
         ratio = "-" if r is None else (f"{r.mean:.2f}" + ("" if math.isnan(r.low) else f" [{r.low:.2f}, {r.high:.2f}]"))
-        rows.append([str(cell.copies), cell.strategy, f"{t.mean:,.0f}", ci, ratio, cell.verdict or "baseline"])
+        row = [str(cell.copies), cell.strategy, f"{t.mean:,.0f}", ci, ratio, cell.verdict or "baseline"]
+        if across:
+            v = across.get((cell.topology, cell.workload, cell.copies, cell.strategy))
+            row += [_band(v), _across(v)]
+        rows.append(row)
     return rows
 
 
@@ -158,6 +179,7 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 CELL_HEAD = ["copies", "strategy", "throughput (it/s)", "95% CI", "ratio to baseline [95% CI]", "verdict"]
+ACROSS_HEAD = ["ratio across samples", "verdict across samples"]
 USL_HEAD = ["strategy", "sigma (contention)", "kappa (coherency)", "peak copies N*"]
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -165,11 +187,95 @@ th{background:#f3f3f3}td:nth-child(2),td:first-child{text-align:left}h2{border-b
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots svg{max-width:540px;height:auto}pre{background:#f7f7f7;padding:1em}"""
 
 
+def _num(x: float) -> str:
+    return f"{x:,.4g}"
+
+
+class Page:
+    """report.md and index.html, built section by section from the same tables."""
+
+    def __init__(self):
+        self.md: list[str] = []
+        self.html: list[str] = []
+
+    def section(self, title: str, text: str = "") -> None:
+        self.md += [f"## {title}", ""] + ([text, ""] if text else [])
+        self.html.append(f"<h2 id='{anchor(title)}'>{html.escape(title)}</h2>")
+        if text:
+            self.html.append(SUMMARY_MARKDOWN.render(text))
+
+    def plots(self, svgs: dict[str, str], slug: str) -> None:
+        self.md += [f"![{name}](plots/{slug}-{name}.svg)" for name in svgs] + [""]
+        self.html.append(f"<div class='plots'>{''.join(svgs.values())}</div>")
+
+    def table(self, head: list[str], rows: list[list[str]], caption: str = "") -> None:
+        if caption:
+            self.md += [caption, ""]
+            self.html.append(f"<p>{html.escape(caption)}</p>")
+        self.md += _md_table(head, rows)
+        self.html.append(_html_table(head, rows))
+
+
+BESIDE_HEAD = ["copies", "measured (/s)", "measured min - max", "repeats", "model (/s)", "model 95% CI",
+               "model across samples", "model error"]
+
+
+def _beside(page: Page, found: list[Beside], unmatched: int, out: Path) -> None:
+    page.section("Model beside measurement",
+                 "Curves `orch measure` took on real machines, beside the model's curve for a topology of the"
+                 " same shape and the same workload under the baseline design. The error is model over"
+                 " measured, minus one; the RMS log error is what `orch calibrate` minimizes."
+                 + (f" {unmatched} measured rows match no simulated topology and workload: sweep the"
+                    " topology `orch topology detect` writes to compare them." if unmatched else ""))
+    for b in found:
+        slug = _slug("measured", b.host, b.topology, b.workload)
+        svg = plots.beside(b)
+        write_text_atomic(out / "plots" / f"{slug}.svg", svg)
+        page.md += [f"### {b.title}", "", f"![measured](plots/{slug}.svg)", ""]
+        page.html.append(f"<h3>{html.escape(b.title)}</h3><div class='plots'>{svg}</div>")
+        rows = []
+        for p in b.points:
+            ci = "-" if math.isnan(p.model.half_width) else f"± {p.model.half_width:,.0f}"
+            band = "-" if p.band is None else f"{p.band[0]:,.0f} - {p.band[1]:,.0f}"
+            rows.append([str(p.copies), f"{statistics.fmean(p.measured):,.0f}",
+                         f"{min(p.measured):,.0f} - {max(p.measured):,.0f}", str(len(p.measured)),
+                         f"{p.model.mean:,.0f}", ci, band, f"{p.error:+.1%}"])
+        page.table(BESIDE_HEAD, rows, f"{b.host}: kernel {b.kernel}, {b.cpu_model}; model: {b.strategy};"
+                                      f" RMS log error {b.rms_log_error:.3f} over {len(b.points)} points.")
+
+
+SENSITIVITY_HEAD = ["parameter", "sampled values", "most influential in (comparisons)", "median strength (abs rho)",
+                    "largest rho (comparison)"]
+
+
+def _uncertainty(page: Page, found: list[Verdict], sens: list[Sensitivity], samples: int, baseline: str) -> None:
+    robust = sum(v.verdict.startswith("robust") for v in found)
+    page.section("Uncertainty",
+                 f"{samples} uncertainty samples (a Latin hypercube over the parameters' plausible ranges,"
+                 " `orch params`) ran each cell again beside the nominal runs the tables above come from. In"
+                 f" each sample a design's ratio is its mean over seeds to {baseline}'s in the same sample,"
+                 " and Welch's t-test over the seeds (5%) says whether it is significantly faster or slower."
+                 " A verdict is robust when no sample gives the opposite significant answer and more than"
+                 " half give the same one; otherwise it depends on the parameter whose sampled values have"
+                 f" the largest rank correlation (Spearman rho) with the ratio. Robust: {robust} of {len(found)}"
+                 " comparisons. Sensitivity: how strongly the ratios follow each parameter.")
+    rows = [[s.parameter, f"{_num(s.sampled[0])} - {_num(s.sampled[1])}", str(s.strongest),
+             f"{s.median_rho:.2f}", f"{s.most.sensitivity[s.parameter]:+.2f} ({s.most.strategy}, "
+             f"{s.most.workload} on {s.most.topology}, {s.most.copies} copies)"] for s in sens]
+    page.table(SENSITIVITY_HEAD, rows)
+
+
 def write_report(study: Study, groups: list[Group], baseline: str, out: Path, dataset: str) -> list[Path]:
+    from orchestrator.analysis import measured, uncertainty
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
     summary_path = out / "summary.md"
     summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
+    found = uncertainty.verdicts(study.sampled_runs, baseline) if study.sampled_runs else []
+    across = {(v.topology, v.workload, v.copies, v.strategy): v for v in found}
+    bands = uncertainty.throughput_bands(study.sampled_runs)
+    beside, unmatched = measured.pair(study.measured_runs, study.runs, study.sampled_runs, baseline)
     stale = f", {study.stale} of an older model version" if study.stale else ""
     stale += f", {study.measured} measured on a real machine" if study.measured else ""
     intro = (f"Dataset `{dataset}`, sweeps {', '.join(study.sweeps)}: {len(study.runs)} runs"
@@ -178,21 +284,23 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
              " paired by seed (common random numbers); a verdict says faster or slower only when the"
              f" whole interval is on one side of 1. Generated by `orch report` (model version"
              f" {study.runs[0]['model_version']}).")
-    titles = [f"{g.workload} on {g.topology}" for g in groups] + ["Memory per inode", "Verdicts"]
+    titles = ([f"{g.workload} on {g.topology}" for g in groups] + ["Model beside measurement"] * bool(study.measured)
+              + ["Uncertainty"] * bool(found) + ["Memory per inode", "Verdicts"])
     origin = [f"{key}: {value}" for key, value in study.provenance.items()]
-    md = ["# orch report", "", summary, "", intro, "", *(f"- {line}" for line in origin), "", "Contents:", ""]
-    md += [f"{n}. [{t}](#{anchor(t)})" for n, t in enumerate(titles, 1)] + [""]
+    page = Page()
+    page.md = ["# orch report", "", summary, "", intro, "", *(f"- {line}" for line in origin), "", "Contents:", ""]
+    page.md += [f"{n}. [{t}](#{anchor(t)})" for n, t in enumerate(titles, 1)] + [""]
     contents = "".join(f"<li><a href='#{anchor(t)}'>{html.escape(t)}</a></li>" for t in titles)
-    body = ["<h1>orch report</h1>", SUMMARY_MARKDOWN.render(summary) if summary else "",
-            SUMMARY_MARKDOWN.render(intro),
-            "<ul class='provenance'>" + "".join(f"<li>{html.escape(line)}</li>" for line in origin) + "</ul>",
-            f"<nav><h2>Contents</h2><ol>{contents}</ol></nav>"]
+    page.html = ["<h1>orch report</h1>", SUMMARY_MARKDOWN.render(summary) if summary else "",
+                 SUMMARY_MARKDOWN.render(intro),
+                 "<ul class='provenance'>" + "".join(f"<li>{html.escape(line)}</li>" for line in origin) + "</ul>",
+                 f"<nav><h2>Contents</h2><ol>{contents}</ol></nav>"]
     verdicts = []
     for group in groups:
         slug = _slug(group.topology, group.workload)
-        svgs = {"throughput": plots.throughput(group)}
+        svgs = {"throughput": plots.throughput(group, bands)}
         if len(group.strategies()) > 1 and any(c.ratio for c in group.cells):
-            svgs["speedup"] = plots.speedup(group, baseline)
+            svgs["speedup"] = plots.speedup(group, baseline, across)
         waits = lock_wait_rows(study, group)
         if waits:
             svgs["lockwait"] = plots.lock_waits(waits, f"{group.workload} on {group.topology}: lock wait at "
@@ -212,30 +320,33 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
                  share(given_up, s), share(spin, s), share(sleep, s)] for s in group.strategies()]
         side_head = ["strategy", f"remote line transfers at {max(group.copies())} copies", "rmap walk p99 (us)",
                      "walks given up (contended)", "CPU time spinning", "CPU time asleep on locks"]
-        title = f"{group.workload} on {group.topology}"
-        md += [f"## {title}", ""] + [f"![{name}](plots/{slug}-{name}.svg)" for name in svgs] + [""]
-        md += _md_table(CELL_HEAD, _cell_rows(group))
+        page.section(f"{group.workload} on {group.topology}")
+        page.plots(svgs, slug)
+        page.table(CELL_HEAD + ACROSS_HEAD * bool(across), _cell_rows(group, across))
         if _usl_rows(group):
-            md += ["Universal Scalability Law fits:", ""] + _md_table(USL_HEAD, _usl_rows(group))
-        md += _md_table(side_head, side)
-        body.append(f"<h2 id='{anchor(title)}'>{html.escape(title)}</h2>"
-                    f"<div class='plots'>{''.join(svgs.values())}</div>")
-        body.append(_html_table(CELL_HEAD, _cell_rows(group)))
-        if _usl_rows(group):
-            body.append("<p>Universal Scalability Law fits:</p>" + _html_table(USL_HEAD, _usl_rows(group)))
-        body.append(_html_table(side_head, side))
-        verdicts += [[c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
-                     for c in group.cells if c.ratio is not None]
-    memory = [[t, s, f"{b:,}", f"{m:,.1f}"] for t, s, b, m in memory_rows(study)]
-    memory_head = ["topology", "strategy", "bytes per inode", "MiB per million inodes"]
-    verdict_head = ["topology", "workload", "copies", "strategy", f"change vs {baseline}", "verdict"]
-    md += ["## Memory per inode", ""] + _md_table(memory_head, memory)
-    md += ["## Verdicts", ""] + _md_table(verdict_head, verdicts)
-    body += [f"<h2 id='{anchor('Memory per inode')}'>Memory per inode</h2>", _html_table(memory_head, memory),
-             f"<h2 id='{anchor('Verdicts')}'>Verdicts</h2>", _html_table(verdict_head, verdicts)]
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>orch report</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
-    written = {"index.html": page, "report.md": "\n".join(md), "lkml.txt": lkml(study, groups, baseline)}
+            page.table(USL_HEAD, _usl_rows(group), "Universal Scalability Law fits:")
+        page.table(side_head, side)
+        for c in group.cells:
+            if c.ratio is not None:
+                v = across.get((c.topology, c.workload, c.copies, c.strategy))
+                top = None if v is None else max(v.sensitivity, key=lambda n: abs(v.sensitivity[n]), default=None)
+                verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
+                                + ([_band(v), _across(v), "-" if top is None else f"{top} ({v.sensitivity[top]:+.2f})"]
+                                   if across else []))
+    if study.measured:
+        _beside(page, beside, unmatched, out)
+    if found:
+        _uncertainty(page, found, uncertainty.sensitivity(found, study.sampled_runs),
+                     len({r["sample"] for r in study.sampled_runs}), baseline)
+    page.section("Memory per inode")
+    page.table(["topology", "strategy", "bytes per inode", "MiB per million inodes"],
+               [[t, s, f"{b:,}", f"{m:,.1f}"] for t, s, b, m in memory_rows(study)])
+    page.section("Verdicts")
+    page.table(["topology", "workload", "copies", "strategy", f"change vs {baseline}", "verdict"]
+               + (ACROSS_HEAD + ["most sensitive parameter (rho)"]) * bool(across), verdicts)
+    html_page = (f"<!doctype html><html><head><meta charset='utf-8'><title>orch report</title>"
+                 f"<style>{STYLE}</style></head><body>{''.join(page.html)}</body></html>")
+    written = {"index.html": html_page, "report.md": "\n".join(page.md), "lkml.txt": lkml(study, groups, baseline, across)}
     for name, text in written.items():
         write_text_atomic(out / name, text)
     return [out / name for name in written]

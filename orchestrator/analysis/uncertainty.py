@@ -87,17 +87,37 @@ def _verdict(cell, design, ratios, signs, samples, params) -> Verdict:
     return Verdict(*cell, design, min(ratios), max(ratios), faster, slower, len(ratios), verdict, sensitivity)
 
 
-def markdown(found: list[Verdict], baseline: str) -> str:
-    lines = ["# Uncertainty", "",
-             f"Each design against {baseline} in every uncertainty sample: the band of its throughput ratio,",
-             "how many samples find it significantly faster or slower (Welch, 5%), and the verdict",
-             "(robust: no sample says the opposite and most agree; else the parameter whose values",
-             "correlate most with the ratio, Spearman rho in the last column).", "",
-             "| topology | workload | copies | design | ratio band | faster / slower / samples | verdict | "
-             "most sensitive (rho) |", "|---|---|---|---|---|---|---|---|"]
-    for v in found:
-        top = max(v.sensitivity, key=lambda n: abs(v.sensitivity[n]), default=None)
-        lines.append(f"| {v.topology} | {v.workload} | {v.copies} | {v.strategy} | x{v.low:.2f} - x{v.high:.2f} | "
-                     f"{v.faster} / {v.slower} / {v.samples} | {v.verdict} | "
-                     + (f"{top} ({v.sensitivity[top]:+.2f})" if top else "-") + " |")
-    return "\n".join(lines) + "\n"
+def throughput_bands(runs: list[dict], metric: str = "steady_throughput_per_s") -> dict[tuple, tuple[float, float]]:
+    """(topology, workload, copies, strategy) -> the lowest and highest mean over seeds across samples."""
+    by_sample: dict[tuple, list[float]] = {}
+    for key, values in _by(runs, metric).items():
+        by_sample.setdefault(key[:4], []).append(sum(values) / len(values))
+    return {key: (min(means), max(means)) for key, means in by_sample.items()}
+
+
+@dataclass
+class Sensitivity:
+    parameter: str
+    sampled: tuple[float, float]   # the lowest and highest value the samples drew
+    strongest: int                 # comparisons where it has the largest |rho|
+    median_rho: float              # median |rho| over the comparisons it varied in
+    most: Verdict                  # the comparison where its |rho| is largest
+
+
+def sensitivity(found: list[Verdict], runs: list[dict]) -> list[Sensitivity]:
+    """One row per sampled parameter, the most influential first: how strongly the designs' ratios
+    follow it (Spearman |rho|) across every comparison."""
+    drawn: dict[str, list[float]] = {}
+    for r in runs:
+        for name, value in json.loads(r["parameters_json"] or "{}").items():
+            drawn.setdefault(name, []).append(value)
+    rows = []
+    for name, values in drawn.items():
+        varied = [v for v in found if name in v.sensitivity]
+        if not varied:
+            continue
+        top = sum(1 for v in varied if max(v.sensitivity, key=lambda n: abs(v.sensitivity[n])) == name)
+        rhos = sorted(abs(v.sensitivity[name]) for v in varied)
+        most = max(varied, key=lambda v: abs(v.sensitivity[name]))
+        rows.append(Sensitivity(name, (min(values), max(values)), top, rhos[len(rhos) // 2], most))
+    return sorted(rows, key=lambda s: (-s.strongest, -s.median_rho, s.parameter))

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator import terminal
+from orchestrator.cli.sweep import Backend
 from orchestrator.errors import UserError
 from orchestrator.fileio import write_text_atomic
 
@@ -43,6 +44,9 @@ def calibrate(
     duration_ms: float = typer.Option(10.0, "--duration-ms", min=0.001, max=10_000, help="virtual ms per run"),
     warmup_ms: float = typer.Option(2.0, "--warmup-ms", min=0, max=10_000, help="virtual ms before measuring"),
     workers: int = typer.Option(2, "--workers", min=1, max=256, help="runs in parallel"),
+    backend: Backend = typer.Option(Backend.local, "--backend", help="local (worker processes) or ray (tasks on "
+                                    "a Ray instance started for the fit, or the cluster at --address)"),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster for the evaluations (--backend ray)"),
     out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
     as_json: bool = typer.Option(False, "--json", help="print the fitted values and errors as JSON"),
 ) -> None:
@@ -50,6 +54,8 @@ def calibrate(
     from orchestrator.calibrate import Problem, choose_params, fit, profile, read_curve
     from orchestrator.plan import compose_run
 
+    if address and backend != Backend.ray:
+        raise UserError("--address", address, "needs --backend ray")
     points = read_curve(curve)
     probe = compose_run(topology, strategy, workload, copies=1, duration_ms=duration_ms, warmup_ms=warmup_ms)
     too_many = [c for c, _ in points if c > probe.topology.cpu_count]
@@ -71,7 +77,7 @@ def calibrate(
     with Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=terminal.console(100, stderr=True), transient=True) as bar:
         task = bar.add_task("", total=budget)
-        result = fit(problem, budget, workers,
+        result = fit(problem, budget, workers, backend=backend.value, address=address,
                      progress=lambda n, best: bar.update(task, completed=n, description=f"best RMS {best:.3f}"))
     command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
                           "--fit", ",".join(p.name for p in params), *(["--holdout", holdout] if held else []),

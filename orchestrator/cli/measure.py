@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from enum import Enum
 
 import typer
@@ -41,47 +40,91 @@ def measure(
     out: str | None = typer.Option(None, "--out", help="dataset to add the rows to (table=runs/sweep=measured)"),
     pin: bool = typer.Option(False, "--pin", help="pin each copy to one CPU, spread over the NUMA nodes "
                                                  "(default: unpinned, as UnixBench runs them)"),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster: measure on every node, each on "
+                                       "its own machine, into one dataset"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
-    """Measure the real benchmark on this host: throughput per second at each number of copies."""
+    """Measure the real benchmark on this host (or every node of a Ray cluster): throughput per
+    second at each number of copies."""
     counts = parse_copies(copies)
     if not duration_s > 0:  # also refuses nan
         raise UserError("measure", "--duration-s", f"must be more than 0, got {duration_s:g}")
-    argv = bench.command(workload.value)  # builds execl first: no compiler fails before anything runs
-    host = bench.this_host()
+    if address is None:
+        bench.command(workload.value)  # builds execl: without a compiler, fail before the progress bar
     dataset = None
     if out is not None:
         from orchestrator.results.dataset import Dataset
 
         dataset = Dataset(out, SWEEP)
         dataset.check_writable()
-    points = [bench.Point(n) for n in counts]
+    if address is not None:
+        measured = on_every_node(address, workload.value, counts, duration_s, repeats, pin)
+    else:
+        measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, as_json)]
+    for _, _, rows in measured:
+        for row in rows if dataset is not None else []:
+            write(dataset, row)
+    if as_json:
+        hosts = [{"workload": workload.value, "host": host.name, "kernel_release": host.kernel_release,
+                  "cpu_model": host.cpu_model, "topology": host.topology.name,
+                  "topology_digest": host.topology_digest, "pinned": pin, "duration_s": duration_s,
+                  "points": [p.summary() for p in points]} for host, points, _ in measured]
+        print(json.dumps(hosts[0] if address is None else {"nodes": hosts}))
+        return
+    for host, points, _ in measured:
+        show(workload.value, host, points, pin, duration_s)
+    if out is not None:
+        print(f"wrote {sum(len(rows) for *_, rows in measured)} rows to {out}/table=runs/sweep={SWEEP}")
+
+
+def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool, quiet: bool):
     console = terminal.console(stderr=True)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
-        bar = progress.add_task(f"measure {workload.value}", total=len(counts) * repeats)
-        for point in points:
-            cpus = bench.pinned_cpus(point.copies, host.topology, os.sched_getaffinity(0)) if pin else None
-            for repeat in range(repeats):
-                progress.update(bar, description=f"measure {workload.value}: {point.copies} copies, "
-                                                 f"repeat {repeat + 1}/{repeats}")
-                try:
-                    result = bench.run_copies(argv, point.copies, duration_s, cpus)
-                except RuntimeError as exc:
-                    raise UserError("measure", workload.value, str(exc)) from None
-                point.throughputs.append(result.throughput)
-                if dataset is not None:
-                    write(dataset, bench.row(host, workload.value, point.copies, repeat, result, pin))
+    with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
+        bar = progress.add_task(f"measure {workload}", total=len(counts) * repeats)
+
+        def step(copies: int, repeat: int) -> None:
+            progress.update(bar, completed=counts.index(copies) * repeats + repeat,
+                            description=f"measure {workload}: {copies} copies, repeat {repeat + 1}/{repeats}")
+        try:
+            return bench.measure_host(workload, counts, duration_s, repeats, pin, step)
+        except RuntimeError as exc:
+            raise UserError("measure", workload, str(exc)) from None
+
+
+def on_every_node(address: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
+    """One measurement per alive Ray node, each a task pinned to its node (node affinity, not
+    soft): the nodes measure at the same time, each on its own machine."""
+    from orchestrator.runners.ray_cluster import ray_session
+
+    with ray_session(address, None, 1):
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = [n for n in ray.nodes() if n["Alive"]]
+        task = ray.remote(num_cpus=0, max_retries=0)(measure_on_node)
+        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                .remote(workload, counts, duration_s, repeats, pin) for n in nodes]
+        measured = []
+        with Progress(TextColumn(f"measure {workload} on {len(nodes)} Ray node(s)"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=terminal.console(stderr=True),
+                      transient=True) as progress:
+            bar = progress.add_task("", total=len(refs))
+            for node, ref in zip(nodes, refs):
+                result = ray.get(ref)
+                if isinstance(result, str):
+                    raise UserError("measure", f"node {node['NodeManagerAddress']}", result)
+                measured.append(result)
                 progress.advance(bar)
-    if as_json:
-        print(json.dumps({"workload": workload.value, "host": host.name, "kernel_release": host.kernel_release,
-                          "cpu_model": host.cpu_model, "topology": host.topology.name,
-                          "topology_digest": host.topology_digest, "pinned": pin, "duration_s": duration_s,
-                          "points": [p.summary() for p in points]}))
-        return
-    show(workload.value, host, points, pin, duration_s)
-    if out is not None:
-        print(f"wrote {len(points) * repeats} rows to {out}/table=runs/sweep={SWEEP}")
+        return measured
+
+
+def measure_on_node(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
+    """The Ray task: the measurement, or its one-line error (a UserError does not cross Ray intact)."""
+    try:
+        return bench.measure_host(workload, counts, duration_s, repeats, pin)
+    except (RuntimeError, UserError) as exc:
+        return str(exc)
 
 
 def write(dataset, row: dict) -> None:

@@ -9,22 +9,6 @@ import typer
 from orchestrator.errors import UserError
 
 
-def write_uncertainty(runs: list[dict], baseline: str, out: Path) -> None:
-    """uncertainty.md: each comparison's band across samples and whether its verdict is robust."""
-    from orchestrator.analysis.uncertainty import markdown, verdicts
-    from orchestrator.fileio import write_text_atomic
-
-    found = verdicts(runs, baseline)
-    path = out / "uncertainty.md"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, markdown(found, baseline))
-    except OSError as exc:
-        raise UserError(str(out), "--out", f"cannot write: {exc.strerror or exc}") from None
-    robust = sum(v.verdict.startswith("robust") for v in found)
-    print(f"wrote {path} ({robust} of {len(found)} comparisons robust across the samples)")
-
-
 def report(
     dataset: str = typer.Argument(..., help="dataset folder written by orch sweep (its --out)"),
     baseline: str = typer.Option("single", "--baseline", help="strategy every other is compared with"),
@@ -40,10 +24,6 @@ def report(
     study = load_study(dataset, sweep)
     if baseline not in {r["strategy"] for r in study.runs + study.sampled_runs}:
         raise UserError(dataset, "--baseline", f"no runs of strategy {baseline!r}")
-    if study.sampled_runs:
-        write_uncertainty(study.sampled_runs, baseline, out)
-    if not study.runs:
-        return
     groups = compare(study.runs, baseline, preferred=study.order)
     try:
         paths = write_report(study, groups, baseline, out, dataset)

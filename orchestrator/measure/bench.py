@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import UserError
-from orchestrator.spec.topology import Topology
+from orchestrator.spec.topology import Topology, shape_digest
 
 WORKLOADS = ("execl", "spawn")
 SPAWNED = "/bin/true"            # a small dynamically linked binary: the loader's work is measured too
@@ -83,17 +83,11 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or "unknown"
 
 
-def topology_digest(topology: Topology) -> str:
-    """Digest of the machine's shape; the name and prose are left out (the name holds the host)."""
-    shape = topology.model_dump(mode="json", exclude={"name", "description", "sources"})
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def this_host() -> Host:
     from orchestrator.spec.detect import detect
 
     topology = detect()
-    return Host(socket.gethostname(), platform.release(), cpu_model(), topology, topology_digest(topology))
+    return Host(socket.gethostname(), platform.release(), cpu_model(), topology, shape_digest(topology.model_dump(mode="json")))
 
 
 def cache_folder() -> Path:
@@ -222,3 +216,20 @@ def row(host: Host, workload: str, copies: int, repeat: int, result: Repeat, pin
 
 def command_label(workload: str) -> str:
     return f"{EXECL_SOURCE.name} built with -O2" if workload == "execl" else f"posix_spawn {SPAWNED}"
+
+
+def measure_host(workload: str, counts: list[int], seconds: float, repeats: int, pin: bool,
+                 on_repeat=lambda copies, repeat: None) -> tuple[Host, list[Point], list[dict]]:
+    """The whole measurement on the machine this runs on (the driver, or a Ray task pinned to a
+    node): (host, points, one runs row per repeat). A copy that fails raises RuntimeError."""
+    argv = command(workload)  # builds execl first: without a compiler nothing runs
+    host = this_host()
+    points, rows = [Point(n) for n in counts], []
+    for point in points:
+        cpus = pinned_cpus(point.copies, host.topology, os.sched_getaffinity(0)) if pin else None
+        for repeat in range(repeats):
+            on_repeat(point.copies, repeat)
+            result = run_copies(argv, point.copies, seconds, cpus)
+            point.throughputs.append(result.throughput)
+            rows.append(row(host, workload, point.copies, repeat, result, pin))
+    return host, points, rows

@@ -5,6 +5,10 @@ that node's CPU actors: it generates their operation streams. One TreeOwner acto
 trees, locks, cache lines and the clock: it runs the engine, pulling each CPU's op batches
 from its node's actor. Both sides build the run's world the same way (simulate.build), so the
 ops and therefore the results are bit-identical to the task layout and to --backend local.
+
+The actors live for the whole sweep: each run loads its spec into them. (A new actor is a new
+worker process that imports orch and loads the compiled engine, about a second each; building
+a run's world is 20 - 40 ms even on 384 CPUs.)
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ PREFETCH = 8  # batches pulled per remote call
 
 
 class NodeStreams:
-    """The CPU actors of one virtual node: their operation streams."""
+    """The CPU actors of one virtual node: their operation streams, for one run at a time."""
 
-    def __init__(self, spec_json: dict, slots: list[int]):
+    def __init__(self):
+        self.streams: dict[int, Iterator[list[tuple]]] = {}
+
+    def load(self, spec_json: dict, slots: list[int]) -> None:
         spec = RunSpec.model_validate(spec_json)
         _, _, _, generator = build(spec)
         make = local_streams(spec, generator)
@@ -58,41 +65,49 @@ def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[Batch]:
     if missing:
         raise UserError("--layout actors", "resources", f"the cluster declares no {', '.join(missing)}: start "
                         "its nodes with e.g. ray start --resources='{\"vnode_0\": 1000}' (docs/cluster.md)")
-    node_actor = ray.remote(num_cpus=0)(NodeStreams)
-    owners = OwnerFactory(sweep_id)
+    crew = Crew(sweep_id)
     try:
-        yield from _each_run(specs, sweep_id, node_actor, owners)
+        yield from _each_run(specs, sweep_id, crew)
     finally:
-        owners.kill()
+        crew.kill()
 
 
-class OwnerFactory:
-    """The tree-owner actor, made again when it dies (a crash, a lost node, ray.kill). It is
-    named (orch-tree-owner-<sweep>-<pid>-<n>) so that ray list actors shows whose it is."""
+class Crew:
+    """The sweep's actors: the tree owner and one NodeStreams per virtual node, made when first
+    needed and again after any of them dies (a crash, a lost node, ray.kill). The owner is named
+    (orch-tree-owner-<sweep>-<pid>-<n>) so that ray list actors shows whose it is."""
 
     def __init__(self, sweep_id: str):
         import ray
 
-        self.remote = ray.remote(num_cpus=1)(TreeOwner)
+        self.owner_class = ray.remote(num_cpus=1)(TreeOwner)
+        self.node_class = ray.remote(num_cpus=0)(NodeStreams)
         self.prefix = f"orch-tree-owner-{sweep_id}-{os.getpid()}"
         self.made = 0
-        self.actor = None
+        self.owner = None
+        self.nodes: dict[int, object] = {}
 
-    def get(self):
-        if self.actor is None:
+    def get_owner(self):
+        if self.owner is None:
             self.made += 1
-            self.actor = self.remote.options(name=f"{self.prefix}-{self.made}").remote()
-        return self.actor
+            self.owner = self.owner_class.options(name=f"{self.prefix}-{self.made}").remote()
+        return self.owner
+
+    def get_node(self, node: int):
+        if node not in self.nodes:
+            self.nodes[node] = self.node_class.options(resources={f"vnode_{node}": 1}).remote()
+        return self.nodes[node]
 
     def kill(self) -> None:
         import ray
 
-        if self.actor is not None:
-            ray.kill(self.actor)
-            self.actor = None
+        for actor in [self.owner, *self.nodes.values()]:
+            if actor is not None:
+                ray.kill(actor)
+        self.owner, self.nodes = None, {}
 
 
-def _each_run(specs, sweep_id, node_actor, owners: OwnerFactory) -> Iterator[Batch]:
+def _each_run(specs, sweep_id, crew: Crew) -> Iterator[Batch]:
     import ray
 
     for spec in specs:
@@ -102,16 +117,25 @@ def _each_run(specs, sweep_id, node_actor, owners: OwnerFactory) -> Iterator[Bat
         for slot, node in enumerate(machine.node):
             by_node.setdefault(node, []).append(slot)
         for attempt in range(RETRIES + 1):  # as the task layout: a run whose actors died is run again
-            handles = {node: node_actor.options(resources={f"vnode_{node}": 1}).remote(spec_json, slots)
-                       for node, slots in by_node.items()}
             try:
-                run_id, tables, error = ray.get(owners.get().run.remote(spec_json, sweep_id, handles, machine.node))
+                handles = {node: crew.get_node(node) for node in by_node}
+                # loaded before the owner pulls: calls from two callers keep no order between them
+                ray.get([handles[node].load.remote(spec_json, slots) for node, slots in by_node.items()])
+                yield _batch(spec, sweep_id, *ray.get(crew.get_owner().run.remote(spec_json, sweep_id, handles,
+                                                                                machine.node)))
+                break
+            except ray.exceptions.RayTaskError as exc:  # the spec itself failed to load: no retry helps
+                cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                yield _batch(spec, sweep_id, spec.run_id(), None,
+                             f"{type(cause).__name__}: {str(cause).splitlines()[0]}")
                 break
             except ray.exceptions.RayError as exc:  # an actor died: run_one reports the model's own errors
-                owners.kill()  # whichever actor died, the next attempt starts from fresh ones
+                crew.kill()  # whichever actor died, the next attempt starts from fresh ones
                 if attempt == RETRIES:
-                    run_id, tables, error = spec.run_id(), None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            finally:
-                for handle in handles.values():
-                    ray.kill(handle)
-        yield Batch([(run_id, error)], 0.0, tables if error is None else failed_tables(spec, error, sweep_id))
+                    yield _batch(spec, sweep_id, spec.run_id(), None,
+                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+def _batch(spec: RunSpec, sweep_id: str, run_id: str, tables, error: str | None) -> Batch:
+    """One run as the sweep takes it: a batch of one, a failed run as its row of runs."""
+    return Batch([(run_id, error)], 0.0, tables if error is None else failed_tables(spec, error, sweep_id))

@@ -147,11 +147,11 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
 
 def comparison(rows: list[dict], ids: set[str], order: list[str]) -> list[tuple]:
     """(topology, workload, copies, strategy, mean throughput, paired ratio to order[0]) of this
-    sweep's runs (ids), as orch report computes them."""
+    sweep's nominal runs (ids), as orch report computes them; uncertainty samples only in the report."""
     from orchestrator.analysis.compare import compare
     from orchestrator.analysis.data import separate_configurations
 
-    mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok"]
+    mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok" and r.get("sample") is None]
     separate_configurations(mine, "this sweep")
     return [(c.topology, c.workload, c.copies, c.strategy, c.throughput.mean, c.ratio.mean if c.ratio else None)
             for group in compare(mine, order[0], "steady_throughput_per_s", order) for c in group.cells]

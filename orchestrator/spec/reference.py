@@ -20,7 +20,10 @@ from orchestrator.spec.workload import ClosedLoop, Execl, MmapChurn, Spawn
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 LIMITS = ("Types are strict (an int takes no `true` or `\"3\"`, a bool no `1`), numbers finite, and an "
-          "upper bound\nshown is a hard limit: a spec beyond it is rejected before any run.")
+          "upper bound\nshown is a hard limit: a spec beyond it is rejected before any run. A spec file is a "
+          "regular file of\nat most 1 MiB of YAML with no duplicate keys and at most 100,000 nodes once "
+          "aliases are expanded:\na topology with a full distance matrix therefore fits up to about 310 "
+          "NUMA nodes, fewer than the\n1,024 a topology may have (real machines report at most a few dozen).")
 
 
 def _type(annotation) -> str:

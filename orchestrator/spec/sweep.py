@@ -19,7 +19,8 @@ class WorkloadRef(Spec):
 
 class Uncertainty(Spec):
     """Latin-hypercube samples over the uncertain parameters' plausible ranges (orch params): every
-    cell of the sweep runs once per sample, each sample the same for every strategy and copy count."""
+    cell of the sweep runs at its nominal values and once per sample, each sample the same for
+    every strategy and copy count."""
 
     samples: PositiveInt = Field(le=MAX_SAMPLES, description="points drawn over the ranges")
     parameters: Literal["all"] | list[str] = Field(
@@ -62,13 +63,15 @@ class SweepSpec(Spec):
     warmup_ms: WarmupMs = Field(0.0, description="virtual time discarded before measuring")
     placement: Literal["spread", "compact"] = Field(
         "spread", description="where copies run: spread round-robin over nodes, or compact (fill a node first)")
-    output: str = Field("results", description="dataset path or pyarrow filesystem URI")
+    output: str = Field("results", description="dataset path or pyarrow filesystem URI; a relative path is "
+                        "taken from the working directory, as --out is (files the spec reads are taken "
+                        "from the spec's folder)")
     set: list[str] = Field(default_factory=list, description="dotted.key=value overrides for every run, "
                                                              "as orch run --set (e.g. kernel.spin_mean_ns=100000)")
     profile: str | None = Field(None, description="a calibration profile (orch calibrate): its fitted values "
                                                   "apply to every run, before set:")
-    uncertainty: Uncertainty | None = Field(None, description="run every cell once per sample of the uncertain "
-                                                              "parameters (below)")
+    uncertainty: Uncertainty | None = Field(None, description="run every cell at its nominal values and once per "
+                                                              "sample of the uncertain parameters (below)")
     axes: dict[str, list[Any]] = Field(default_factory=dict, description="dotted.key: [v1, v2, ...]: every run "
                                        "is repeated once per value, with key=value set after set: (orch sweep "
                                        "--axis); reports label the runs by the value")

@@ -6,6 +6,8 @@ gives the cost, because measured cache-line latencies do not follow SLIT numeric
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import cached_property
 from typing import Annotated, Any
 
@@ -66,6 +68,13 @@ class Costs(Spec):
                                  "the throughput of one (H. Wong, 'Hyper-Threading Performance', 2011), "
                                  "so 1.5 - 2.0; 1.5 assumes the high end of that yield",
         json_schema_extra=plausible(1.5, 2.0, "x", "M: Wong 2011, SMT yield 1 - 1.33x"))
+
+
+def shape_digest(topology: dict) -> str:
+    """Digest of a machine's shape (a Topology's JSON dump): the name and prose are left out, so a
+    measured host and the model's copy of it match whatever each is called."""
+    shape = {k: v for k, v in topology.items() if k not in ("name", "description", "sources")}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Topology(Spec):

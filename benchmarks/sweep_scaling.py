@@ -27,7 +27,7 @@ from pathlib import Path
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep Ray on loopback
 
 WORKERS = 2
-SHORT_MS, LONG_MS = 0.02, 8.0  # virtual durations: about 1 ms and about 50 ms of wall time a run
+SHORT_MS, LONG_MS = 0.02, 50.0  # virtual durations: about 1 ms and about 50 ms of wall time a run
 
 
 def spec_of(runs: int, duration_ms: float) -> dict:

@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 import math
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from orchestrator.errors import UserError
 from orchestrator.presets import is_path, resolve
@@ -116,6 +116,13 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
     Everything is validated here, before any run starts; a copy count larger than a topology
     is skipped for that topology (with a note), not an error.
     """
+    return list(sweep_runs(spec, source, notes)())
+
+
+def sweep_runs(spec: SweepSpec, source: str, notes: list[str] | None = None) -> Callable[[], Iterator[RunSpec]]:
+    """expand_sweep one run at a time: the sweep's own checks now, and a function whose every
+    call yields the runs anew (each run is checked as it is built). A sweep of 100,000 runs then
+    never holds them all."""
     notes = notes if notes is not None else []
     seeds = spec.seeds or list(range(1, (spec.replications or 3) + 1))
     topologies = [load_part("topology", ref) for ref in spec.topologies]
@@ -139,29 +146,31 @@ def expand_sweep(spec: SweepSpec, source: str, notes: list[str] | None = None) -
     if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
         raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "
                                       f"seeds), at most {MAX_SWEEP_RUNS:,} per sweep")
+    if not total:
+        raise UserError(source, "copies", "no run fits any topology")
     fitted: list[str] = []
     if spec.profile is not None:
         from orchestrator.calibrate import profile_overrides
 
         fitted, _ = profile_overrides(spec.profile, None)
     draws = uncertainty_samples(spec, {name.split("=")[0] for name in fitted})
-    runs, axes = [], axis_points(spec)
-    for ref, topo, cpus in zip(spec.topologies, topologies, cpu_counts):
-        counts = copy_counts(spec, cpus)
-        skipped = sorted(set(spec.copies or []) - set(counts))
+    axes = axis_points(spec)
+    for ref, cpus in zip(spec.topologies, cpu_counts):
+        skipped = sorted(set(spec.copies or []) - set(copy_counts(spec, cpus)))
         if skipped:
             notes.append(f"{ref}: skipping copies {skipped} (it has {cpus} CPUs)")
-        for workload in workloads:
-            for strategy in spec.strategies:
-                for copies in counts:
-                    for seed, axis, (sample, values) in itertools.product(seeds, axes, draws):
-                        data = {"topology": topo, "workload": workload,
-                                "strategy": strategy.model_dump(exclude_none=True),
-                                "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
-                                "warmup_ms": spec.warmup_ms, "placement": spec.placement, "sample": sample}
-                        drawn = [f"{n}={v}" for n, v in values.items() if applies(n, workload)]
-                        apply_overrides(data, [*fitted, *drawn, *spec.set, *axis])
-                        runs.append(validate(RunSpec, data, f"{source}: {'set / axes' if axis else 'set'}"))
-    if not runs:
-        raise UserError(source, "copies", "no run fits any topology")
+
+    def runs() -> Iterator[RunSpec]:
+        for topo, cpus in zip(topologies, cpu_counts):
+            for workload in workloads:
+                for strategy in spec.strategies:
+                    for copies in copy_counts(spec, cpus):
+                        for seed, axis, (sample, values) in itertools.product(seeds, axes, draws):
+                            data = {"topology": topo, "workload": workload,
+                                    "strategy": strategy.model_dump(exclude_none=True),
+                                    "copies": copies, "seed": seed, "duration_ms": spec.duration_ms,
+                                    "warmup_ms": spec.warmup_ms, "placement": spec.placement, "sample": sample}
+                            drawn = [f"{n}={v}" for n, v in values.items() if applies(n, workload)]
+                            apply_overrides(data, [*fitted, *drawn, *spec.set, *axis])
+                            yield validate(RunSpec, data, f"{source}: {'set / axes' if axis else 'set'}")
     return runs

@@ -20,8 +20,8 @@ from orchestrator.results.schema import TABLES
 
 @dataclass(frozen=True)
 class Bounds:
-    rows: int = 1_000_000   # about 10,000 short runs (runs, locks, ~100 time windows, ~50 histogram bins)
-    mib: float = 256.0
+    rows: int = 250_000     # about 1,700 short runs (runs, locks, ~100 time windows, ~50 histogram bins)
+    mib: float = 64.0       # the driver's memory: the buffer is most of it
     seconds: float = 60.0   # what a kill -9 may cost to compute again
 
 

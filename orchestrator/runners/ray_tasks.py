@@ -7,6 +7,7 @@ small next to it, and a worker process, warm with imports and compiled code, run
 
 from __future__ import annotations
 
+import itertools
 from typing import Iterator
 
 from orchestrator.results.tables import failed_tables
@@ -16,20 +17,23 @@ from orchestrator.spec.run import RunSpec
 RETRIES = 3     # Ray retries a task whose worker died (crash, OOM kill, lost node)
 
 
-def run_tasks(specs: list[RunSpec], sweep_id: str, workers: int, sink: Sink | None = None,
+def run_tasks(specs: Iterator[RunSpec], count: int, sweep_id: str, workers: int, sink: Sink | None = None,
               target_s: float = TARGET_S) -> Iterator[Batch]:
+    """The batches of the `count` runs of specs, taken from it as tasks are sent."""
     import ray
 
     task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_batch)
-    pending = list(reversed(specs))  # popped from the end: the sweep's order
-    alone: list[RunSpec] = []        # runs of a batch whose retries ran out: each alone, to find the culprit
+    alone: list[RunSpec] = []  # runs of a batch whose retries ran out: each alone, to find the culprit
     sizer = Sizer(target_s, workers)
-    in_flight: dict = {}             # task -> its runs; bounded, so the driver's memory stays flat
+    in_flight: dict = {}       # task -> its runs; bounded, so the driver's memory stays flat
     try:
-        while pending or alone or in_flight:
-            while (pending or alone) and len(in_flight) < 2 * workers:
-                batch = [alone.pop()] if alone else [pending.pop() for _ in range(min(sizer.size(len(pending)),
-                                                                                        len(pending)))]
+        while count or alone or in_flight:
+            while (count or alone) and len(in_flight) < 2 * workers:
+                if alone:
+                    batch = [alone.pop()]
+                else:
+                    batch = list(itertools.islice(specs, sizer.size(count)))
+                    count -= len(batch)
                 ref = task.remote([spec.model_dump(mode="json") for spec in batch], sweep_id, True, sink)
                 in_flight[ref] = batch
             done, _ = ray.wait(list(in_flight), num_returns=1)

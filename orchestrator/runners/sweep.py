@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orchestrator import terminal
 from orchestrator.analysis.stats import mean_ci
-from orchestrator.plan import expand_sweep, sweep_id
+from orchestrator.plan import sweep_id, sweep_runs
 from orchestrator.results.buffer import Bounds, PartBuffer
 from orchestrator.results.dataset import Dataset, owner
 from orchestrator.runners.work import TARGET_S, Batch, Sink
@@ -33,10 +33,31 @@ class Outcome:
     ids: set[str] = field(default_factory=set)                   # every run of this sweep
 
 
-def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str], repair: bool = False):
-    """Everything that can fail on bad input, before any run starts. Returns every run and the
-    runs still to do, both by run id, and the dataset."""
-    runs = expand_sweep(spec, source, notes)
+@dataclass
+class Plan:
+    runs: Callable[[], Iterator[RunSpec]]  # every run of the sweep, built anew at each call
+    ids: set[str]                          # their run ids
+    todo: set[str]                         # the ids of those still to do
+    nodes: int                             # the most NUMA nodes of a run
+    dataset: Dataset
+
+    def todo_runs(self) -> Iterator[RunSpec]:
+        """The runs still to do, built one at a time: the driver never holds them all."""
+        left = set(self.todo)
+        for run in self.runs():
+            if run.run_id() in left:
+                left.discard(run.run_id())
+                yield run
+
+
+def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str], repair: bool = False) -> Plan:
+    """Everything that can fail on bad input, before any run starts: every run is built and
+    checked once here, and only its id kept."""
+    runs = sweep_runs(spec, source, notes)
+    ids, nodes = set(), 0
+    for run in runs():
+        ids.add(run.run_id())
+        nodes = max(nodes, len(run.topology.nodes))
     dataset = Dataset(out or spec.output, spec.name)
     dataset.check_writable()
     removed = dataset.remove_temp_files()
@@ -46,8 +67,7 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
         moved = dataset.repair()
         notes += [f"moved an unreadable part aside: {path}" for path in moved]
     finished = dataset.finished()
-    by_id = {run.run_id(): run for run in runs}  # each id hashes a whole spec: compute it once
-    todo = {run_id: run for run_id, run in by_id.items() if force or finished.get(run_id) != "ok"}
+    todo = {run_id for run_id in ids if force or finished.get(run_id) != "ok"}
     # runs computed again leave the dataset first (failed ones, or all with --force): no duplicates
     dropped = dataset.drop({run_id for run_id in todo if run_id in finished})
     if dropped:
@@ -56,25 +76,25 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
     if fixed:
         notes.append(f"removed or rewrote {fixed} part(s) holding rows of runs an interrupted sweep never "
                      "committed")
-    return by_id, todo, dataset
+    return Plan(runs, ids, todo, nodes, dataset)
 
 
-def results(todo: list[RunSpec], sid: str, backend: str, address: str | None, workers: int,
-            layout: str, sink: Sink | None, batch_s: float | None) -> Iterator[Batch]:
+def results(todo: Iterator[RunSpec], count: int, nodes: int, sid: str, backend: str, address: str | None,
+            workers: int, layout: str, sink: Sink | None, batch_s: float | None) -> Iterator[Batch]:
+    """The batches of the `count` runs of todo as they finish; nodes: the most NUMA nodes of a run."""
     target_s = TARGET_S if batch_s is None else batch_s
     if backend == "local":
         from orchestrator.runners.local import run_local
-        yield from run_local(todo, sid, target_s)
+        yield from run_local(todo, count, sid, target_s)
         return
     from orchestrator.runners.ray_cluster import ray_session
-    nodes = max(len(run.topology.nodes) for run in todo)
     with ray_session(address, workers, nodes):
         if layout == "actors":
             from orchestrator.runners.ray_actors import run_actors
-            yield from run_actors(todo, sid)
+            yield from run_actors(list(todo), sid)  # runs of many nodes: few, and each much longer than its spec
         else:
             from orchestrator.runners.ray_tasks import run_tasks
-            yield from run_tasks(todo, sid, workers, sink, target_s)
+            yield from run_tasks(todo, count, sid, workers, sink, target_s)
 
 
 def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec]:
@@ -102,12 +122,13 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     """shared_out: every Ray worker reaches the output (as it does an object store), so tasks write
     their parts themselves. batch_s: how long a task should last (None: TARGET_S; 0: one run each)."""
     notes: list[str] = []
-    runs, by_id, dataset = plan(spec, source, out, force, notes, repair)
+    planned = plan(spec, source, out, force, notes, repair)
+    dataset = planned.dataset
     console = console or terminal.console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)
-    outcome = Outcome(total=len(runs), skipped=len(runs) - len(by_id), ids=set(runs))
-    todo = list(by_id.values())
+    outcome = Outcome(total=len(planned.ids), skipped=len(planned.ids) - len(planned.todo), ids=planned.ids)
+    todo, count = planned.todo_runs(), len(planned.todo)
     sid = sweep_id(spec)
     meta = spec.model_dump(mode="json")
     began = time.perf_counter()
@@ -118,23 +139,24 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     near = backend == "ray" and layout == "task" and (shared_out or dataset.object_store)
     sink = Sink(dataset.uri, dataset.sweep, meta, owner()) if near else None
     with Progress(*columns, console=console, transient=False) as progress:
-        bar = progress.add_task(spec.name, total=len(todo), failed=0)
+        bar = progress.add_task(spec.name, total=count, failed=0)
         try:
             while True:
-                if todo:
-                    for batch in results(todo, sid, backend, address, workers, layout, sink, batch_s):
+                if count:
+                    for batch in results(todo, count, planned.nodes, sid, backend, address, workers, layout, sink,
+                                         batch_s):
                         outcome.failed += [(run_id, error) for run_id, error in batch.acks if error is not None]
                         buffer.add(len(batch.acks), batch.tables)
                         progress.update(bar, advance=len(batch.acks), failed=len(outcome.failed))
                     buffer.flush()  # the stopping rule below reads what is written
                 # the stopping rule looks at every run of the sweep, those of earlier sweeps too
-                todo = [] if target_ci is None else more_replications(
+                extra = [] if target_ci is None else more_replications(
                     dataset.runs().to_pylist(), target_ci, max_replications)
-                if not todo:
+                if not extra:
                     break
-                by_id.update({run.run_id(): run for run in todo})
-                outcome.ids.update(by_id)
-                outcome.total += len(todo)
+                todo, count = iter(extra), len(extra)
+                outcome.ids.update(run.run_id() for run in extra)
+                outcome.total += count
                 progress.update(bar, total=outcome.total - outcome.skipped)
         except KeyboardInterrupt:
             outcome.interrupted = True

@@ -31,10 +31,11 @@ SHORT_MS, LONG_MS = 0.02, 50.0  # virtual durations: about 1 ms and about 50 ms 
 
 
 def spec_of(runs: int, duration_ms: float) -> dict:
-    # 2 strategies x 4 copy counts x seeds
+    # 2 strategies x 4 copy counts x seeds; 8 copy counts past 10,000 seeds (the most a sweep has)
+    copies = [1, 2, 4, 8] if runs <= 80_000 else list(range(1, 9))
     return {"name": "scaling", "topologies": ["laptop-1n-8"], "workloads": [{"file": "closed-loop"}],
-            "strategies": [{"name": "single"}, {"name": "split-cpu"}], "copies": [1, 2, 4, 8],
-            "replications": runs // 8, "duration_ms": duration_ms}
+            "strategies": [{"name": "single"}, {"name": "split-cpu"}], "copies": copies,
+            "replications": runs // (2 * len(copies)), "duration_ms": duration_ms}
 
 
 def one(backend: str, runs: int, duration_ms: float) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,14 +104,13 @@ main(sys.argv[1:])
 @pytest.mark.parametrize("kill_at", [1, 3, 4, 6, 8])
 def test_kill_9_at_any_write_then_resume(tmp_path, reference, kill_at):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-c", KILLER, "sweep", str(spec_file(tmp_path)), "--backend", "local", "--out", str(out),
-           "--part-rows", "400"]  # parts of about 3 runs or more: at least 2 parts, 8 writes
-    killed = subprocess.run(cmd, capture_output=True, text=True, env={**dict(__import__("os").environ),
-                                                                      "KILL_AT": str(kill_at)})
+    args = ["sweep", str(spec_file(tmp_path)), "--backend", "local", "--out", str(out),
+            "--part-rows", "400"]  # parts of about 3 runs or more: at least 2 parts, 8 writes
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args], capture_output=True, text=True,
+                            env={**os.environ, "KILL_AT": str(kill_at)})
     assert killed.returncode == -9, killed.stderr
     assert_no_duplicate_or_orphan_after_the_rule(out)
-    resumed = subprocess.run(cmd[:2] + cmd[3:] if False else [sys.executable, "-m", "orchestrator", *cmd[3:]],
-                             capture_output=True, text=True)
+    resumed = subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert rows(out) == reference  # every run once, with all its rows, and nothing else
     assert_no_duplicate_or_orphan(out)
@@ -166,7 +166,7 @@ def test_a_batch_is_run_in_one_call():
 
     specs = [r.model_dump(mode="json") for r in expand_sweep(spec, "test")[:3]]
     batch = run_batch(specs, "s")
-    assert [a for a, _ in batch.acks] == [s_id for s_id in (r["run_id"] for r in batch.tables["runs"].to_pylist())]
+    assert [run_id for run_id, _ in batch.acks] == batch.tables["runs"].column("run_id").to_pylist()
     assert batch.tables["runs"].num_rows == 3 and batch.seconds > 0
 
 

@@ -194,23 +194,26 @@ def _short(value) -> str:
 
 
 def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:
-    """From the runs parts' file metadata: strategy labels in the order the (first) sweep spec
-    lists them, and each part's provenance (None where an older orch wrote none)."""
+    """From the runs parts' file metadata: strategy labels in the order the sweep specs list
+    them (the spec listing the most first: a study's main sweep, before its smaller follow-ups),
+    and each part's provenance (None where an older orch wrote none)."""
     from orchestrator.spec import SweepSpec
 
-    order: list[str] = []
+    orders: dict[bytes, list[str]] = {}  # one per distinct spec: a dataset has thousands of parts
     stamps: list[dict | None] = []
     for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
         meta = fragment.physical_schema.metadata or {}
-        if not order and b"orch.sweep_spec" in meta:
+        raw = meta.get(b"orch.sweep_spec")
+        if raw is not None and raw not in orders:
             try:
-                spec = SweepSpec.model_validate(json.loads(meta[b"orch.sweep_spec"]))
-                order = list(dict.fromkeys(s.display for s in spec.strategies))
+                spec = SweepSpec.model_validate(json.loads(raw))
+                orders[raw] = list(dict.fromkeys(s.display for s in spec.strategies))
             except ValidationError:  # a spec today's limits reject: the report orders by name
-                pass
+                orders[raw] = []
         stamp = meta.get(provenance.KEY.encode())
         stamps.append(json.loads(stamp) if stamp else None)
-    return order, stamps
+    order = [name for listed in sorted(orders.values(), key=len, reverse=True) for name in listed]
+    return list(dict.fromkeys(order)), stamps
 
 
 def summarize_provenance(stamps: list[dict | None]) -> dict[str, str]:

@@ -61,10 +61,10 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
-    first: dict[str, dict] = {}  # a run two sweeps share (same configuration, same result) counts once
+    unique: dict[str, dict] = {}  # a run two sweeps share (same configuration, same result) counts once
     for r in runs:
-        first.setdefault(_identity(r), r)
-    runs = [r for r in runs if first[_identity(r)] is r]
+        unique.setdefault(_identity(r), r)
+    runs = list(unique.values())
     measured = [r for r in runs if r["source"] == "measured"]
     runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
     sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]

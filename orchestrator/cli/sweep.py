@@ -121,6 +121,10 @@ def sweep(
     if backend == Backend.local and (address or layout == Layout.actors):
         raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",
                                 param_hint="--backend")
+    if address not in (None, "auto") and not os.environ.get("RAY_JOB_ID"):
+        from orchestrator.runners.ray_cluster import check_reachable
+
+        check_reachable(address)  # before the progress bar: an absent head is one line
     with stopping.handling():  # SIGINT, SIGTERM: finished runs kept, exit 130 or 143
         try:
             outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ def vnode_resources(nodes: int) -> dict[str, float]:
     return {f"vnode_{i}": 1000.0 for i in range(nodes)}
 
 
+REACH_TIMEOUT_S = 10
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -28,6 +30,18 @@ def _stay_on_loopback(address: str | None) -> None:
     host = (address or "127.0.0.1").rsplit(":", 1)[0]
     if host in LOOPBACK_HOSTS:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def check_reachable(address: str) -> None:
+    """A head that is not there fails in seconds with its cause, not after Ray's own minutes of
+    retrying to reach its GCS."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except ValueError:
+        raise UserError(address, "--address", "expected HOST:PORT of a Ray head (e.g. 10.0.0.5:6379)") from None
+    except OSError as exc:
+        raise UserError(address, "--address", f"cannot reach a Ray head there: {exc.strerror or exc}") from None
 
 
 @contextmanager
@@ -64,6 +78,7 @@ def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, 
         elif address == "auto" or os.environ.get("RAY_JOB_ID"):
             ray.init(address=address, log_to_driver=False, configure_logging=False)  # inside a job
         else:  # the cluster's workers get orch (and plugins) from us: see runners/bundle.py
+            check_reachable(address)
             with tempfile.TemporaryDirectory() as folder:  # uploaded by ray.init
                 ray.init(address=address, log_to_driver=False, configure_logging=False,
                          runtime_env={**runtime_env(Path(folder)), **({"env_vars": env} if env else {})})

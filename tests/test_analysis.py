@@ -284,3 +284,28 @@ def test_a_run_two_sweeps_share_counts_once(orch, tmp_path):
     assert len(study.runs) == 6 and len({r["run_id"] for r in study.runs}) == 6  # 8 written, 2 shared
     assert len(study.locks) == len({(row["run_id"], row["lock_class"], row["mode"]) for row in study.locks})
     assert len(load_study(str(tmp_path / "data"), "second").runs) == 4  # a sweep keeps its own copy
+
+
+def test_prose_is_not_configuration_and_old_rows_get_the_steady_estimate(orch, tmp_path):
+    """A topology's description edited between two sweeps changes run ids, not runs: the report
+    counts each run once under one label. Rows written before steady_throughput_per_s existed
+    get it from their timeseries, by the same estimator."""
+    import pyarrow.parquet as pq
+
+    from orchestrator.analysis.data import load_study
+
+    topology = yaml.safe_load((REPO / "topologies" / "laptop-1n-8.yaml").read_text())
+    for name, description in (("first", "as shipped"), ("second", "described again")):
+        (tmp_path / "box.yaml").write_text(yaml.safe_dump({**topology, "description": description,
+                                                           "sources": [description]}))
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(yaml.safe_dump({"name": name, "topologies": ["box.yaml"], "strategies": [{"name": "single"}],
+                                        "workloads": [{"file": "closed-loop"}], "copies": [2], "replications": 2,
+                                        "duration_ms": 2}))
+        assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "data").code == 0
+    before = {(r["seed"]): r["steady_throughput_per_s"] for r in load_study(str(tmp_path / "data")).runs}
+    assert len(before) == 2 and {r["workload"] for r in load_study(str(tmp_path / "data")).runs} == {"closed-loop"}
+    for part in (tmp_path / "data" / "table=runs").rglob("part-*.parquet"):  # as an older orch wrote them
+        pq.write_table(pq.read_table(part).drop_columns(["steady_throughput_per_s"]), part)
+    after = {(r["seed"]): r["steady_throughput_per_s"] for r in load_study(str(tmp_path / "data")).runs}
+    assert after == pytest.approx(before)

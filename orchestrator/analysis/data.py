@@ -61,10 +61,10 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
-    first = {}  # a run two sweeps share (same id: same configuration, same result) counts once
+    unique: dict[str, dict] = {}  # a run two sweeps share (same configuration, same result) counts once
     for r in runs:
-        first.setdefault(r["run_id"], r.get("sweep"))
-    runs = [r for r in runs if first[r["run_id"]] == r.get("sweep")]
+        unique.setdefault(_identity(r), r)
+    runs = list(unique.values())
     measured = [r for r in runs if r["source"] == "measured"]
     runs = [r for r in runs if r["source"] != "measured"]  # null: written before orch measure, a model run
     sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]
@@ -83,17 +83,49 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     separate_configurations(ok, path)
     sampled = [r for r in sampled if r["status"] == "ok"]
     separate_configurations(sampled, path)  # labelled as the nominal runs are: their bands join them
-    ids = {r["run_id"] for r in ok}
-    locks = [row for row in _table(root, "locks").to_pylist()
-             if row["run_id"] in ids and first[row["run_id"]] == row.get("sweep")]
+    _backfill_steady(root, ok + sampled)
+    kept = {(r["run_id"], r.get("sweep")) for r in ok}
+    locks = [row for row in _table(root, "locks").to_pylist() if (row["run_id"], row.get("sweep")) in kept]
     order, stamps = _runs_metadata(root)
     return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
                  len(measured), order, summarize_provenance(stamps), sampled,
                  [r for r in measured if r["status"] == "ok"])
 
 
+def _backfill_steady(root: Path, runs: list[dict]) -> None:
+    """Runs written before the runs table had steady_throughput_per_s get it from their
+    timeseries, by the same estimator (results/steady.py): else they would drop out unseen."""
+    from orchestrator.results.steady import steady_throughput
+
+    missing = {(r["run_id"], r.get("sweep")): r for r in runs if r.get("steady_throughput_per_s") is None}
+    if not missing:
+        return
+    windows: dict[tuple, list[dict]] = {}
+    columns = ["run_id", "sweep", "window", "width_ns", "warmup", "iterations", "throughput_per_s"]
+    for w in _table(root, "timeseries", columns).to_pylist():
+        if (w["run_id"], w["sweep"]) in missing:
+            windows.setdefault((w["run_id"], w["sweep"]), []).append(w)
+    for key, run in missing.items():
+        if key in windows:
+            run["steady_throughput_per_s"] = steady_throughput(windows[key])
+
+
 # what a comparison varies on purpose: not part of a run's configuration
 AXES = ("seed", "copies", "strategy", "sample")
+# text about a topology or workload: editing it changes a run's id, not what the run computes
+PROSE = ("topology.description", "topology.sources", "workload.description")
+
+
+def _identity(run: dict) -> str:
+    """What a run computed: its model version and configuration, prose left out (measured rows:
+    their own id). Two sweeps, or two versions of a preset's description, give the same run."""
+    if not run.get("config_json") or run.get("source") == "measured":
+        return run["run_id"]
+    config = _flatten(json.loads(run["config_json"]))
+    for path, default in ADDED_WITH_DEFAULT:  # rows written before a field was added ran with its default
+        config.setdefault(".".join(path), default)
+    kept = {k: v for k, v in config.items() if k not in PROSE}
+    return f"{run.get('model_version')}\n{json.dumps(kept, sort_keys=True)}"
 
 
 def separate_configurations(runs: list[dict], source: str) -> None:
@@ -111,8 +143,8 @@ def separate_configurations(runs: list[dict], source: str) -> None:
         by_name.setdefault((r["topology"], r["workload"]), []).append(r)
     for group in by_name.values():
         drawn = _drawn(group, flat)
-        contexts = [{k: v for k, v in flat[id(r)].items() if k.split(".")[0] not in AXES and k not in drawn}
-                    for r in group]
+        contexts = [{k: v for k, v in flat[id(r)].items()
+                     if k.split(".")[0] not in AXES and k not in drawn and k not in PROSE} for r in group]
         differing = _differing(contexts)
         for r, context in zip(group, contexts):
             if differing:
@@ -162,23 +194,26 @@ def _short(value) -> str:
 
 
 def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:
-    """From the runs parts' file metadata: strategy labels in the order the (first) sweep spec
-    lists them, and each part's provenance (None where an older orch wrote none)."""
+    """From the runs parts' file metadata: strategy labels in the order the sweep specs list
+    them (the spec listing the most first: a study's main sweep, before its smaller follow-ups),
+    and each part's provenance (None where an older orch wrote none)."""
     from orchestrator.spec import SweepSpec
 
-    order: list[str] = []
+    orders: dict[bytes, list[str]] = {}  # one per distinct spec: a dataset has thousands of parts
     stamps: list[dict | None] = []
     for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
         meta = fragment.physical_schema.metadata or {}
-        if not order and b"orch.sweep_spec" in meta:
+        raw = meta.get(b"orch.sweep_spec")
+        if raw is not None and raw not in orders:
             try:
-                spec = SweepSpec.model_validate(json.loads(meta[b"orch.sweep_spec"]))
-                order = list(dict.fromkeys(s.display for s in spec.strategies))
+                spec = SweepSpec.model_validate(json.loads(raw))
+                orders[raw] = list(dict.fromkeys(s.display for s in spec.strategies))
             except ValidationError:  # a spec today's limits reject: the report orders by name
-                pass
+                orders[raw] = []
         stamp = meta.get(provenance.KEY.encode())
         stamps.append(json.loads(stamp) if stamp else None)
-    return order, stamps
+    order = [name for listed in sorted(orders.values(), key=len, reverse=True) for name in listed]
+    return list(dict.fromkeys(order)), stamps
 
 
 def summarize_provenance(stamps: list[dict | None]) -> dict[str, str]:

@@ -99,7 +99,9 @@ def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
 
 def lkml(study: Study, groups: list[Group], baseline: str, across: dict[tuple, Verdict]) -> str:
     """Blocks in the style of LKP comparisons pasted into cover letters: base, %change, new."""
-    out = [f"orch: {len(study.runs)} runs, sweeps {', '.join(study.sweeps)}; throughput in iterations/s;",
+    names = ", ".join(study.sweeps)
+    which = f", sweeps {names}" if len(names) <= 40 else f" of {len(study.sweeps)} sweeps (report.md names them)"
+    out = [f"orch: {len(study.runs)} runs{which}; throughput in iterations/s;",
            f"%change is the geometric mean of per-seed ratios to {baseline} with its 95% CI;",
            "verdict: faster/slower when the CI excludes 0%, else n.s. (not significant)."]
     if across:

@@ -118,7 +118,8 @@ def sweep(
                                     "filesystem): tasks write their parts themselves, as they do to s3://"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
-    from orchestrator.runners.sweep import comparison, run_sweep  # Ray and scipy: only for this command
+    from orchestrator.runners import stopping
+    from orchestrator.runners.sweep import run_sweep  # Ray and scipy: only for this command
 
     spec, _ = load_sweep(spec_file)
     if profile is not None:
@@ -128,10 +129,33 @@ def sweep(
     if backend == Backend.local and (address or layout == Layout.actors):
         raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",
                                 param_hint="--backend")
-    outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address, workers=workers,
-                                    layout=layout.value, out=out, force=force, target_ci=parse_share(target_ci),
-                                    max_replications=max_replications, repair=repair,
-                                    bounds=Bounds(part_rows, part_mb, part_seconds), shared_out=shared_out)
+    if address not in (None, "auto") and not os.environ.get("RAY_JOB_ID"):
+        from orchestrator.runners.ray_cluster import check_reachable
+
+        check_reachable(address)  # before the progress bar: an absent head is one line
+    with stopping.handling():  # SIGINT, SIGTERM: finished runs kept, exit 130 or 143
+        try:
+            outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address,
+                                            workers=workers, layout=layout.value, out=out, force=force,
+                                            target_ci=parse_share(target_ci), max_replications=max_replications,
+                                            repair=repair, bounds=Bounds(part_rows, part_mb, part_seconds),
+                                            shared_out=shared_out)
+            summarize(spec, outcome, dataset)
+        except KeyboardInterrupt:  # a stop before the first run or after the last
+            print("orch: interrupted", file=sys.stderr)
+            raise typer.Exit(stopping.exit_code()) from None
+    for run_id, error in outcome.failed:
+        print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
+    if outcome.interrupted or stopping.received is not None:
+        print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
+        raise typer.Exit(stopping.exit_code())
+    if outcome.failed:
+        raise typer.Exit(1)
+
+
+def summarize(spec: SweepSpec, outcome, dataset) -> None:
+    from orchestrator.runners.sweep import comparison
+
     console = terminal.console(110)
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
@@ -146,10 +170,3 @@ def sweep(
         for topo, work, copies, strategy, mean, ratio in rows:
             table.add_row(topo, work, str(copies), strategy, f"{mean:,.0f}", "-" if ratio is None else f"{ratio:.2f}")
         console.print(table)
-    for run_id, error in outcome.failed:
-        print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
-    if outcome.interrupted:
-        print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
-        raise typer.Exit(130)
-    if outcome.failed:
-        raise typer.Exit(1)

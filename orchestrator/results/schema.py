@@ -83,7 +83,8 @@ RUNS = [
 ]
 
 # runs columns added after datasets were first written: a reader takes them as null where absent
-ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest", "sample", "parameters_json"}
+ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest", "sample", "parameters_json",
+              "steady_throughput_per_s"}  # older rows: analysis/data.py computes it from their timeseries
 
 LOCKS = [
     ("run_id", S, "the run"),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from orchestrator.errors import UserError
+from orchestrator.runners import stopping
 from orchestrator.runners.bundle import runtime_env
 
 
@@ -17,6 +20,7 @@ def vnode_resources(nodes: int) -> dict[str, float]:
     return {f"vnode_{i}": 1000.0 for i in range(nodes)}
 
 
+REACH_TIMEOUT_S = 10
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -28,27 +32,84 @@ def _stay_on_loopback(address: str | None) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
+def check_reachable(address: str) -> None:
+    """A head that is not there fails in seconds with its cause, not after Ray's own minutes of
+    retrying to reach its GCS."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
+    except ValueError:
+        raise UserError(address, "--address", "expected HOST:PORT of a Ray head (e.g. 10.0.0.5:6379)") from None
+    except OSError as exc:
+        raise UserError(address, "--address", f"cannot reach a Ray head there: {exc.strerror or exc}") from None
+
+
 @contextmanager
 def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterator[None]:
-    """Start a local Ray for the sweep (shut down after) or join the cluster at `address`."""
+    """Start a local Ray for the sweep (shut down after) or join the cluster at `address`.
+    Leaving (at the end, on an error or on a stop signal, see runners/stopping.py) ends our
+    job, and with it Ray kills its tasks and actors; a Ray we started is shut down, and any
+    process of it still alive is killed."""
     _stay_on_loopback(address)
     import ray
 
     env = {k: v for k, v in os.environ.items() if k.startswith("ORCH_")}
+    mark = stopping.owner_mark() if address is None else None
+    try:
+        with stopping.deferred():  # a Ctrl-C waits for ray.init: half a Ray is harder to stop
+            _init(ray, address, workers, nodes, env, mark)
+        stopping.take()
+        stopping.check()
+        yield
+    finally:
+        with stopping.deferred():
+            ray.shutdown(wait_for_processes=mark is not None)
+            if mark is not None:
+                stopping.reap(mark)
+
+
+def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, mark: str | None) -> None:
     try:
         if address is None:
-            ray.init(num_cpus=workers or os.cpu_count(), resources=vnode_resources(nodes),
-                     include_dashboard=False, log_to_driver=False, configure_logging=False,
-                     runtime_env={"env_vars": env} if env else None)
+            with _own_sessions(), stopping.marking(mark):
+                ray.init(num_cpus=workers or os.cpu_count(), resources=vnode_resources(nodes),
+                         include_dashboard=False, log_to_driver=False, configure_logging=False,
+                         runtime_env={"env_vars": env} if env else None)
         elif address == "auto" or os.environ.get("RAY_JOB_ID"):
             ray.init(address=address, log_to_driver=False, configure_logging=False)  # inside a job
         else:  # the cluster's workers get orch (and plugins) from us: see runners/bundle.py
+            check_reachable(address)
             with tempfile.TemporaryDirectory() as folder:  # uploaded by ray.init
                 ray.init(address=address, log_to_driver=False, configure_logging=False,
                          runtime_env={**runtime_env(Path(folder)), **({"env_vars": env} if env else {})})
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise UserError(address or "ray", "--address", f"cannot start or reach Ray: {exc}") from None
+    except SystemExit as exc:  # SIGTERM while ray.init ran: Ray's handler exits; stop as ours would
+        if exc.code != signal.SIGTERM:
+            raise
+        stopping.noted_sigterm()
+
+
+@contextmanager
+def _own_sessions() -> Iterator[None]:
+    """Ray's processes (GCS, raylet and what they start) in sessions of their own, out of orch's
+    process group: a Ctrl-C or a kill of that group reaches orch alone, which then shuts Ray down
+    in order (else the GCS and raylet stop under the driver, whose shutdown waits for them for
+    seconds). Ray has no option for it: this wraps the Popen its process starter uses, and does
+    nothing where that is not there."""
+    from ray._private import services
+
+    popen = getattr(services, "ConsolePopen", None)
+    if popen is None:
+        yield
+        return
+
+    class OwnSession(popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, start_new_session=True, **kwargs)
+
+    services.ConsolePopen = OwnSession
     try:
         yield
     finally:
-        ray.shutdown()
+        services.ConsolePopen = popen

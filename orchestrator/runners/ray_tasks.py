@@ -26,28 +26,27 @@ def run_tasks(specs: Iterator[RunSpec], count: int, sweep_id: str, workers: int,
     alone: list[RunSpec] = []  # runs of a batch whose retries ran out: each alone, to find the culprit
     sizer = Sizer(target_s, workers)
     in_flight: dict = {}       # task -> its runs; bounded, so the driver's memory stays flat
-    try:
-        while count or alone or in_flight:
-            while (count or alone) and len(in_flight) < 2 * workers:
-                if alone:
-                    batch = [alone.pop()]
-                else:
-                    batch = list(itertools.islice(specs, sizer.size(count)))
-                    count -= len(batch)
-                ref = task.remote([spec.model_dump(mode="json") for spec in batch], sweep_id, True, sink)
-                in_flight[ref] = batch
-            done, _ = ray.wait(list(in_flight), num_returns=1)
-            batch = in_flight.pop(done[0])
-            try:
-                result = ray.get(done[0])
-            except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
-                if len(batch) > 1:
-                    alone.extend(batch)
-                    continue
-                error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-                result = Batch([(batch[0].run_id(), error)], 0.0, failed_tables(batch[0], error, sweep_id))
-            sizer.record(result)
-            yield result
-    finally:
-        for ref in in_flight:
-            ray.cancel(ref, force=True)
+    # Tasks still in flight when this stops are not cancelled: ray.cancel races their completion
+    # and can abort the driver (a Ray check failure); ray_session's shutdown ends our job instead,
+    # and Ray kills a finished job's tasks.
+    while count or alone or in_flight:
+        while (count or alone) and len(in_flight) < 2 * workers:
+            if alone:
+                batch = [alone.pop()]
+            else:
+                batch = list(itertools.islice(specs, sizer.size(count)))
+                count -= len(batch)
+            ref = task.remote([spec.model_dump(mode="json") for spec in batch], sweep_id, True, sink)
+            in_flight[ref] = batch
+        done, _ = ray.wait(list(in_flight), num_returns=1)
+        batch = in_flight.pop(done[0])
+        try:
+            result = ray.get(done[0])
+        except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
+            if len(batch) > 1:
+                alone.extend(batch)
+                continue
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            result = Batch([(batch[0].run_id(), error)], 0.0, failed_tables(batch[0], error, sweep_id))
+        sizer.record(result)
+        yield result

@@ -303,8 +303,9 @@ def test_prose_is_not_configuration_and_old_rows_get_the_steady_estimate(orch, t
                                         "workloads": [{"file": "closed-loop"}], "copies": [2], "replications": 2,
                                         "duration_ms": 2}))
         assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "data").code == 0
-    before = {(r["seed"]): r["steady_throughput_per_s"] for r in load_study(str(tmp_path / "data")).runs}
-    assert len(before) == 2 and {r["workload"] for r in load_study(str(tmp_path / "data")).runs} == {"closed-loop"}
+    study = load_study(str(tmp_path / "data"))
+    assert len(study.runs) == 2 and {r["workload"] for r in study.runs} == {"closed-loop"}  # 4 written
+    before = {r["seed"]: r["steady_throughput_per_s"] for r in study.runs}
     for part in (tmp_path / "data" / "table=runs").rglob("part-*.parquet"):  # as an older orch wrote them
         pq.write_table(pq.read_table(part).drop_columns(["steady_throughput_per_s"]), part)
     after = {(r["seed"]): r["steady_throughput_per_s"] for r in load_study(str(tmp_path / "data")).runs}

@@ -170,7 +170,7 @@ def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, 
     rows = [line for line in section.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert len(rows) == 2 and all(row.endswith("% |") for row in rows)  # each copy count with the model's error
     assert "RMS log error" in section and "match no simulated topology" not in section
-    assert list((tmp_path / "report" / "plots").glob("measured-*.svg"))
+    assert list((tmp_path / "report" / "plots").glob(f"measured-*-{platform.release()}-*.svg"))
 
 
 def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tmp_path):
@@ -180,15 +180,39 @@ def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tm
     assert "1 measured rows match no simulated topology" in (tmp_path / "report" / "report.md").read_text()
 
 
-def test_address_measures_on_every_ray_node_into_one_dataset(head, tmp_path):
-    """Our test cluster has two nodes (a head and a worker node, both on this machine): one task
-    pinned to each measures, and both land in one dataset."""
+def test_address_measures_each_machine_of_a_ray_cluster_once(head, tmp_path):
+    """Our test cluster has two Ray nodes (a head and a worker node) on one machine: one task,
+    pinned to one of them, measures it, and its rows land in the dataset."""
     out = tmp_path / "data"
     result = subprocess.run([Path(sys.executable).with_name("orch"), "measure", "spawn", "--copies", "1",
                              "--duration-s", "0.2", "--repeats", "1", "--address", head.address, "--out", str(out),
                              "--json"], capture_output=True, text=True, env=head.env, timeout=300)
     assert result.returncode == 0, result.stderr
     nodes = json.loads(result.stdout)["nodes"]
-    assert len(nodes) == 2 and all(node["points"][0]["mean_per_s"] > 0 for node in nodes)
+    assert len(nodes) == 1 and nodes[0]["points"][0]["mean_per_s"] > 0  # two Ray nodes, one machine
     rows = runs(out)
-    assert len(rows) == 2 and {r["source"] for r in rows} == {"measured"} and len({r["run_id"] for r in rows}) == 2
+    assert len(rows) == 1 and rows[0]["source"] == "measured"
+
+
+def test_a_measured_curve_pairs_with_its_own_workload_and_counts_unmatched_rows_once():
+    """execl and execl+reclaim share a kind: a measured execl curve is drawn beside execl only.
+    A curve shown beside one twin is not also counted as unmatched."""
+    from orchestrator.analysis.measured import pair
+    from orchestrator.plan import compose_run
+    from orchestrator.spec.topology import shape_digest
+
+    def model(workload: str, throughput: float) -> dict:
+        spec = compose_run("laptop-1n-8", "single", workload, copies=2, duration_ms=1)
+        return {"topology": "laptop-1n-8", "workload": spec.workload.name or spec.workload.kind, "copies": 2,
+                "strategy": "single", "seed": 1, "steady_throughput_per_s": throughput,
+                "workload_kind": spec.workload.kind, "config_json": spec.model_dump_json()}
+
+    runs = [model("execl", 1000.0), model("execl-reclaim", 500.0)]
+    digest = shape_digest(json.loads(runs[0]["config_json"])["topology"])
+    measured = [{"host": "h", "kernel_release": "k", "cpu_model": "c", "topology_digest": digest,
+                 "workload": "execl", "copies": copies, "throughput_per_s": 800.0} for copies in (2, 4)]
+    found, unmatched = pair(measured, runs, [], "single")
+    assert [(b.workload, [p.copies for p in b.points]) for b in found] == [("execl", [2])]
+    assert found[0].points[0].error == pytest.approx(1000 / 800 - 1) and unmatched == 0
+    other = [dict(row, topology_digest="elsewhere") for row in measured]
+    assert pair(other, runs, [], "single") == ([], 2)

@@ -86,8 +86,10 @@ def test_actor_layout_equals_task_layout(orch, tmp_path):
             t.sort_by([(c, "ascending") for c in t.column_names]))
 
 
-def test_actor_layout_survives_a_killed_tree_owner(orch, tmp_path):
-    """ray.kill of the tree-owner actor mid-sweep: its run is run again on a new owner."""
+@pytest.mark.parametrize("victim", ["orch-tree-owner", "orch-node-streams"])
+def test_actor_layout_survives_a_killed_actor(orch, tmp_path, victim):
+    """ray.kill of the tree owner or a node's stream actor mid-sweep: its run is run again on
+    fresh actors."""
     import threading
 
     import ray
@@ -97,7 +99,7 @@ def test_actor_layout_survives_a_killed_tree_owner(orch, tmp_path):
     def kill_the_first_owner():
         for _ in range(1200):
             if ray.is_initialized():
-                owners = [n for n in ray.util.list_named_actors() if n.startswith("orch-tree-owner")]
+                owners = [n for n in ray.util.list_named_actors() if n.startswith(victim)]
                 if owners:
                     ray.kill(ray.get_actor(owners[0]))
                     killed.append(owners[0])

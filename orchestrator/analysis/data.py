@@ -61,8 +61,11 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     runs = _table(root, "runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
-    unique: dict[str, dict] = {}  # a run two sweeps share (same configuration, same result) counts once
-    for r in runs:
+    sweeps = sorted({r.get("sweep") or "" for r in runs if r["source"] != "measured"})
+    # a run two sweeps share (same configuration, same result) counts once: an ok copy if any,
+    # else the first sweep's, whatever order the files are read in
+    unique: dict[str, dict] = {}
+    for r in sorted(runs, key=lambda r: (r["status"] != "ok", r.get("sweep") or "")):
         unique.setdefault(_identity(r), r)
     runs = list(unique.values())
     measured = [r for r in runs if r["source"] == "measured"]
@@ -80,14 +83,14 @@ def load_study(path: str, sweep: str | None = None) -> Study:
                            if measured else "")
                         )
     ok = [r for r in runs if r["status"] == "ok"]
-    separate_configurations(ok, path)
+    failed = len(runs) - len(ok) + sum(1 for r in sampled if r["status"] != "ok")
     sampled = [r for r in sampled if r["status"] == "ok"]
-    separate_configurations(sampled, path)  # labelled as the nominal runs are: their bands join them
+    separate_configurations(ok + sampled, path)  # in one pass: a sample's band joins its nominal cell
     _backfill_steady(root, ok + sampled)
     kept = {(r["run_id"], r.get("sweep")) for r in ok}
     locks = [row for row in _table(root, "locks").to_pylist() if (row["run_id"], row.get("sweep")) in kept]
     order, stamps = _runs_metadata(root)
-    return Study(ok, len(runs) - len(ok), locks, sorted({r.get("sweep") or "" for r in runs}), stale,
+    return Study(ok, failed, locks, sweeps, stale,
                  len(measured), order, summarize_provenance(stamps), sampled,
                  [r for r in measured if r["status"] == "ok"])
 

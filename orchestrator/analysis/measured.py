@@ -41,7 +41,7 @@ class Beside:
 
     @property
     def title(self) -> str:
-        return f"{self.workload} on {self.host} beside {self.topology}"
+        return f"{self.workload} on {self.host} (kernel {self.kernel}) beside {self.topology}"
 
     @property
     def rms_log_error(self) -> float:
@@ -49,11 +49,11 @@ class Beside:
         return math.sqrt(statistics.fmean(math.log1p(p.error) ** 2 for p in self.points))
 
 
-def _digest_of(run: dict, cache: dict[str, str]) -> str:
-    topology = json.loads(run["config_json"])["topology"]
-    if run["topology"] not in cache:  # one digest per topology name: the JSON is large
-        cache[run["topology"]] = shape_digest(topology)
-    return cache[run["topology"]]
+def _model_key(run: dict) -> tuple[str, str]:
+    """(shape digest, workload name) of a simulated run: a measured curve of execl matches the
+    plain execl workload, not execl+reclaim, which has the same kind."""
+    config = json.loads(run["config_json"])
+    return shape_digest(config["topology"]), config["workload"].get("name") or config["workload"]["kind"]
 
 
 def pair(measured: list[dict], runs: list[dict], sampled: list[dict], baseline: str) -> tuple[list[Beside], int]:
@@ -61,11 +61,10 @@ def pair(measured: list[dict], runs: list[dict], sampled: list[dict], baseline: 
     found none."""
     from orchestrator.analysis.uncertainty import throughput_bands
 
-    digests: dict[str, str] = {}
-    model: dict[tuple, dict[int, list[float]]] = {}   # (digest, kind, topology, workload) -> copies -> seeds
+    model: dict[tuple, dict[int, list[float]]] = {}   # (digest, workload, topology, label) -> copies -> seeds
     for r in runs:
         if r["strategy"] == baseline:
-            key = (_digest_of(r, digests), r["workload_kind"], r["topology"], r["workload"])
+            key = (*_model_key(r), r["topology"], r["workload"])
             model.setdefault(key, {}).setdefault(r["copies"], []).append(r["steady_throughput_per_s"])
     bands = throughput_bands(sampled)
     curves: dict[tuple, list[dict]] = {}
@@ -74,16 +73,15 @@ def pair(measured: list[dict], runs: list[dict], sampled: list[dict], baseline: 
                           []).append(r)
     found, unmatched = [], 0
     for (host, kernel, cpu, digest, workload), rows in sorted(curves.items()):
-        twins = [key for key in model if key[:2] == (digest, workload)]
-        unmatched += 0 if twins else len(rows)
-        for key in sorted(twins):
-            by_copies: dict[int, list[float]] = {}
-            for row in rows:
-                by_copies.setdefault(row["copies"], []).append(row["throughput_per_s"])
+        by_copies: dict[int, list[float]] = {}
+        for row in rows:
+            by_copies.setdefault(row["copies"], []).append(row["throughput_per_s"])
+        shown = False
+        for key in sorted(k for k in model if k[:2] == (digest, workload)):
             points = [Point(n, by_copies[n], mean_ci(model[key][n]), bands.get((key[2], key[3], n, baseline)))
                       for n in sorted(by_copies) if n in model[key]]
             if points:
                 found.append(Beside(host, kernel, cpu, key[2], key[3], baseline, points))
-            else:
-                unmatched += len(rows)
+                shown = True
+        unmatched += 0 if shown else len(rows)
     return found, unmatched

@@ -230,7 +230,7 @@ def _beside(page: Page, found: list[Beside], unmatched: int, out: Path) -> None:
                  + (f" {unmatched} measured rows match no simulated topology and workload: sweep the"
                     " topology `orch topology detect` writes to compare them." if unmatched else ""))
     for b in found:
-        slug = _slug("measured", b.host, b.topology, b.workload)
+        slug = _slug("measured", b.host, b.kernel, b.topology, b.workload)
         svg = plots.beside(b)
         write_text_atomic(out / "plots" / f"{slug}.svg", svg)
         page.md += [f"### {b.title}", "", f"![measured](plots/{slug}.svg)", ""]

@@ -44,13 +44,16 @@ def _by(runs: list[dict], metric: str) -> dict[tuple, list[float]]:
 
 def verdicts(runs: list[dict], baseline: str, metric: str = "steady_throughput_per_s") -> list[Verdict]:
     values = _by(runs, metric)
-    params = {r["sample"]: json.loads(r["parameters_json"] or "{}") for r in runs}
+    draws: dict[tuple, dict] = {}  # per cell: two sweeps may number different draws alike
+    for r in runs:
+        draws.setdefault((r["topology"], r["workload"], r["copies"]), {})[r["sample"]] = r["parameters_json"]
     cells = sorted({k[:3] for k in values})
     designs = sorted({k[3] for k in values} - {baseline})
     out = []
     for cell in cells:
         for design in designs:
             ratios, signs, samples = [], [], []
+            params = {sample: json.loads(text or "{}") for sample, text in draws[cell].items()}
             for sample in sorted(params):
                 mine, base = values.get((*cell, design, sample)), values.get((*cell, baseline, sample))
                 if not mine or not base:

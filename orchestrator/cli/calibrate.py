@@ -55,7 +55,7 @@ def calibrate(
     from orchestrator.plan import compose_run
 
     if address and backend != Backend.ray:
-        raise UserError("--address", address, "needs --backend ray")
+        raise UserError(address, "--address", "needs --backend ray")
     points = read_curve(curve)
     probe = compose_run(topology, strategy, workload, copies=1, duration_ms=duration_ms, warmup_ms=warmup_ms)
     too_many = [c for c, _ in points if c > probe.topology.cpu_count]

@@ -57,27 +57,33 @@ def measure(
 
         dataset = Dataset(out, SWEEP)
         dataset.check_writable()
-    if address is not None:
-        measured = on_every_node(address, workload.value, counts, duration_s, repeats, pin)
-    else:
-        measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, as_json)]
-    for _, _, rows in measured:
-        for row in rows if dataset is not None else []:
+
+    def keep(row: dict) -> None:
+        if dataset is not None:
             write(dataset, row)
+
+    if address is not None:  # each node's rows are written as it finishes: a failing node loses only its own
+        measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, keep)
+    else:  # each repeat's row is written as it finishes: Ctrl-C or a failing copy keeps the rest
+        measured, failures = [on_this_host(workload.value, counts, duration_s, repeats, pin, as_json, keep)], []
     if as_json:
         hosts = [{"workload": workload.value, "host": host.name, "kernel_release": host.kernel_release,
                   "cpu_model": host.cpu_model, "topology": host.topology.name,
                   "topology_digest": host.topology_digest, "pinned": pin, "duration_s": duration_s,
                   "points": [p.summary() for p in points]} for host, points, _ in measured]
         print(json.dumps(hosts[0] if address is None else {"nodes": hosts}))
-        return
-    for host, points, _ in measured:
-        show(workload.value, host, points, pin, duration_s)
-    if out is not None:
-        print(f"wrote {sum(len(rows) for *_, rows in measured)} rows to {out}/table=runs/sweep={SWEEP}")
+    else:
+        for host, points, _ in measured:
+            show(workload.value, host, points, pin, duration_s)
+        if out is not None:
+            print(f"wrote {sum(len(rows) for *_, rows in measured)} rows to {out}/table=runs/sweep={SWEEP}")
+    if failures:  # after the nodes that finished are kept and shown
+        raise UserError("measure", failures[0][0], failures[0][1]
+                        + (f" (and {len(failures) - 1} more node(s) failed)" if len(failures) > 1 else ""))
 
 
-def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool, quiet: bool):
+def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool, quiet: bool,
+                 keep) -> tuple:
     console = terminal.console(stderr=True)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
@@ -87,43 +93,54 @@ def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: i
             progress.update(bar, completed=counts.index(copies) * repeats + repeat,
                             description=f"measure {workload}: {copies} copies, repeat {repeat + 1}/{repeats}")
         try:
-            return bench.measure_host(workload, counts, duration_s, repeats, pin, step)
+            return bench.measure_host(workload, counts, duration_s, repeats, pin, step, keep)
         except RuntimeError as exc:
             raise UserError("measure", workload, str(exc)) from None
 
 
-def on_every_node(address: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
-    """One measurement per alive Ray node, each a task pinned to its node (node affinity, not
-    soft): the nodes measure at the same time, each on its own machine."""
+def on_every_node(address: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool,
+                  keep) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """One measurement per machine of a Ray cluster (Ray nodes on one host are one machine),
+    each a task pinned to its node (node affinity, not soft) that reserves all of the node's CPUs,
+    so no task of a sweep shares the machine while it measures. Returns what finished and
+    (node, error) of what failed."""
     from orchestrator.runners.ray_cluster import ray_session
 
     with ray_session(address, None, 1):
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        nodes = [n for n in ray.nodes() if n["Alive"]]
-        task = ray.remote(num_cpus=0, max_retries=0)(measure_on_node)
-        refs = [task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                .remote(workload, counts, duration_s, repeats, pin) for n in nodes]
-        measured = []
-        with Progress(TextColumn(f"measure {workload} on {len(nodes)} Ray node(s)"), BarColumn(),
+        machines = {n["NodeManagerHostname"]: n for n in ray.nodes() if n["Alive"]}
+        task = ray.remote(max_retries=0)(measure_on_node)
+        node_of = {task.options(num_cpus=node["Resources"].get("CPU", 0),
+                                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
+                   .remote(workload, counts, duration_s, repeats, pin): f"node {host}" for host, node in machines.items()}
+        measured, failures, pending = [], [], list(node_of)
+        with Progress(TextColumn(f"measure {workload} on {len(machines)} machine(s)"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=terminal.console(stderr=True),
                       transient=True) as progress:
-            bar = progress.add_task("", total=len(refs))
-            for node, ref in zip(nodes, refs):
-                result = ray.get(ref)
+            bar = progress.add_task("", total=len(pending))
+            while pending:
+                (ref,), pending = ray.wait(pending, num_returns=1)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayError as exc:  # the node was lost, or the task could not run
+                    result = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
                 if isinstance(result, str):
-                    raise UserError("measure", f"node {node['NodeManagerAddress']}", result)
-                measured.append(result)
+                    failures.append((node_of[ref], result))
+                else:
+                    measured.append(result)
+                    for row in result[2]:
+                        keep(row)
                 progress.advance(bar)
-        return measured
+        return measured, failures
 
 
 def measure_on_node(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
     """The Ray task: the measurement, or its one-line error (a UserError does not cross Ray intact)."""
     try:
         return bench.measure_host(workload, counts, duration_s, repeats, pin)
-    except (RuntimeError, UserError) as exc:
+    except (RuntimeError, OSError, UserError) as exc:
         return str(exc)
 
 

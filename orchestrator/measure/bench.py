@@ -219,9 +219,11 @@ def command_label(workload: str) -> str:
 
 
 def measure_host(workload: str, counts: list[int], seconds: float, repeats: int, pin: bool,
-                 on_repeat=lambda copies, repeat: None) -> tuple[Host, list[Point], list[dict]]:
+                 on_repeat=lambda copies, repeat: None, on_row=lambda row: None
+                 ) -> tuple[Host, list[Point], list[dict]]:
     """The whole measurement on the machine this runs on (the driver, or a Ray task pinned to a
-    node): (host, points, one runs row per repeat). A copy that fails raises RuntimeError."""
+    node): (host, points, one runs row per repeat, each also handed to on_row as it is made).
+    A copy that fails raises RuntimeError."""
     argv = command(workload)  # builds execl first: without a compiler nothing runs
     host = this_host()
     points, rows = [Point(n) for n in counts], []
@@ -232,4 +234,5 @@ def measure_host(workload: str, counts: list[int], seconds: float, repeats: int,
             result = run_copies(argv, point.copies, seconds, cpus)
             point.throughputs.append(result.throughput)
             rows.append(row(host, workload, point.copies, repeat, result, pin))
+            on_row(rows[-1])
     return host, points, rows

@@ -77,7 +77,8 @@ RUNS = [
     ("host", S, "measured: host name of the machine measured (null for model rows)"),
     ("kernel_release", S, "measured: the host's kernel release (uname -r)"),
     ("cpu_model", S, "measured: the host's CPU model (/proc/cpuinfo)"),
-    ("topology_digest", S, "measured: digest of the host's detected topology (orch topology detect), name left out"),
+    ("topology_digest", S, "measured: digest of the shape of the host's detected topology (orch topology "
+                           "detect): its nodes, CPUs, distances and caches"),
     ("config_json", S, "the full run spec as JSON (topology, strategy, workload, kernel policy; measured: "
                        "workload, copies, repeat, seconds, pinning, start time)"),
 ]

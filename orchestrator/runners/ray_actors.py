@@ -43,11 +43,19 @@ class NodeStreams:
         return [next(stream) for _ in range(count)]
 
 
+class NodeLost(RuntimeError):
+    """A node actor died while the owner pulled from it: the run is retried, not failed."""
+
+
 def _pull(handle, slot: int) -> Iterator[list[tuple]]:
     import ray
 
     while True:
-        yield from ray.get(handle.next_batches.remote(slot, PREFETCH))
+        try:
+            batches = ray.get(handle.next_batches.remote(slot, PREFETCH))
+        except ray.exceptions.RayActorError as exc:
+            raise NodeLost(str(exc).splitlines()[0]) from None
+        yield from batches
 
 
 class TreeOwner:
@@ -74,28 +82,29 @@ def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[Batch]:
 
 class Crew:
     """The sweep's actors: the tree owner and one NodeStreams per virtual node, made when first
-    needed and again after any of them dies (a crash, a lost node, ray.kill). The owner is named
-    (orch-tree-owner-<sweep>-<pid>-<n>) so that ray list actors shows whose it is."""
+    needed and all again after any of them dies (a crash, a lost node, ray.kill). They are named
+    (orch-tree-owner-<sweep>-<pid>-<n>, orch-node-streams-<sweep>-<pid>-<n>-<node>, n counting
+    the crews) so that ray list actors shows whose they are."""
 
     def __init__(self, sweep_id: str):
         import ray
 
         self.owner_class = ray.remote(num_cpus=1)(TreeOwner)
         self.node_class = ray.remote(num_cpus=0)(NodeStreams)
-        self.prefix = f"orch-tree-owner-{sweep_id}-{os.getpid()}"
-        self.made = 0
+        self.suffix = f"{sweep_id}-{os.getpid()}"
+        self.made = 1
         self.owner = None
         self.nodes: dict[int, object] = {}
 
     def get_owner(self):
         if self.owner is None:
-            self.made += 1
-            self.owner = self.owner_class.options(name=f"{self.prefix}-{self.made}").remote()
+            self.owner = self.owner_class.options(name=f"orch-tree-owner-{self.suffix}-{self.made}").remote()
         return self.owner
 
     def get_node(self, node: int):
         if node not in self.nodes:
-            self.nodes[node] = self.node_class.options(resources={f"vnode_{node}": 1}).remote()
+            self.nodes[node] = self.node_class.options(name=f"orch-node-streams-{self.suffix}-{self.made}-{node}",
+                                                       resources={f"vnode_{node}": 1}).remote()
         return self.nodes[node]
 
     def kill(self) -> None:
@@ -105,6 +114,7 @@ class Crew:
             if actor is not None:
                 ray.kill(actor)
         self.owner, self.nodes = None, {}
+        self.made += 1
 
 
 def _each_run(specs, sweep_id, crew: Crew) -> Iterator[Batch]:
@@ -121,9 +131,12 @@ def _each_run(specs, sweep_id, crew: Crew) -> Iterator[Batch]:
                 handles = {node: crew.get_node(node) for node in by_node}
                 # loaded before the owner pulls: calls from two callers keep no order between them
                 ray.get([handles[node].load.remote(spec_json, slots) for node, slots in by_node.items()])
-                yield _batch(spec, sweep_id, *ray.get(crew.get_owner().run.remote(spec_json, sweep_id, handles,
-                                                                                machine.node)))
-                break
+                run_id, tables, error = ray.get(crew.get_owner().run.remote(spec_json, sweep_id, handles,
+                                                                             machine.node))
+                if error is None or not error.startswith(NodeLost.__name__) or attempt == RETRIES:
+                    yield _batch(spec, sweep_id, run_id, tables, error)
+                    break
+                crew.kill()  # run_one reported the lost node as the run's error: run it again
             except ray.exceptions.RayTaskError as exc:  # the spec itself failed to load: no retry helps
                 cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                 yield _batch(spec, sweep_id, spec.run_id(), None,

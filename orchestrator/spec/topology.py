@@ -70,10 +70,14 @@ class Costs(Spec):
         json_schema_extra=plausible(1.5, 2.0, "x", "M: Wong 2011, SMT yield 1 - 1.33x"))
 
 
+SHAPE = ("nodes", "distance", "hierarchy")  # what a machine is; latencies and costs are what the model assumes
+
+
 def shape_digest(topology: dict) -> str:
-    """Digest of a machine's shape (a Topology's JSON dump): the name and prose are left out, so a
-    measured host and the model's copy of it match whatever each is called."""
-    shape = {k: v for k, v in topology.items() if k not in ("name", "description", "sources")}
+    """Digest of a machine's shape (of a Topology's JSON dump): its nodes, CPUs, distances and
+    caches, leaving out the name and prose and the latencies and costs a profile or a sweep may
+    set, so a measured host and the model's copy of it match whatever each assumes."""
+    shape = {k: topology.get(k) for k in SHAPE}
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 

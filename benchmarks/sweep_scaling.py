@@ -4,7 +4,8 @@ Each measurement runs in a fresh process, so that its peak RSS is the driver's o
   - closed-loop runs of about 1 ms of simulation each on a tiny topology (laptop-1n-8), 1,000 and
     10,000 of them, --backend local and Ray with 2 workers: wall time, runs per second, parallel
     efficiency, overhead per run, driver peak RSS, files written;
-  - runs of about 50 ms: parallel efficiency (goal >= 85%);
+  - 1,000 runs of about 50 ms: parallel efficiency (goal >= 85%; with 200 of them, 8 s of work,
+    the workers' start-up, about a second each, holds it at 63 - 77%);
   - with --big: 100,000 runs on --backend local.
 Ray's start-up and shutdown are measured apart and left out of Ray's figures. The load average
 (uptime) is printed with every figure: on a busy machine they are not worth much.
@@ -92,7 +93,7 @@ def row(name: str, local: dict, ray: dict | None, startup: float) -> list[str]:
 def main(big: bool) -> None:
     startup = child("--startup")
     rows = []
-    for runs, duration in ((1_000, SHORT_MS), (10_000, SHORT_MS), (200, LONG_MS)):  # sim ms/run: what they took
+    for runs, duration in ((1_000, SHORT_MS), (10_000, SHORT_MS), (1_000, LONG_MS)):  # sim ms/run: what they took
         local = child("--one", "local", runs, duration)
         ray = child("--one", "ray", runs, duration)
         rows.append(row("short runs" if duration == SHORT_MS else "long runs", local, ray, startup["startup_s"]))

@@ -114,6 +114,7 @@ def test_actor_layout_survives_a_killed_actor(orch, tmp_path, victim):
     assert killed and result.code == 0, result.err
     rows = runs(tmp_path / "actors")
     assert len(rows) == 3 and {r["status"] for r in rows} == {"ok"}
+    assert run_counts(tmp_path / "actors") == (3, 3, 3)  # pyarrow, DuckDB and Polars agree
 
 
 def test_kill_9_then_resume(tmp_path):

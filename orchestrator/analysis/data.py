@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -124,10 +125,7 @@ def _identity(run: dict) -> str:
     their own id). Two sweeps, or two versions of a preset's description, give the same run."""
     if not run.get("config_json") or run.get("source") == "measured":
         return run["run_id"]
-    config = _flatten(json.loads(run["config_json"]))
-    for path, default in ADDED_WITH_DEFAULT:  # rows written before a field was added ran with its default
-        config.setdefault(".".join(path), default)
-    kept = {k: v for k, v in config.items() if k not in PROSE}
+    kept = {k: v for k, v in flat_config(run["config_json"]).items() if k not in PROSE}
     return f"{run.get('model_version')}\n{json.dumps(kept, sort_keys=True)}"
 
 
@@ -137,10 +135,7 @@ def separate_configurations(runs: list[dict], source: str) -> None:
     for several configurations, each run's workload label gets the differing fields, e.g.
     "spawn [kernel.spin_mean_ns=100000]". Under one label a strategy name must then mean one
     strategy configuration (it can differ only by an explicit label): else a one-line error."""
-    flat = {id(r): _flatten(json.loads(r.get("config_json") or "{}")) for r in runs}
-    for config in flat.values():  # rows written before a field was added ran with its default
-        for path, default in ADDED_WITH_DEFAULT:
-            config.setdefault(".".join(path), default)
+    flat = {id(r): flat_config(r.get("config_json") or "{}") for r in runs}
     by_name: dict[tuple, list[dict]] = {}
     for r in runs:
         by_name.setdefault((r["topology"], r["workload"]), []).append(r)
@@ -173,6 +168,17 @@ def _drawn(runs: list[dict], flat: dict[int, dict]) -> set[str]:
         for name in names:
             values.setdefault((name, r.get("sample")), set()).add(json.dumps(flat[id(r)].get(name)))
     return {name for name in names if all(len(v) == 1 for (n, _), v in values.items() if n == name)}
+
+
+@lru_cache(maxsize=16_384)
+def flat_config(config_json: str) -> dict:
+    """A run's configuration as dotted keys, with the default of every field added since the row
+    was written (it ran with it). Parsed once per configuration: identity and labels both need
+    it. Shared between callers: do not change it."""
+    config = _flatten(json.loads(config_json))
+    for path, default in ADDED_WITH_DEFAULT:
+        config.setdefault(".".join(path), default)
+    return config
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:

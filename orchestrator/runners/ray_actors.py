@@ -17,8 +17,9 @@ import os
 from typing import Iterator
 
 from orchestrator.errors import UserError
-from orchestrator.runners.ray_tasks import RETRIES
 from orchestrator.results.tables import failed_tables
+from orchestrator.runners import stopping
+from orchestrator.runners.ray_tasks import RETRIES
 from orchestrator.runners.work import Batch, run_one
 from orchestrator.simulate import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
@@ -131,8 +132,8 @@ def _each_run(specs, sweep_id, crew: Crew) -> Iterator[Batch]:
                 handles = {node: crew.get_node(node) for node in by_node}
                 # loaded before the owner pulls: calls from two callers keep no order between them
                 ray.get([handles[node].load.remote(spec_json, slots) for node, slots in by_node.items()])
-                run_id, tables, error = ray.get(crew.get_owner().run.remote(spec_json, sweep_id, handles,
-                                                                             machine.node))
+                run_id, tables, error = waited(crew.get_owner().run.remote(spec_json, sweep_id, handles,
+                                                                            machine.node))
                 if error is None or not error.startswith(NodeLost.__name__) or attempt == RETRIES:
                     yield _batch(spec, sweep_id, run_id, tables, error)
                     break
@@ -147,6 +148,15 @@ def _each_run(specs, sweep_id, crew: Crew) -> Iterator[Batch]:
                 if attempt == RETRIES:
                     yield _batch(spec, sweep_id, spec.run_id(), None,
                                  f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+
+def waited(ref):
+    """ray.get of a run that may last long, stopping at a stop signal while it waits."""
+    import ray
+
+    while not ray.wait([ref], timeout=stopping.POLL_S)[0]:
+        stopping.check()
+    return ray.get(ref)
 
 
 def _batch(spec: RunSpec, sweep_id: str, run_id: str, tables, error: str | None) -> Batch:

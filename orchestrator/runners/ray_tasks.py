@@ -11,6 +11,7 @@ import itertools
 from typing import Iterator
 
 from orchestrator.results.tables import failed_tables
+from orchestrator.runners import stopping
 from orchestrator.runners.work import TARGET_S, Batch, Sink, Sizer, run_batch
 from orchestrator.spec.run import RunSpec
 
@@ -38,7 +39,10 @@ def run_tasks(specs: Iterator[RunSpec], count: int, sweep_id: str, workers: int,
                 count -= len(batch)
             ref = task.remote([spec.model_dump(mode="json") for spec in batch], sweep_id, True, sink)
             in_flight[ref] = batch
-        done, _ = ray.wait(list(in_flight), num_returns=1)
+        done, _ = ray.wait(list(in_flight), num_returns=1, timeout=stopping.POLL_S)
+        stopping.check()
+        if not done:
+            continue
         batch = in_flight.pop(done[0])
         try:
             result = ray.get(done[0])

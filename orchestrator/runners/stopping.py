@@ -2,8 +2,11 @@
 runs stay in the dataset, the Ray that orch started goes away with every process it spawned,
 and orch exits 128 + the signal's number (130, 143).
 
-The first signal raises KeyboardInterrupt where the sweep is, so that every `finally` on the
-way out runs; a later one is only noted, so that it cannot cut that clean-up short.
+A signal is only noted: the sweep stops at its next safe point (between runs, between batches,
+and every POLL_S while it waits for Ray), where check() raises KeyboardInterrupt in orch's own
+code, so that every `finally` on the way out runs. Raising from the handler itself could land
+inside a library (pydantic serializing a spec, pyarrow writing a part) and surface as that
+library's error. A later signal is only noted too, so it cannot cut that clean-up short.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Iterator
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 OWNER_ENV = "ORCH_RAY_OWNER"  # in the environment of every process of a Ray that orch started
 
+POLL_S = 0.2  # how often a wait for Ray looks at the flag
 received: int | None = None  # the first stop signal of this sweep
 _deferring = 0  # > 0 while Ray starts or stops: stopping there would leave half a Ray behind
 _ignored: set[int] = set()  # SIGINT in a script's background job is ignored: it stays so
@@ -25,11 +29,8 @@ _ignored: set[int] = set()  # SIGINT in a script's background job is ignored: it
 
 def _on_signal(signum: int, frame) -> None:
     global received
-    if received is not None:
-        return
-    received = signum
-    if not _deferring:
-        raise KeyboardInterrupt
+    if received is None:
+        received = signum
 
 
 @contextmanager
@@ -73,7 +74,7 @@ def deferred() -> Iterator[None]:
 
 
 def check() -> None:
-    """Stop now if a signal came while it was deferred."""
+    """A safe point: stop now (KeyboardInterrupt) if a stop signal came, unless inside deferred()."""
     if received is not None and not _deferring:
         raise KeyboardInterrupt
 

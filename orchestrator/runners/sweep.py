@@ -9,14 +9,21 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from orchestrator import terminal
 from orchestrator.analysis.stats import mean_ci
 from orchestrator.plan import sweep_id, sweep_runs
 from orchestrator.results.buffer import Bounds, PartBuffer
 from orchestrator.results.dataset import Dataset, owner
+from orchestrator.runners import stopping
 from orchestrator.runners.work import TARGET_S, Batch, Sink
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.run import RunSpec
@@ -56,6 +63,7 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
     runs = sweep_runs(spec, source, notes)
     ids, nodes = set(), 0
     for run in runs():
+        stopping.check()
         ids.add(run.run_id())
         nodes = max(nodes, len(run.topology.nodes))
     dataset = Dataset(out or spec.output, spec.name)
@@ -148,6 +156,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
                         outcome.failed += [(run_id, error) for run_id, error in batch.acks if error is not None]
                         buffer.add(len(batch.acks), batch.tables)
                         progress.update(bar, advance=len(batch.acks), failed=len(outcome.failed))
+                        stopping.check()
                     buffer.flush()  # the stopping rule below reads what is written
                 # the stopping rule looks at every run of the sweep, those of earlier sweeps too
                 extra = [] if target_ci is None else more_replications(

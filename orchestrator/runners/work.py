@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from orchestrator.results.schema import TABLES
 from orchestrator.results.tables import failed_rows, tables_of, to_rows
+from orchestrator.runners import stopping
 from orchestrator.simulate import simulate
 from orchestrator.spec.run import RunSpec
 
@@ -87,6 +88,7 @@ def run_batch(spec_jsons: list[dict], sweep_id: str, may_crash: bool = False, si
     interrupted = False
     try:
         for spec_json in spec_jsons:
+            stopping.check()  # between runs: a no-op in a Ray worker, which takes no stop signals
             run_id, found, error = run_rows(spec_json, sweep_id, may_crash)
             if error is not None:
                 found = failed_rows(RunSpec.model_validate(spec_json), error, sweep_id)

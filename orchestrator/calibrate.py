@@ -1,4 +1,5 @@
-"""Calibration: fit the model's uncertain parameters to a measured throughput curve.
+"""Calibration: fit the model's uncertain parameters to a measured throughput curve, and say
+what the curve cannot pin down.
 
 A curve is throughput per copy count, measured on one machine (a CSV of `copies,
 throughput_per_s`, as people copy from UnixBench or will-it-scale logs, or an `orch measure`
@@ -6,75 +7,124 @@ dataset). The fit searches the chosen parameters inside their plausible ranges (
 for the smallest root-mean-square error of log throughput over the curve's points, held-out
 points excepted: a Latin-hypercube start, then Nelder-Mead from the best start. Every
 evaluation simulates the whole curve with the same seeds (common random numbers, so that two
-parameter values differ by the model, not by noise). The result is a profile: the fitted
-values under their dotted names, their ranges, the error on fitted and held-out points, and the
-command that reproduces it.
+parameter values differ by the model, not by noise).
+
+Then, for each parameter, two more evaluations move it to the ends of its range with the others
+at the optimum: if the error hardly rises, the curve does not identify it. The ensemble is every
+evaluated parameter set whose error is consistent with the best one given the measurement noise
+(a likelihood-ratio region: n (rms^2 - best^2) <= noise^2 chi2_d(95%)), an approximate Bayesian
+rejection over the evaluations already made; its members' predictions give each point a band.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from orchestrator.errors import UserError
+from orchestrator.errors import RunCrashed, UserError
 from orchestrator.spec.params import Param, registry, value_at
-from orchestrator.spec.topology import shape_digest
+from orchestrator.spec.profile import MAX_MEMBERS, PROFILE_VERSION, ProfileSpec, settings
 
 DEFAULT_FIT = ("workload.exec_ns", "kernel.cost_scale", "kernel.spin_mean_ns")
-POOR = 0.10  # an RMS log error above this (about 10%) is a fit the model could not make
+POOR = 0.10             # an RMS log error above this (about 10%) is a fit the model could not make
+DEFAULT_NOISE = 0.05    # assumed run-to-run spread of one measured point (log) when the curve has no repeats
+CONFIDENCE = 0.95       # of the ensemble's region and of the identifiability threshold
+EDGE = 0.02             # a fitted value within this share of its range from an edge is "at the edge"
+EDGE_AIM = 0.90         # the extra evaluations aim at the edge of this region, inside the ensemble's 95%
 
 
 @dataclass(frozen=True)
 class Problem:
-    topology: str
-    workload: str
-    strategy: str
+    parts: dict[str, Any]   # the validated topology, strategy and workload (plan.load_parts), not names
     params: tuple[Param, ...]
     fitted: tuple[tuple[int, float], ...]     # (copies, measured throughput/s) the fit sees
     held_out: tuple[tuple[int, float], ...]   # ... and the points it must predict
     seeds: tuple[int, ...] = (1, 2)
     duration_ms: float = 10.0
     warmup_ms: float = 2.0
+    noise: float = DEFAULT_NOISE               # RMS log noise of one measured point
+    names: tuple[str, str, str] = ("", "", "")  # topology, workload, strategy as the user named them
+
+    @property
+    def copies(self) -> list[int]:
+        return sorted({c for c, _ in self.fitted + self.held_out})
+
+
+@dataclass
+class Evaluation:
+    unit: np.ndarray                 # the parameters as shares of their ranges
+    values: dict[str, float]
+    model: dict[int, float]          # mean throughput over seeds at every copy count
+    seed_noise: float                # RMS over fitted points of the seeds' log spread (standard error)
+    rms: float                       # RMS log error over the fitted points
 
 
 @dataclass
 class Fit:
-    values: dict[str, float]
-    model: dict[int, float]        # model throughput at every copy count, fitted values
-    fitted_rms: float              # RMS of log(model / measured) over the fitted points
-    evaluations: int
-    history: list[float] = field(default_factory=list)
+    best: Evaluation
+    evaluations: list[Evaluation]
+    noise: float                               # the per-point log noise the ensemble allows for
+    members: list[Evaluation] = field(default_factory=list)
+    parameters: list[dict] = field(default_factory=list)
+
+    @property
+    def values(self) -> dict[str, float]:
+        return self.best.values
+
+    @property
+    def model(self) -> dict[int, float]:
+        return self.best.model
+
+    @property
+    def fitted_rms(self) -> float:
+        return self.best.rms
 
 
-def read_curve(path: str) -> list[tuple[int, float]]:
-    """(copies, throughput/s) points of a CSV file or of the measured rows of a dataset."""
+# ---- the curve -------------------------------------------------------------------------------
+
+def read_repeats(path: str) -> dict[int, list[float]]:
+    """Every measured value per copy count, of a CSV file or of the measured rows of a dataset."""
+    from orchestrator.spec.loader import read_spec_text
+
     source = Path(path)
     if source.is_dir():
-        return _dataset_curve(path)
+        return _dataset_repeats(path)
     try:
-        with open(source, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(path, None, f"cannot read the curve: {getattr(exc, 'strerror', None) or exc}") from None
-    if not rows or not {"copies", "throughput_per_s"} <= set(rows[0]):
+        text = read_spec_text(path).lstrip("\ufeff")  # a regular file, bounded; a spreadsheet's BOM dropped
+    except UserError as exc:
+        raise UserError(path, None, f"cannot read the curve: {exc.message.removeprefix('cannot read file: ')}") \
+            from None
+    try:
+        rows = list(csv.DictReader(text.splitlines()))
+        header = next(csv.reader(text.splitlines()), [])
+    except csv.Error as exc:
+        raise UserError(path, None, f"cannot read the curve: {exc}") from None
+    if not {"copies", "throughput_per_s"} <= {h.strip() for h in header}:
         raise UserError(path, "columns", "a curve CSV needs the columns copies,throughput_per_s")
+    if not rows:
+        raise UserError(path, None, "no data rows (a header only)")
     points: dict[int, list[float]] = {}
     for number, row in enumerate(rows, 2):
+        row = {(k or "").strip(): v for k, v in row.items()}
         try:
             copies, value = int(row["copies"]), float(row["throughput_per_s"])
         except (TypeError, ValueError):
             raise UserError(path, f"line {number}", "copies must be an integer, throughput_per_s a number") from None
         if copies < 1 or not value > 0 or not math.isfinite(value):
-            raise UserError(path, f"line {number}", "copies must be >= 1 and throughput_per_s positive")
+            raise UserError(path, f"line {number}", "copies must be >= 1 and throughput_per_s a positive "
+                                                    "finite number")
         points.setdefault(copies, []).append(value)
-    return averaged(points)
+    return points
+
+
+def read_curve(path: str) -> list[tuple[int, float]]:
+    """(copies, mean throughput/s) points, repeated copy counts averaged."""
+    return averaged(read_repeats(path))
 
 
 def averaged(points: dict[int, list[float]]) -> list[tuple[int, float]]:
@@ -82,7 +132,19 @@ def averaged(points: dict[int, list[float]]) -> list[tuple[int, float]]:
     return sorted((c, sum(v) / len(v)) for c, v in points.items())
 
 
-def _dataset_curve(path: str) -> list[tuple[int, float]]:
+def repeat_noise(points: dict[int, list[float]]) -> float | None:
+    """The pooled standard deviation of log throughput between repeats of one copy count (the
+    spread of one measurement), or None when no copy count was repeated."""
+    squares, freedom = 0.0, 0
+    for values in points.values():
+        if len(values) > 1:
+            logs = np.log(values)
+            squares += float(((logs - logs.mean()) ** 2).sum())
+            freedom += len(values) - 1
+    return math.sqrt(squares / freedom) if freedom else None
+
+
+def _dataset_repeats(path: str) -> dict[int, list[float]]:
     from orchestrator.results.dataset import Dataset
 
     rows = [r for r in Dataset(path, "measured").runs().to_pylist() if r.get("source") == "measured"]
@@ -91,7 +153,7 @@ def _dataset_curve(path: str) -> list[tuple[int, float]]:
     points: dict[int, list[float]] = {}
     for row in rows:
         points.setdefault(int(row["copies"]), []).append(float(row["throughput_per_s"]))
-    return averaged(points)
+    return points
 
 
 def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, ...]:
@@ -107,21 +169,21 @@ def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, .
     wrong = [n for n in names if known[n].workloads and workload_kind not in known[n].workloads]
     if wrong:
         raise UserError("--fit", wrong[0], f"the {workload_kind} workload has no such parameter")
+    if len(set(names)) != len(names):
+        raise UserError("--fit", ",".join(names), "names a parameter twice")
     return tuple(known[n] for n in names)
 
 
-def overrides(values: dict[str, float]) -> list[str]:
-    return [f"{name}={value}" for name, value in values.items()]
+# ---- evaluating the curve ---------------------------------------------------------------------
 
-
-def _simulate_point(args: tuple) -> float:
-    """One copy count and seed of one evaluation, in a worker process: steady throughput/s."""
-    from orchestrator.plan import compose_run
+def simulate_point(task: tuple) -> float:
+    """One copy count and seed of one evaluation, in a worker: steady throughput/s."""
+    from orchestrator.plan import run_from
     from orchestrator.simulate import simulate
 
-    problem, values, copies, seed = args
-    spec = compose_run(problem.topology, problem.strategy, problem.workload, overrides=overrides(values),
-                       copies=copies, seed=seed, duration_ms=problem.duration_ms, warmup_ms=problem.warmup_ms)
+    parts, values, copies, seed, duration_ms, warmup_ms = task
+    spec = run_from(parts, settings(values), copies=copies, seed=seed, duration_ms=duration_ms,
+                    warmup_ms=warmup_ms)
     return simulate(spec).metrics["steady_throughput_per_s"]
 
 
@@ -130,31 +192,34 @@ class Evaluator:
     worker processes (backend local) or as Ray tasks (backend ray, a local instance or --address)."""
 
     def __init__(self, problem: Problem, workers: int, backend: str = "local", address: str | None = None):
+        from orchestrator.runners.executor import work_pool
+
         self.problem = problem
-        self.count = 0
-        self.resources = ExitStack()
-        if backend == "ray":
-            from orchestrator.runners.ray_cluster import ray_session
+        self.pool = work_pool(backend, workers, address)
 
-            self.resources.enter_context(ray_session(address, workers, 1))
-            import ray
-
-            task = ray.remote(num_cpus=1)(_simulate_point)
-            self.map = lambda tasks: ray.get([task.remote(t) for t in tasks])
-        else:
-            pool = self.resources.enter_context(ProcessPoolExecutor(max_workers=workers))
-            self.map = lambda tasks: list(pool.map(_simulate_point, tasks))
-
-    def __call__(self, values: dict[str, float]) -> dict[int, float]:
+    def __call__(self, unit: np.ndarray) -> Evaluation:
         problem = self.problem
-        copies = sorted({c for c, _ in problem.fitted + problem.held_out})
-        results = self.map([(problem, values, c, s) for c in copies for s in problem.seeds])
-        self.count += 1
+        values = {p.name: value_at(p, u) for p, u in zip(problem.params, unit)}
+        copies = problem.copies
+        tasks = [(problem.parts, values, c, s, problem.duration_ms, problem.warmup_ms)
+                 for c in copies for s in problem.seeds]
+        try:
+            results = self.pool.map(simulate_point, tasks)
+        except self.pool.Crash as crash:
+            _, _, c, s, _, _ = tasks[crash.index]
+            raise RunCrashed(f"a worker died running copies={c} seed={s} with {settings(values)} "
+                              f"({crash.reason})") from None
         per = len(problem.seeds)
-        return {c: float(np.mean(results[i * per:(i + 1) * per])) for i, c in enumerate(copies)}
+        logs = {c: np.log(np.maximum(results[i * per:(i + 1) * per], 1e-9)) for i, c in enumerate(copies)}
+        model = {c: float(np.mean(results[i * per:(i + 1) * per])) for i, c in enumerate(copies)}
+        fitted = [c for c, _ in problem.fitted]
+        spread = [float(np.std(logs[c], ddof=1)) / math.sqrt(per) if per > 1 else 0.0 for c in fitted]
+        seed_noise = math.sqrt(sum(s * s for s in spread) / len(spread))
+        return Evaluation(np.array(unit, dtype=float), values, model, seed_noise,
+                          rms_log_error(model, problem.fitted))
 
     def close(self) -> None:
-        self.resources.close()
+        self.pool.close()
 
 
 def rms_log_error(model: dict[int, float], points) -> float:
@@ -162,41 +227,125 @@ def rms_log_error(model: dict[int, float], points) -> float:
     return math.sqrt(sum(e * e for e in errors) / len(errors)) if errors else float("nan")
 
 
+# ---- the fit ------------------------------------------------------------------------------------
+
+def identification_evaluations(problem: Problem) -> int:
+    """Evaluations after the search: at most four per parameter (its range's ends, and the edges
+    of the ensemble's region between them and the optimum)."""
+    return 4 * len(problem.params)
+
+
 def fit(problem: Problem, budget: int, workers: int = 2, seed: int = 0,
         progress: Callable[[int, float], None] = lambda n, best: None, backend: str = "local",
         address: str | None = None) -> Fit:
-    """Search the parameters' ranges within `budget` evaluations of the curve."""
+    """Search the parameters' ranges within `budget` evaluations of the curve, then find what the
+    curve identifies and the ensemble consistent with it."""
     from scipy.optimize import minimize
     from scipy.stats import qmc
 
     params = problem.params
     evaluate = Evaluator(problem, workers, backend, address)
-    best: dict = {"loss": math.inf}
-    history: list[float] = []
+    done: list[Evaluation] = []
+
+    def run(unit: np.ndarray) -> Evaluation:
+        result = evaluate(np.clip(unit, 0.0, 1.0))
+        if not math.isfinite(result.rms):
+            raise UserError("curve", None, "the model's error on it is not finite")
+        done.append(result)
+        progress(len(done), min(e.rms for e in done))
+        return result
 
     def loss(unit: np.ndarray) -> float:
-        if evaluate.count >= budget:
-            return best["loss"] + 1.0  # out of budget: the search stops improving
-        values = {p.name: value_at(p, u) for p, u in zip(params, unit)}
-        model = evaluate(values)
-        error = rms_log_error(model, problem.fitted)
-        history.append(error)
-        if error < best["loss"]:
-            best.update(loss=error, values=values, model=model, unit=np.array(unit))
-        progress(evaluate.count, best["loss"])
-        return error
+        if len(done) >= budget:
+            return min(e.rms for e in done) + 1.0  # out of budget: the search stops improving
+        return run(unit).rms
 
     try:
         starts = max(2 * len(params), budget // 4)
         for unit in qmc.LatinHypercube(d=len(params), seed=seed).random(min(starts, budget)):
             loss(unit)
-        if evaluate.count < budget:
-            minimize(loss, best["unit"], method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(params),
-                     options={"maxfev": budget - evaluate.count, "xatol": 1e-3, "fatol": 1e-4,
-                              "initial_simplex": _simplex(best["unit"])})
+        best = min(done, key=lambda e: e.rms)
+        if len(done) < budget:
+            minimize(loss, best.unit, method="Nelder-Mead", bounds=[(0.0, 1.0)] * len(params),
+                     options={"maxfev": budget - len(done), "xatol": 1e-3, "fatol": 1e-4,
+                              "initial_simplex": _simplex(best.unit)})
+        best = min(done, key=lambda e: e.rms)
+        noise = math.hypot(problem.noise, best.seed_noise)
+        parameters = [_identify(problem, i, best, noise, run) for i in range(len(params))]
     finally:
         evaluate.close()
-    return Fit(best["values"], best["model"], best["loss"], evaluate.count, history)
+    best = min(done, key=lambda e: e.rms)  # an end of a range may have fitted better than the search
+    for i, row in enumerate(parameters):
+        row.update(value=best.values[row["name"]], at_edge=_edge(float(best.unit[i])))
+    _global_sensitivity(parameters, done)
+    return Fit(best, done, noise, ensemble(done, best, noise, len(params), len(problem.fitted)), parameters)
+
+
+def _identify(problem: Problem, i: int, best: Evaluation, noise: float,
+              run: Callable[[np.ndarray], Evaluation]) -> dict:
+    """Whether the curve pins parameter i down: the error at each end of its range, the others at
+    the optimum, against the rise that noise alone explains (a one-parameter likelihood ratio).
+    Where it rises, one more evaluation on that side lands near the edge of the ensemble's region
+    (the summed squared error taken as quadratic in the parameter between the optimum and the
+    end), so that the ensemble spans the values the curve allows, not only where the search went."""
+    from scipy.stats import chi2
+
+    n, dims = len(problem.fitted), len(problem.params)
+    param, share = problem.params[i], float(best.unit[i])
+    threshold = math.sqrt(best.rms ** 2 + noise ** 2 * chi2.ppf(CONFIDENCE, 1) / n) - best.rms
+    rise_to_edge = noise ** 2 * chi2.ppf(EDGE_AIM, dims)  # in summed squared error
+    rises = []
+    for end in (0.0, 1.0):
+        if abs(share - end) <= EDGE:
+            continue
+        unit = best.unit.copy()
+        unit[i] = end
+        at_end = run(unit)
+        rises.append(at_end.rms - best.rms)
+        curvature = n * (at_end.rms ** 2 - best.rms ** 2) / (end - share) ** 2
+        if curvature * (end - share) ** 2 > rise_to_edge:  # the region's edge lies inside the range
+            unit[i] = share + math.copysign(math.sqrt(rise_to_edge / curvature), end - share)
+            run(unit)
+    sensitivity = min(rises) if rises else 0.0
+    return {"name": param.name, "value": best.values[param.name], "low": param.low, "high": param.high,
+            "identified": sensitivity > threshold, "sensitivity": sensitivity, "threshold": threshold,
+            "global_sensitivity": None, "at_edge": _edge(share)}
+
+
+def _edge(share: float) -> str | None:
+    return "low" if share < EDGE else "high" if share > 1 - EDGE else None
+
+
+def _global_sensitivity(parameters: list[dict], done: list[Evaluation]) -> None:
+    """PAWN (SALib) of the error over every evaluation made: how much the error's distribution
+    changes when one parameter is held in a slice of its range, whatever the others do."""
+    if len(done) < 4:
+        return
+    from orchestrator.analysis.uncertainty import pawn_median
+
+    problem = {"num_vars": len(parameters), "names": [p["name"] for p in parameters],
+               "bounds": [[0.0, 1.0]] * len(parameters)}
+    indices = pawn_median(problem, np.array([e.unit for e in done]), np.array([e.rms for e in done]))
+    for row, value in zip(parameters, indices):
+        row["global_sensitivity"] = None if math.isnan(value) else float(value)
+
+
+def ensemble(done: list[Evaluation], best: Evaluation, noise: float, dimensions: int,
+             points: int) -> list[Evaluation]:
+    """The evaluations consistent with the best one: their summed squared log error exceeds the
+    best's by less than noise^2 chi2_d(95%), best first, thinned evenly to MAX_MEMBERS."""
+    from scipy.stats import chi2
+
+    allowed = noise ** 2 * chi2.ppf(CONFIDENCE, dimensions)
+    unique: dict[tuple, Evaluation] = {}
+    for e in done:
+        unique.setdefault(tuple(sorted(e.values.items())), e)
+    members = sorted((e for e in unique.values() if points * (e.rms ** 2 - best.rms ** 2) <= allowed),
+                     key=lambda e: e.rms)
+    if len(members) > MAX_MEMBERS:
+        keep = np.unique(np.round(np.linspace(0, len(members) - 1, MAX_MEMBERS)).astype(int))
+        members = [members[i] for i in keep]
+    return members
 
 
 def _simplex(start: np.ndarray, step: float = 0.15) -> np.ndarray:
@@ -209,40 +358,29 @@ def _simplex(start: np.ndarray, step: float = 0.15) -> np.ndarray:
     return np.array(points)
 
 
-def profile(problem: Problem, result: Fit, topology_json: dict, command: str) -> dict:
+# ---- the profile ------------------------------------------------------------------------------
+
+def band(result: Fit, copies: int) -> tuple[float, float]:
+    values = [m.model[copies] for m in result.members] or [result.model[copies]]
+    return min(values), max(values)
+
+
+def profile(problem: Problem, result: Fit, topology_digest: str, command: str) -> ProfileSpec:
     """What `orch run --profile` and `orch sweep --profile` read, and a reviewer checks."""
-    held = [{"copies": c, "measured": m, "model": result.model[c], "error": result.model[c] / m - 1}
-            for c, m in problem.held_out]
+    points = []
+    for copies, measured in problem.fitted + problem.held_out:
+        low, high = band(result, copies)
+        points.append({"copies": copies, "measured": measured, "model": result.model[copies], "low": low,
+                       "high": high, "held_out": (copies, measured) in problem.held_out,
+                       "error": result.model[copies] / measured - 1})
     held_rms = rms_log_error(result.model, problem.held_out) if problem.held_out else None
-    return {
-        "topology": problem.topology, "topology_digest": shape_digest(topology_json), "workload": problem.workload,
-        "strategy": problem.strategy,
-        "fitted": {name: value for name, value in result.values.items()},
-        "ranges": {p.name: [p.low, p.high] for p in problem.params},
-        "error": {"fitted_rms_log": result.fitted_rms, "held_out_rms_log": held_rms,
-                  "verdict": "poor" if result.fitted_rms > POOR or (held_rms or 0) > POOR else "good"},
-        "points": [{"copies": c, "measured": m, "model": result.model[c], "held_out": False}
-                   for c, m in problem.fitted] + [dict(h, held_out=True) for h in held],
-        "evaluations": result.evaluations, "seeds": list(problem.seeds),
-        "duration_ms": problem.duration_ms, "warmup_ms": problem.warmup_ms,
-        "command": command,
-    }
-
-
-def profile_overrides(path: str, topology_name: str | None) -> tuple[list[str], str | None]:
-    """(the --set list a profile stands for, a warning if it was fitted on another topology)."""
-    from orchestrator.spec import read_yaml
-
-    data = read_yaml(path)
-    fitted = data.get("fitted") if isinstance(data, dict) else None
-    if not isinstance(fitted, dict) or not fitted:
-        raise UserError(path, "fitted", "not a calibration profile (orch calibrate writes one)")
-    known = {p.name for p in registry()}
-    for name in fitted:
-        if name not in known:
-            raise UserError(path, f"fitted.{name}", "not an uncertain parameter (orch params lists them)")
-    warning = None
-    if topology_name is not None and data.get("topology") not in (None, topology_name):
-        warning = (f"{path}: fitted on {data['topology']}, used on {topology_name}: the machine-specific "
-                   "values may not carry over")
-    return overrides(fitted), warning
+    topology, workload, strategy = problem.names
+    return ProfileSpec(
+        version=PROFILE_VERSION, topology=topology, topology_digest=topology_digest, workload=workload,
+        strategy=strategy, fitted=dict(result.values), ranges={p.name: [p.low, p.high] for p in problem.params},
+        parameters=result.parameters, noise=result.noise,
+        ensemble=[{"values": m.values, "rms_log": m.rms} for m in result.members],
+        error={"fitted_rms_log": result.fitted_rms, "held_out_rms_log": held_rms,
+               "verdict": "poor" if result.fitted_rms > POOR or (held_rms or 0) > POOR else "good"},
+        points=sorted(points, key=lambda p: p["copies"]), evaluations=len(result.evaluations),
+        seeds=list(problem.seeds), duration_ms=problem.duration_ms, warmup_ms=problem.warmup_ms, command=command)

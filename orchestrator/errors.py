@@ -16,6 +16,14 @@ class UserError(Exception):
         parts = [self.source, self.field, self.message]
         return ": ".join(p for p in parts if p)
 
+    def __reduce__(self):  # raised in a worker process or a Ray task, it reaches the CLI intact
+        return type(self), (self.source, self.field, self.message)
+
+
+class RunCrashed(RuntimeError):
+    """A worker died (killed, out of memory, a fault in compiled code) running the run named in
+    the message: one line, exit code 1."""
+
 
 def one_line(message: str) -> str:
     """A message as one printable line: a newline or NUL in a path or a label is shown escaped."""
@@ -37,3 +45,6 @@ class FieldError(ValueError):
         super().__init__(message)
         self.path = path if isinstance(path, tuple) else (path,)
         self.message = message
+
+    def __reduce__(self):
+        return type(self), (self.path, self.message)

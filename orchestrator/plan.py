@@ -11,8 +11,11 @@ from typing import Any, Callable, Iterator
 from orchestrator.errors import UserError
 from orchestrator.presets import is_path, resolve
 from orchestrator.spec import StrategySpec, SweepSpec, Topology, WorkloadSpec, read_yaml, validate
-from orchestrator.spec.base import MAX_SWEEP_RUNS
+from orchestrator.spec.base import MAX_SAMPLES, MAX_SWEEP_RUNS
+from orchestrator.spec.sweep import MORRIS_LEVELS
+from orchestrator.spec.profile import ProfileSpec, load_profile
 from orchestrator.spec.run import MODEL_VERSION, RunSpec, apply_overrides
+from orchestrator.spec.topology import shape_digest
 from orchestrator.strategies import get as get_strategy
 
 
@@ -39,16 +42,25 @@ def compose_run(topology: str, strategy: str, workload: str, *, overrides: list[
 
     copies=None means every CPU of the topology.
     """
-    data: dict[str, Any] = {
-        "topology": load_part("topology", topology),
-        "strategy": load_part("strategy", strategy),
-        "workload": load_part("workload", workload),
-        **{k: v for k, v in fields.items() if v is not None},
-    }
+    return run_from(load_parts(topology, strategy, workload), overrides, **fields)
+
+
+def load_parts(topology: str, strategy: str, workload: str) -> dict[str, Any]:
+    """The validated content of a run's three parts, read once: what a worker process or a Ray
+    node is handed (a path or a preset name may not exist where it runs)."""
+    return {"topology": load_part("topology", topology), "strategy": load_part("strategy", strategy),
+            "workload": load_part("workload", workload)}
+
+
+def run_from(parts: dict[str, Any], overrides: list[str] = (), source: str | None = None,
+             **fields: Any) -> RunSpec:
+    """A RunSpec from load_parts' content, run fields and --set overrides (parts is not changed);
+    errors name `source` (default: --set, or orch run without overrides)."""
+    data: dict[str, Any] = {**parts, **{k: v for k, v in fields.items() if v is not None}}
     if fields.get("copies") is None:
-        data["copies"] = validate(Topology, data["topology"], topology).cpu_count
+        data["copies"] = validate(Topology, data["topology"], "topology").cpu_count
     apply_overrides(data, list(overrides))
-    source = "--set" if overrides else "orch run"
+    source = source or ("--set" if overrides else "orch run")
     spec = validate(RunSpec, data, source)
     get_strategy(spec.strategy.name, source).check(spec.strategy, source)
     return spec
@@ -67,29 +79,61 @@ def copy_counts(spec: SweepSpec, cpus: int) -> list[int]:
 
 
 def sweep_id(spec: SweepSpec) -> str:
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    data = spec.model_dump(mode="json")
+    if data["uncertainty"] and data["uncertainty"]["method"] == "lhs":
+        del data["uncertainty"]["method"]  # added with lhs as before: sweep ids written before stay
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{MODEL_VERSION}\n{canonical}".encode()).hexdigest()[:16]
 
 
-def uncertainty_samples(spec: SweepSpec, fitted: set[str]) -> list[tuple[int | None, dict[str, float]]]:
-    """(sample, {parameter: value}) of each Latin-hypercube point of spec.uncertainty, the same for
-    every cell, after the nominal point (None, {}): the defaults (or the profile), which give the
-    report its seed statistics; the samples give the band around them. By default every uncertain
-    parameter but a profile's fitted ones varies, over its plausible range unless `ranges` gives
-    another."""
-    plan = spec.uncertainty
-    if plan is None:
-        return [(None, {})]
-    from scipy.stats import qmc
+def uncertainty_samples(spec: SweepSpec, profile: ProfileSpec | None = None
+                        ) -> list[tuple[int | None, dict[str, float]]]:
+    """(sample, {parameter: value}) of each sample, the same for every cell, after the nominal
+    point (None, {}): the defaults (or the profile's best fit), which give the report its seed
+    statistics; the samples give the band around them.
 
-    from orchestrator.spec.params import registry, value_at
+    The samples are spec.uncertainty's design (a Latin hypercube by default, or SALib's Morris or
+    Sobol design) over every uncertain parameter but a profile's fitted ones (over its plausible
+    range unless `ranges` gives another). A profile with an ensemble adds its members: sample i
+    takes member i mod n's fitted values; without an uncertainty block each member is a sample."""
+    plan = spec.uncertainty
+    members = profile.members() if profile is not None and len(profile.members()) > 1 else []
+    if plan is None:
+        return [(None, {})] + list(enumerate(members))
+    from orchestrator.spec.params import registry
 
     known = {p.name: p for p in registry()}
+    fitted = set(profile.fitted) if profile is not None else set()
     names = [n for n in known if n not in fitted] if plan.parameters == "all" else list(plan.parameters)
-    points = qmc.LatinHypercube(d=len(names), seed=plan.seed).random(plan.samples)
-    return [(None, {})] + [(sample, {name: value_at(known[name], unit, *plan.ranges.get(name, (None, None)))
-                                     for name, unit in zip(names, point)})
-                           for sample, point in enumerate(points)]
+    bounds = [plan.ranges.get(name, (known[name].low, known[name].high)) for name in names]
+    draws = [{name: value_of(known[name], value) for name, value in zip(names, values)}
+             for values in design(plan, bounds)]
+    return [(None, {})] + [(i, {**(members[i % len(members)] if members else {}), **draw})
+                           for i, draw in enumerate(draws)]
+
+
+def design(plan, bounds: list) -> list[list[float]]:
+    """The sample points of an uncertainty block, in its method's order (Morris trajectories and
+    Sobol's A/AB/B blocks must stay in order for their analysis)."""
+    dimensions = len(bounds)
+    if plan.method == "lhs":
+        from scipy.stats import qmc
+
+        units = qmc.LatinHypercube(d=dimensions, seed=plan.seed).random(plan.samples)
+        return [[low + u * (high - low) for u, (low, high) in zip(point, bounds)] for point in units]
+    problem = {"num_vars": dimensions, "names": [f"x{i}" for i in range(dimensions)], "bounds": bounds}
+    if plan.method == "morris":
+        from SALib.sample import morris
+
+        return morris.sample(problem, plan.samples, num_levels=MORRIS_LEVELS, seed=plan.seed).tolist()
+    from SALib.sample import sobol
+
+    return sobol.sample(problem, plan.samples, calc_second_order=False, seed=plan.seed).tolist()
+
+
+def value_of(param, value: float):
+    """A drawn value in its parameter's type (an int parameter takes an int)."""
+    return value if isinstance(param.default, float) else int(round(value))
 
 
 def applies(name: str, workload: dict) -> bool:
@@ -140,22 +184,25 @@ def sweep_runs(spec: SweepSpec, source: str, notes: list[str] | None = None) -> 
     for i, strategy in enumerate(spec.strategies):
         get_strategy(strategy.name, f"{source}: strategies.{i}").check(strategy, f"{source}: strategies.{i}")
     cpu_counts = [validate(Topology, topo, ref).cpu_count for ref, topo in zip(spec.topologies, topologies)]
+    profile = load_profile(spec.profile) if spec.profile is not None else None
+    fitted = profile.overrides() if profile is not None else []
+    draws = uncertainty_samples(spec, profile)
+    if len(draws) - 1 > MAX_SAMPLES:
+        raise UserError(source, "uncertainty.samples", f"{len(draws) - 1:,} samples in the "
+                                                       f"{spec.uncertainty.method} design, at most {MAX_SAMPLES:,}")
     total = (sum(len(copy_counts(spec, cpus)) for cpus in cpu_counts) * len(workloads)
-             * len(spec.strategies) * len(seeds) * (spec.uncertainty.samples + 1 if spec.uncertainty else 1)
-             * math.prod(len(v) for v in spec.axes.values()))
+             * len(spec.strategies) * len(seeds) * len(draws) * math.prod(len(v) for v in spec.axes.values()))
     if total > MAX_SWEEP_RUNS:  # counted before a single RunSpec is built
         raise UserError(source, None, f"{total:,} runs (topologies x workloads x strategies x copies x "
                                       f"seeds), at most {MAX_SWEEP_RUNS:,} per sweep")
     if not total:
         raise UserError(source, "copies", "no run fits any topology")
-    fitted: list[str] = []
-    if spec.profile is not None:
-        from orchestrator.calibrate import profile_overrides
-
-        fitted, _ = profile_overrides(spec.profile, None)
-    draws = uncertainty_samples(spec, {name.split("=")[0] for name in fitted})
     axes = axis_points(spec)
-    for ref, cpus in zip(spec.topologies, cpu_counts):
+    for ref, cpus, topo in zip(spec.topologies, cpu_counts, topologies):
+        if profile is not None:
+            warning = profile.warning(spec.profile, shape_digest(validate(Topology, topo, ref).model_dump(mode="json")))
+            if warning:
+                notes.append(f"{warning} (used on {ref})")
         skipped = sorted(set(spec.copies or []) - set(copy_counts(spec, cpus)))
         if skipped:
             notes.append(f"{ref}: skipping copies {skipped} (it has {cpus} CPUs)")

@@ -162,3 +162,50 @@ def test_an_axis_in_a_sampled_sweep_keeps_its_values_apart(orch, tmp_path):
     assert len(nominal) == 2 and all("kernel.spin_mean_ns" in w for w in nominal)
     assert {r["workload"] for r in study.sampled_runs} == nominal
     assert sorted(v.workload for v in verdicts(study.sampled_runs, "single")) == sorted(nominal)
+
+
+def test_morris_and_sobol_designs_have_their_structure():
+    names = ["kernel.cost_scale", "kernel.spin_mean_ns"]
+    morris = [r for r in runs(samples=3, method="morris", parameters=names)
+              if r.sample is not None and r.workload.kind == "execl" and r.copies == 1 and r.strategy.name == "single"]
+    points = [(r.kernel.cost_scale, r.kernel.spin_mean_ns) for r in sorted(morris, key=lambda r: r.sample)]
+    assert len(points) == 3 * (len(names) + 1)  # trajectories of parameters + 1 points
+    for start in range(0, len(points), 3):  # each step of a trajectory moves one parameter
+        trajectory = points[start:start + 3]
+        assert all(sum(a != b for a, b in zip(p, q)) == 1 for p, q in zip(trajectory, trajectory[1:]))
+    sobol = {r.sample for r in runs(samples=4, method="sobol", parameters=names) if r.sample is not None}
+    assert sobol == set(range(4 * (len(names) + 2)))
+    lhs = runs(samples=4, parameters=names, seed=3)
+    assert lhs == runs(samples=4, method="lhs", parameters=names, seed=3)  # lhs is the default: same runs
+
+
+@pytest.mark.parametrize(("bad", "fragment"), [
+    ({"samples": 3, "method": "sobol"}, "a Sobol design needs a power of 2"),
+    ({"samples": 2, "method": "morris", "parameters": ["kernel.cost_scale"]}, "at least two parameters"),
+    ({"samples": 2, "method": "fast"}, "method"),
+])
+def test_bad_designs_are_refused(bad, fragment):
+    from orchestrator.errors import UserError
+
+    with pytest.raises(UserError, match=fragment):
+        runs(**bad)
+
+
+@pytest.mark.parametrize("method", ["lhs", "morris", "sobol"])
+def test_each_design_ranks_the_parameter_the_ratio_follows(method):
+    """The ratio follows cost_scale strongly and spin time not at all: every index says so."""
+    from orchestrator.analysis.uncertainty import INDEX, influence
+    from orchestrator.spec.params import registry
+    from orchestrator.plan import design
+    from orchestrator.spec.sweep import Uncertainty
+
+    plan = Uncertainty(samples=8, method=method, parameters=["kernel.cost_scale", "kernel.spin_mean_ns"])
+    known = {p.name: p for p in registry()}
+    points = design(plan, [(known[n].low, known[n].high) for n in plan.parameters])
+    xs = {n: [p[i] for p in points] for i, n in enumerate(plan.parameters)}
+    ratios = [2.0 - 0.5 * scale for scale in xs["kernel.cost_scale"]]
+    found, index = influence(xs, ratios, method)
+    assert index == INDEX[method]
+    assert found["kernel.cost_scale"] > 2 * found.get("kernel.spin_mean_ns", 0.0)
+    # samples missing from a Morris or Sobol design: PAWN, which takes any sample
+    assert influence({n: v[1:] for n, v in xs.items()}, ratios[1:], method, complete=False)[1] == "PAWN"

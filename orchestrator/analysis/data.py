@@ -28,6 +28,7 @@ class Study:
     stale: int = 0                   # runs of an older model version, left out
     measured: int = 0                # rows of orch measure: not compared between designs, shown beside the model
     order: list[str] = field(default_factory=list)  # strategies in the order the sweep lists them
+    designs: dict[str, str] = field(default_factory=dict)  # sweep name -> its uncertainty.method
     provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
     sampled_runs: list[dict] = field(default_factory=list)  # ok runs of uncertainty samples (analysis/uncertainty.py)
     measured_runs: list[dict] = field(default_factory=list)  # ok rows of orch measure (analysis/measured.py)
@@ -90,9 +91,9 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     _backfill_steady(root, ok + sampled)
     kept = {(r["run_id"], r.get("sweep")) for r in ok}
     locks = [row for row in _table(root, "locks").to_pylist() if (row["run_id"], row.get("sweep")) in kept]
-    order, stamps = _runs_metadata(root)
+    order, stamps, designs = _runs_metadata(root)
     return Study(ok, failed, locks, sweeps, stale,
-                 len(measured), order, summarize_provenance(stamps), sampled,
+                 len(measured), order, designs, summarize_provenance(stamps), sampled,
                  [r for r in measured if r["status"] == "ok"])
 
 
@@ -202,12 +203,14 @@ def _short(value) -> str:
     return text if len(text) <= 40 else "#" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:
+def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None], dict[str, str]]:
     """From the runs parts' file metadata: strategy labels in the order the sweep specs list
     them (the spec listing the most first: a study's main sweep, before its smaller follow-ups),
-    and each part's provenance (None where an older orch wrote none)."""
+    each part's provenance (None where an older orch wrote none), and each sweep's uncertainty
+    design (the analysis of a Morris or Sobol design needs to know it)."""
     from orchestrator.spec import SweepSpec
 
+    designs: dict[str, str] = {}
     orders: dict[bytes, list[str]] = {}  # one per distinct spec: a dataset has thousands of parts
     stamps: list[dict | None] = []
     for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
@@ -217,12 +220,14 @@ def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None]]:
             try:
                 spec = SweepSpec.model_validate(json.loads(raw))
                 orders[raw] = list(dict.fromkeys(s.display for s in spec.strategies))
+                if spec.uncertainty is not None:
+                    designs[spec.name] = spec.uncertainty.method
             except ValidationError:  # a spec today's limits reject: the report orders by name
                 orders[raw] = []
         stamp = meta.get(provenance.KEY.encode())
         stamps.append(json.loads(stamp) if stamp else None)
     order = [name for listed in sorted(orders.values(), key=len, reverse=True) for name in listed]
-    return list(dict.fromkeys(order)), stamps
+    return list(dict.fromkeys(order)), stamps, designs
 
 
 def summarize_provenance(stamps: list[dict | None]) -> dict[str, str]:

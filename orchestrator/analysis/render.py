@@ -246,23 +246,31 @@ def _beside(page: Page, found: list[Beside], unmatched: int, out: Path) -> None:
                                       f" RMS log error {b.rms_log_error:.3f} over {len(b.points)} points.")
 
 
-SENSITIVITY_HEAD = ["parameter", "sampled values", "most influential in (comparisons)", "median strength (abs rho)",
-                    "largest rho (comparison)"]
+SENSITIVITY_HEAD = ["parameter", "sampled values", "most influential in (comparisons)", "median index",
+                    "largest index (comparison)"]
+RULES = {"PAWN": "the PAWN index (SALib; how far the ratio's distribution moves when the parameter is held in a"
+                 " slice of its range, 0 to 1, median over slices)",
+         "Morris mu*": "Morris' mu* (SALib; the mean absolute change of the ratio per step of the parameter,"
+                       " in ratio units)",
+         "Sobol ST": "Sobol's total index (SALib; the share of the ratio's variance the parameter accounts for,"
+                     " interactions included)"}
 
 
 def _uncertainty(page: Page, found: list[Verdict], sens: list[Sensitivity], samples: int, baseline: str) -> None:
     robust = sum(v.verdict.startswith("robust") for v in found)
+    indices = sorted({v.index for v in found})
     page.section("Uncertainty",
-                 f"{samples} uncertainty samples (a Latin hypercube over the parameters' plausible ranges,"
-                 " `orch params`) ran each cell again beside the nominal runs the tables above come from. In"
+                 f"{samples} uncertainty samples (drawn over the parameters' plausible ranges, `orch params`)"
+                 " ran each cell again beside the nominal runs the tables above come from. In"
                  f" each sample a design's ratio is its mean over seeds to {baseline}'s in the same sample,"
                  " and Welch's t-test over the seeds (5%) says whether it is significantly faster or slower."
                  " A verdict is robust when no sample gives the opposite significant answer and more than"
-                 " half give the same one; otherwise it depends on the parameter whose sampled values have"
-                 f" the largest rank correlation (Spearman rho) with the ratio. Robust: {robust} of {len(found)}"
-                 " comparisons. Sensitivity: how strongly the ratios follow each parameter.")
+                 " half give the same one; otherwise it depends on the parameter with the largest global"
+                 " sensitivity index of the ratio: " + "; ".join(RULES[i] for i in indices) + "."
+                 f" Robust: {robust} of {len(found)} comparisons. Sensitivity: how strongly the ratios depend"
+                 " on each parameter.")
     rows = [[s.parameter, f"{_num(s.sampled[0])} - {_num(s.sampled[1])}", str(s.strongest),
-             f"{s.median_rho:.2f}", f"{s.most.sensitivity[s.parameter]:+.2f} ({s.most.strategy}, "
+             f"{s.median:.2f}", f"{s.most.sensitivity[s.parameter]:.2f} {s.most.index} ({s.most.strategy}, "
              f"{s.most.workload} on {s.most.topology}, {s.most.copies} copies)"] for s in sens]
     page.table(SENSITIVITY_HEAD, rows)
 
@@ -274,7 +282,7 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
     (out / "plots").mkdir(exist_ok=True)
     summary_path = out / "summary.md"
     summary = summary_path.read_text(encoding="utf-8") if summary_path.exists() else ""
-    found = uncertainty.verdicts(study.sampled_runs, baseline) if study.sampled_runs else []
+    found = uncertainty.verdicts(study.sampled_runs, baseline, designs=study.designs) if study.sampled_runs else []
     across = {(v.topology, v.workload, v.copies, v.strategy): v for v in found}
     bands = uncertainty.throughput_bands(study.sampled_runs)
     beside, unmatched = measured.pair(study.measured_runs, study.runs, study.sampled_runs, baseline)
@@ -331,10 +339,10 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
         for c in group.cells:
             if c.ratio is not None:
                 v = across.get((c.topology, c.workload, c.copies, c.strategy))
-                top = None if v is None else max(v.sensitivity, key=lambda n: abs(v.sensitivity[n]), default=None)
+                top = None if v is None else v.top
                 verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
-                                + ([_band(v), _across(v), "-" if top is None else f"{top} ({v.sensitivity[top]:+.2f})"]
-                                   if across else []))
+                                + ([_band(v), _across(v), "-" if top is None else
+                                    f"{top} ({v.index} {v.sensitivity[top]:.2f})"] if across else []))
     if study.measured:
         _beside(page, beside, unmatched, out)
     if found:
@@ -345,7 +353,7 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
                [[t, s, f"{b:,}", f"{m:,.1f}"] for t, s, b, m in memory_rows(study)])
     page.section("Verdicts")
     page.table(["topology", "workload", "copies", "strategy", f"change vs {baseline}", "verdict"]
-               + (ACROSS_HEAD + ["most sensitive parameter (rho)"]) * bool(across), verdicts)
+               + (ACROSS_HEAD + ["most sensitive parameter (index)"]) * bool(across), verdicts)
     html_page = (f"<!doctype html><html><head><meta charset='utf-8'><title>orch report</title>"
                  f"<style>{STYLE}</style></head><body>{''.join(page.html)}</body></html>")
     written = {"index.html": html_page, "report.md": "\n".join(page.md), "lkml.txt": lkml(study, groups, baseline, across)}

@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
     from click import exceptions as click_errors
 
 from orchestrator.cli import calibrate, catalog, compact, jobs, measure, params, report, run, schema, sweep, topology
-from orchestrator.errors import UserError, error_line
+from orchestrator.errors import RunCrashed, UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
 
 app = typer.Typer(
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         code = fail(exc.format_message(), exc.exit_code)
     except UserError as exc:
         code = fail(str(exc))
+    except RunCrashed as exc:
+        code = fail(str(exc), 1)
     except (KeyboardInterrupt, typer.Abort):
         print("orch: interrupted", file=sys.stderr)
         code = 130

@@ -39,7 +39,8 @@ def calibrate(
                                          "(orch params; default: workload.exec_ns, kernel.cost_scale, "
                                          "kernel.spin_mean_ns)"),
     holdout: str | None = typer.Option(None, "--holdout", help="copy counts the fit must predict, not see: 4,8"),
-    budget: int = typer.Option(40, "--budget", min=1, help="model evaluations of the whole curve"),
+    budget: int = typer.Option(40, "--budget", min=1, help="evaluations of the whole curve in the "
+                        "search; checking what the curve identifies adds up to two per fitted parameter"),
     seeds: int = typer.Option(2, "--seeds", min=1, max=100, help="seeds per point (the same in every evaluation)"),
     duration_ms: float = typer.Option(10.0, "--duration-ms", min=0.001, max=10_000, help="virtual ms per run"),
     warmup_ms: float = typer.Option(2.0, "--warmup-ms", min=0, max=10_000, help="virtual ms before measuring"),
@@ -47,17 +48,26 @@ def calibrate(
     backend: Backend = typer.Option(Backend.local, "--backend", help="local (worker processes) or ray (tasks on "
                                     "a Ray instance started for the fit, or the cluster at --address)"),
     address: str | None = typer.Option(None, "--address", help="Ray cluster for the evaluations (--backend ray)"),
+    noise: float | None = typer.Option(None, "--noise", min=0.001, max=1.0, help="RMS log spread of one "
+                                       "measured point (0.05 = 5%); default: from the curve's repeats, else 0.05"),
     out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
-    as_json: bool = typer.Option(False, "--json", help="print the fitted values and errors as JSON"),
+    as_json: bool = typer.Option(False, "--json", help="print the fitted values, errors and bands as JSON"),
 ) -> None:
-    """Fit parameters to a measured throughput curve within their plausible ranges; write a profile."""
-    from orchestrator.calibrate import Problem, choose_params, fit, profile, read_curve
-    from orchestrator.plan import compose_run
+    """Fit parameters to a measured throughput curve within their plausible ranges; write a profile
+    with the ensemble of parameter sets the curve allows, and what it cannot identify."""
+    from orchestrator.calibrate import (DEFAULT_NOISE, Problem, choose_params, fit, identification_evaluations,
+                                        profile, read_repeats, repeat_noise, averaged)
+    from orchestrator.plan import load_parts, run_from
+    from orchestrator.spec.topology import shape_digest
 
     if address and backend != Backend.ray:
         raise UserError(address, "--address", "needs --backend ray")
-    points = read_curve(curve)
-    probe = compose_run(topology, strategy, workload, copies=1, duration_ms=duration_ms, warmup_ms=warmup_ms)
+    if curve == "-":
+        raise UserError(curve, None, "a curve is a file or a dataset folder, not stdin")
+    repeats = read_repeats(curve)
+    points = averaged(repeats)
+    parts = load_parts(topology, strategy, workload)
+    probe = run_from(parts, copies=1, duration_ms=duration_ms, warmup_ms=warmup_ms)
     too_many = [c for c, _ in points if c > probe.topology.cpu_count]
     if too_many:
         raise UserError(curve, "copies", f"{too_many[0]} copies but {probe.topology.name} has "
@@ -71,52 +81,85 @@ def calibrate(
         raise UserError("--holdout", holdout or "", "holds out every point: nothing is left to fit")
     names = [n.strip() for n in fit_names.split(",") if n.strip()] if fit_names else None
     params = choose_params(names, probe.workload.kind)
-    problem = Problem(probe.topology.name, workload, strategy, params, fitted,
-                      tuple((c, v) for c, v in points if c in held), tuple(range(1, seeds + 1)),
-                      duration_ms, warmup_ms)
+    spread = noise if noise is not None else repeat_noise(repeats) or DEFAULT_NOISE
+    problem = Problem(parts, params, fitted, tuple((c, v) for c, v in points if c in held),
+                      tuple(range(1, seeds + 1)), duration_ms, warmup_ms, spread,
+                      (probe.topology.name, probe.workload.name, probe.strategy.display))
+    total = budget + identification_evaluations(problem)
     with Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), console=terminal.console(100, stderr=True), transient=True) as bar:
-        task = bar.add_task("", total=budget)
+        task = bar.add_task("", total=total)
         result = fit(problem, budget, workers, backend=backend.value, address=address,
                      progress=lambda n, best: bar.update(task, completed=n, description=f"best RMS {best:.3f}"))
     command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
                           "--fit", ",".join(p.name for p in params), *(["--holdout", holdout] if held else []),
                           "--budget", str(budget), "--seeds", str(seeds), "--duration-ms", str(duration_ms),
-                          "--warmup-ms", str(warmup_ms), *(["--out", str(out)] if out else [])])
-    made = profile(problem, result, probe.topology.model_dump(mode="json"), command)
+                          "--warmup-ms", str(warmup_ms), *(["--noise", str(noise)] if noise is not None else []),
+                          *(["--out", str(out)] if out else [])])
+    made = profile(problem, result, shape_digest(probe.topology.model_dump(mode="json")), command)
     if out is not None:
         try:
-            write_text_atomic(out, yaml.safe_dump(made, sort_keys=False))
+            write_text_atomic(out, yaml.safe_dump(made.model_dump(mode="json"), sort_keys=False))
         except OSError as exc:
             raise UserError(str(out), "--out", f"cannot write: {exc.strerror or exc}") from None
     if as_json:
-        print(json.dumps({"fitted": made["fitted"], "error": made["error"], "points": made["points"]}))
+        print(json.dumps(as_dict(made)))
     else:
         show(made, out)
-    if made["error"]["verdict"] == "poor":
-        print(f"orch: warning: poor fit (RMS log error {made['error']['fitted_rms_log']:.2f} on fitted points"
-              + (f", {made['error']['held_out_rms_log']:.2f} held out" if held else "")
+    warn(made, bool(held))
+
+
+def as_dict(made) -> dict:
+    """--json: the fitted values, errors and points as before, the held-out bands and parameters added."""
+    return {"fitted": made.fitted, "error": made.error,
+            "points": [p.model_dump() for p in made.points],
+            "held_out": [{"copies": p.copies, "measured": p.measured, "model": p.model, "low": p.low, "high": p.high,
+                          "inside": p.low <= p.measured <= p.high} for p in made.points if p.held_out],
+            "parameters": [{k: getattr(p, k) for k in ("name", "value", "low", "high", "identified", "sensitivity",
+                                                       "at_edge")} for p in made.parameters]}
+
+
+def warn(made, held: bool) -> None:
+    for p in made.parameters:
+        if p.at_edge:
+            edge = p.low if p.at_edge == "low" else p.high
+            print(f"orch: warning: {p.name} fitted at {p.value:,.4g}, at the {p.at_edge} edge of its range "
+                  f"({edge:,}): the range may be wrong for this machine, or the model lacks a mechanism",
+                  file=sys.stderr)
+    error = made.error
+    if error["verdict"] == "poor":
+        print(f"orch: warning: poor fit (RMS log error {error['fitted_rms_log']:.2f} on fitted points"
+              + (f", {error['held_out_rms_log']:.2f} held out" if held else "")
               + "): the model does not reproduce this curve with these parameters", file=sys.stderr)
 
 
-def show(made: dict, out: Path | None) -> None:
-    console = terminal.console(100)
-    table = Table(title=f"Fitted on {made['topology']} ({made['workload']}, {made['strategy']})", title_justify="left")
-    for column in ("parameter", "fitted", "plausible range"):
-        table.add_column(column)
-    for name, value in made["fitted"].items():
-        low, high = made["ranges"][name]
-        table.add_row(name, f"{value:,.4g}", f"{low:,} - {high:,}")
+def show(made, out: Path | None) -> None:
+    console = terminal.console(110)
+    table = Table(title=f"Fitted on {made.topology} ({made.workload}, {made.strategy})", title_justify="left")
+    for column in ("parameter", "fitted", "plausible range", "identified", "error rise at ends", "PAWN"):
+        table.add_column(column, justify="left" if column in ("parameter", "identified") else "right")
+    for p in made.parameters:
+        status = ("yes" if p.identified else "no") + (f", at {p.at_edge} edge" if p.at_edge else "")
+        table.add_row(p.name, f"{p.value:,.4g}", f"{p.low:,.6g} - {p.high:,.6g}", status,
+                      f"{p.sensitivity:+.3f} (noise {p.threshold:.3f})",
+                      "-" if p.global_sensitivity is None else f"{p.global_sensitivity:.2f}")
     console.print(table)
-    points = Table(title="Curve", title_justify="left")
-    for column in ("copies", "measured/s", "model/s", "error", ""):
+    points = Table(title=f"Curve: model of the best fit, band over {len(made.ensemble)} ensemble members",
+                   title_justify="left")
+    for column in ("copies", "measured/s", "model/s", "band/s", "error", ""):
         points.add_column(column, justify="right")
-    for p in sorted(made["points"], key=lambda p: p["copies"]):
-        points.add_row(str(p["copies"]), f"{p['measured']:,.0f}", f"{p['model']:,.0f}",
-                       f"{p['model'] / p['measured'] - 1:+.1%}", "held out" if p["held_out"] else "")
+    for p in made.points:
+        inside = "inside" if p.low <= p.measured <= p.high else "outside"
+        points.add_row(str(p.copies), f"{p.measured:,.0f}", f"{p.model:,.0f}", f"{p.low:,.0f} - {p.high:,.0f}",
+                       f"{p.model / p.measured - 1:+.1%}",
+                       f"held out: {inside} the band" if p.held_out else "")
     console.print(points)
-    error = made["error"]
+    error = made.error
     console.print(f"RMS log error {error['fitted_rms_log']:.3f} fitted"
                   + (f", {error['held_out_rms_log']:.3f} held out" if error["held_out_rms_log"] is not None else "")
-                  + f" ({error['verdict']}); {made['evaluations']} evaluations"
+                  + f" ({error['verdict']}); noise allowed {made.noise:.3f}; {made.evaluations} evaluations"
                   + (f"; profile: {out}" if out else ""), highlight=False)
+    unknown = [p.name for p in made.parameters if not p.identified]
+    if unknown:
+        console.print(f"not identified by this curve: {', '.join(unknown)} (the ensemble carries their spread; "
+                      "docs/calibration.md)", highlight=False)

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from orchestrator import terminal
 from orchestrator.errors import UserError
-from orchestrator.plan import compose_run
+from orchestrator.plan import load_parts, run_from
+from orchestrator.spec.profile import ProfileSpec, load_profile, settings
+from orchestrator.spec.topology import shape_digest
 from orchestrator.results.dataset import write_run_folder
 from orchestrator.results.tables import finite, to_tables
 
@@ -56,35 +59,57 @@ def run(
     check: bool = typer.Option(False, "--check", help="check engine invariants while running (slower)"),
 ) -> None:
     """Simulate one configuration and report throughput, lock_stat and costs."""
-    if profile is not None:
-        overrides = with_profile(profile, topology, overrides)
-    spec = compose_run(topology, strategy, workload, overrides=overrides, copies=copies, seed=seed,
-                       duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
+    parts = load_parts(topology, strategy, workload)
+    fields = dict(copies=copies, seed=seed, duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
+    fitted = None if profile is None else load_profile(profile)
+    if fitted is not None:
+        run_from(parts, fitted.overrides(), source=profile, **fields)  # a bad value is blamed on the profile
+    spec = run_from(parts, [*(fitted.overrides() if fitted else []), *overrides], **fields)
+    if fitted is not None:
+        warning = fitted.warning(profile, shape_digest(spec.topology.model_dump(mode="json")))
+        if warning:
+            print(f"orch: warning: {warning}", file=sys.stderr)
     from orchestrator.simulate import simulate  # the engine and its compiler: only for a run
 
     result = simulate(spec, check=check)
+    band = None if fitted is None else member_band(parts, fitted, overrides, fields, result, check)
     if out is not None:
         try:
             write_run_folder(str(out), to_tables(result), spec.model_dump(mode="json"))
         except (OSError, pa.ArrowException) as exc:
             raise UserError(str(out), None, f"cannot write results: {exc.strerror or exc}") from None
     if as_json:
-        print(json.dumps(to_json(result), allow_nan=False))
+        print(json.dumps({**to_json(result), **({"band": band} if band else {})}, allow_nan=False))
     else:
         print_summary(result)
+        if band:
+            print(f"band over the profile's {band['members']} ensemble members: {band['low']:,.0f} - "
+                  f"{band['high']:,.0f} iterations/s (steady state)")
         if out is not None:
             print(f"wrote {out}/{{runs,locks,timeseries,histograms}}.parquet")
 
 
-def with_profile(profile: str, topology: str, overrides: list[str]) -> list[str]:
-    """A profile's fitted values as --set items ahead of the user's own; warns if it was fitted
-    on another machine."""
-    from orchestrator.calibrate import profile_overrides
+def member_band(parts: dict, profile: ProfileSpec, user: list[str], fields: dict, best: RunResult,
+                check: bool) -> dict | None:
+    """The steady throughput range over a profile's ensemble members: each member's fitted values
+    replace the best fit's, the user's --set still applied after them. None for a profile of one."""
+    from orchestrator.simulate import simulate
 
-    fitted, warning = profile_overrides(profile, Path(topology).stem)
-    if warning:
-        print(f"orch: warning: {warning}", file=sys.stderr)
-    return [*fitted, *overrides]
+    members = profile.members()
+    if len(members) < 2:
+        return None
+    values = []
+    with Progress(TextColumn("ensemble members"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=terminal.console(100, stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=len(members))
+        for member in members:
+            if member == profile.fitted:  # the best fit: the run already made
+                values.append(best.metrics["steady_throughput_per_s"])
+            else:
+                spec = run_from(parts, [*settings(member), *user], **fields)
+                values.append(simulate(spec, check=check).metrics["steady_throughput_per_s"])
+            bar.advance(task)
+    return {"low": min(values), "high": max(values), "members": len(values)}
 
 
 def to_json(result: RunResult) -> dict:

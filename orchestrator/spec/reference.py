@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.params import registry
 from orchestrator.spec.strategy import StrategySpec
-from orchestrator.spec.sweep import SweepSpec, WorkloadRef
+from orchestrator.spec.sweep import SweepSpec, Uncertainty, WorkloadRef
 from orchestrator.spec.topology import Costs
 from orchestrator.spec.workload import ClosedLoop, Execl, MmapChurn, Spawn
 
@@ -121,7 +121,9 @@ def sweep_page() -> str:
         "",
         "## Fields", "", *_table(rows(SweepSpec, "")),
         "## A strategy entry (`strategies: [...]`)", "", *_table(rows(StrategySpec, "")),
-        "## A workload entry (`workloads: [...]`)", "", *_table(rows(WorkloadRef, ""))])
+        "## A workload entry (`workloads: [...]`)", "", *_table(rows(WorkloadRef, "")),
+        "## The uncertainty block (`uncertainty:`)", "", "docs/calibration.md says what the designs and their "
+        "sensitivity analyses (SALib) report.", "", *_table(rows(Uncertainty, ""))])
 
 
 PAGES = {"parameters.md": parameters_page, "sweep.md": sweep_page}

@@ -11,6 +11,8 @@ from orchestrator.errors import FieldError
 from orchestrator.spec.base import MAX_CPUS, MAX_REPLICATIONS, MAX_SAMPLES, DurationMs, Seed, Spec, WarmupMs
 from orchestrator.spec.strategy import StrategySpec
 
+MORRIS_LEVELS = 4  # grid levels of a Morris design (SALib's default), for sampling and analysis alike
+
 
 class WorkloadRef(Spec):
     file: str = Field(min_length=1, description="workload YAML, a path or a preset name")
@@ -18,11 +20,16 @@ class WorkloadRef(Spec):
 
 
 class Uncertainty(Spec):
-    """Latin-hypercube samples over the uncertain parameters' plausible ranges (orch params): every
-    cell of the sweep runs at its nominal values and once per sample, each sample the same for
-    every strategy and copy count."""
+    """Samples over the uncertain parameters' plausible ranges (orch params): every cell of the sweep
+    runs at its nominal values and once per sample, each sample the same for every strategy and copy
+    count."""
 
-    samples: PositiveInt = Field(le=MAX_SAMPLES, description="points drawn over the ranges")
+    samples: PositiveInt = Field(le=MAX_SAMPLES, description="lhs: points drawn over the ranges; morris: "
+                                 "trajectories (each parameters + 1 points); sobol: base points, a power of 2 "
+                                 "(each parameters + 2 points)")
+    method: Literal["lhs", "morris", "sobol"] = Field(
+        "lhs", description="the sample design and its sensitivity analysis (SALib): a Latin hypercube "
+                           "analysed with PAWN, Morris elementary effects, or Sobol indices")
     parameters: Literal["all"] | list[str] = Field(
         "all", description="dotted names to vary (orch params), or all of them (a profile's fitted ones excepted)")
     ranges: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
@@ -42,6 +49,10 @@ class Uncertainty(Spec):
         for name, (low, high) in self.ranges.items():
             if not low < high:
                 raise FieldError(f"ranges.{name}", "low must be below high")
+        if self.method == "sobol" and self.samples & (self.samples - 1):
+            raise FieldError("samples", "a Sobol design needs a power of 2 (e.g. 16)")
+        if self.method != "lhs" and self.parameters != "all" and len(self.parameters) < 2:
+            raise FieldError("parameters", f"a {self.method} design needs at least two parameters")
         return self
 
 

@@ -7,11 +7,13 @@ from typing import Any, Callable, Iterator
 
 from orchestrator.generators import GENERATORS
 from orchestrator.generators.base import Context, World
-from orchestrator.sim import ops, state
-from orchestrator.sim.engine import Engine
 from orchestrator.results.steady import steady_throughput
-from orchestrator.sim.histogram import Histogram
+from orchestrator.sim import ops
+from orchestrator.sim.driver import Driver
+from orchestrator.sim.engine import Engine
+from orchestrator.sim.histogram import Histogram, bucket_high, bucket_low
 from orchestrator.sim.machine import Machine
+from orchestrator.sim.measurements import Measurements
 from orchestrator.sim.streams import WORKLOAD, stream
 from orchestrator.spec.run import RunSpec
 from orchestrator.strategies import get as get_strategy
@@ -89,41 +91,49 @@ def simulate(spec: RunSpec, check: bool = False, streams=None) -> RunResult:
     streams = streams or local_streams(spec, generator)
     for slot in range(len(machine.cpus)):
         engine.add_cpu(streams(slot))
-    wall = engine.run()
-    return _collect(spec, engine, strategy, wall)
+    return _collect(spec, machine, strategy, Driver(engine).run())
 
 
-def cpu_shares(engine: Engine, spec: RunSpec) -> dict[str, float]:
+def cpu_shares(measured: Measurements, spec: RunSpec) -> dict[str, float]:
     """Where the machine's CPU time went while measuring, like a system-wide perf profile."""
-    measured = spec.end_ns - spec.warmup_ns
-    total = spec.topology.cpu_count * measured
-    _, spin, sleep, idle = engine.S.cpu_ns.tolist()
-    work = len(engine.cpus) * measured - spin - sleep - idle
+    span = spec.end_ns - spec.warmup_ns
+    total = spec.topology.cpu_count * span
+    spin, sleep, idle = measured.spin_ns, measured.sleep_ns, measured.idle_ns
+    work = len(measured.slot_iterations) * span - spin - sleep - idle
     return {"cpu_work_share": work / total, "cpu_spin_share": spin / total, "cpu_sleep_share": sleep / total,
             "cpu_idle_share": max(0.0, 1 - (work + spin + sleep) / total)}
 
 
-def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> RunResult:
-    S = engine.S
+def _collect(spec: RunSpec, machine: Machine, strategy: Strategy, m: Measurements) -> RunResult:
+    """The run's tables, from what it measured."""
+    metrics = _metrics(spec, machine, strategy, m)
+    locks, histograms = _lock_rows(m)
+    for cls_index, hist in enumerate(m.response):
+        histograms += _hist_rows(f"response:{ops.MODE_NAMES[cls_index]}", hist)
+    histograms += _hist_rows("walk", m.walks)
+    histograms += _hist_rows("walk:contended", m.contended_walks)
+    timeseries = _timeseries(spec, m)
+    metrics["steady_throughput_per_s"] = steady_throughput(timeseries)
+    return RunResult(spec, spec.run_id(), metrics, locks, timeseries, histograms)
+
+
+def _metrics(spec: RunSpec, machine: Machine, strategy: Strategy, m: Measurements) -> dict[str, Any]:
     seconds = spec.duration_ms / 1e3
-    by_class = S.iters_cls.tolist()
-    response_total = S.resp_total.tolist()
+    by_class = m.iterations
+    response_total = m.response_total_ns
     iterations = sum(by_class)
-    response_hist = engine.response_hist
     response = Histogram()
-    for hist in response_hist:
+    for hist in m.response:
         response.merge(hist)
-    per_cpu = S.iters[:spec.copies].tolist()  # the rest are walker threads
-    per_node = [0.0] * engine.machine.nodes
+    per_cpu = m.slot_iterations[:spec.copies]  # the rest are walker threads
+    per_node = [0.0] * machine.nodes
     for slot, count in enumerate(per_cpu):
-        per_node[engine.machine.node[slot]] += count / seconds
-    lock_classes = engine.lock_stats()
-    acquisitions = sum(s.acquisitions for c in lock_classes.values() for s in c.stats)
-    local, remote = engine.reg(state.LOCAL), engine.reg(state.REMOTE)
+        per_node[machine.node[slot]] += count / seconds
+    acquisitions = sum(s.acquisitions for c in m.lock_classes.values() for s in c.stats)
+    local, remote = m.transfers_local, m.transfers_remote
     transfers = local + remote
-    walks, contended_walks = engine.walk_hist, engine.contended_walk_hist
     memory = strategy.memory_per_inode()
-    metrics: dict[str, Any] = {
+    return {
         "throughput_per_s": iterations / seconds,
         "iterations": iterations,
         "response_mean_ns": _mean(sum(response_total), iterations),
@@ -131,15 +141,15 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
         "response_read_mean_ns": _mean(response_total[1], by_class[1]),
         "response_p50_ns": response.quantile(0.5),
         "response_p99_ns": response.quantile(0.99),
-        "wait_mean_ns": _mean(engine.reg(state.WAIT_TOTAL), acquisitions),
+        "wait_mean_ns": _mean(m.wait_total_ns, acquisitions),
         "lock_acquisitions": acquisitions,
-        "walks": walks.total,
-        "walk_p50_ns": walks.quantile(0.5),
-        "walk_p99_ns": walks.quantile(0.99),
-        "walks_contended": contended_walks.total,
-        "walker_cpus": engine.machine.walker_cpus,
-        "lockref_fallbacks": engine.reg(state.FALLBACKS),
-        **cpu_shares(engine, spec),
+        "walks": m.walks.total,
+        "walk_p50_ns": m.walks.quantile(0.5),
+        "walk_p99_ns": m.walks.quantile(0.99),
+        "walks_contended": m.contended_walks.total,
+        "walker_cpus": machine.walker_cpus,
+        "lockref_fallbacks": m.lockref_fallbacks,
+        **cpu_shares(m, spec),
         "transfers_local": local,
         "transfers_remote": remote,
         "remote_share": remote / transfers if transfers else 0.0,
@@ -147,13 +157,17 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
         "memory_per_million_inodes_mib": memory * 1e6 / 2**20,
         "fairness_jain": jain(per_cpu),
         "throughput_per_node": per_node,
-        "events": engine.events,
-        "wall_s": wall,
-        "events_per_s": engine.events / wall if wall > 0 else float("nan"),
+        "events": m.events,
+        "wall_s": m.wall_s,
+        "events_per_s": m.events / m.wall_s if m.wall_s > 0 else float("nan"),
     }
+
+
+def _lock_rows(m: Measurements) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """lock_stat rows (a class in a mode that was taken or contended), and their wait histograms."""
     locks = []
     histograms = []
-    for cls in lock_classes.values():
+    for cls in m.lock_classes.values():
         for mode, s in enumerate(cls.stats):
             if not s.acquisitions and not s.contentions:
                 continue
@@ -169,27 +183,24 @@ def _collect(spec: RunSpec, engine: Engine, strategy: Strategy, wall: float) -> 
                 "hold_total_ns": s.hold_total, "hold_avg_ns": _mean(s.hold_total, s.holds),
             })
             histograms += _hist_rows(f"wait:{cls.name}:{ops.MODE_NAMES[mode]}", s.wait_hist)
-    for cls_index, hist in enumerate(response_hist):
-        histograms += _hist_rows(f"response:{ops.MODE_NAMES[cls_index]}", hist)
-    histograms += _hist_rows("walk", walks)
-    histograms += _hist_rows("walk:contended", contended_walks)
-    timeseries = []
-    width = engine.window_ns
-    window_response = S.win_resp.tolist()
-    for w, count in enumerate(S.win_iter.tolist()):
+    return locks, histograms
+
+
+def _timeseries(spec: RunSpec, m: Measurements) -> list[dict[str, Any]]:
+    rows = []
+    width = m.window_ns
+    for w, count in enumerate(m.window_iterations):
         begin = w * width
         span = min(width, spec.end_ns - begin)
         if span <= 0:
             continue
-        timeseries.append({"window": w, "start_ns": begin, "width_ns": span,
-                           "warmup": begin < spec.warmup_ns, "iterations": count,
-                           "throughput_per_s": count / (span / 1e9),
-                           "response_mean_ns": _mean(window_response[w], count)})
-    metrics["steady_throughput_per_s"] = steady_throughput(timeseries)
-    return RunResult(spec, spec.run_id(), metrics, locks, timeseries, histograms)
+        rows.append({"window": w, "start_ns": begin, "width_ns": span,
+                     "warmup": begin < spec.warmup_ns, "iterations": count,
+                     "throughput_per_s": count / (span / 1e9),
+                     "response_mean_ns": _mean(m.window_response_ns[w], count)})
+    return rows
 
 
 def _hist_rows(metric: str, hist: Histogram) -> list[dict[str, Any]]:
-    from orchestrator.sim.histogram import bucket_high, bucket_low
     return [{"metric": metric, "bucket": b, "low_ns": bucket_low(b), "high_ns": bucket_high(b), "count": c}
             for b, c in hist.nonzero()]

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.sim import lines, locks, ops, state, trees
-from orchestrator.sim.engine import CheckFailure, Engine, LockViolation
+from orchestrator.sim import layout, lines, locks, ops, state, trees
+from orchestrator.sim.driver import CheckFailure, Driver, LockViolation
+from orchestrator.sim.engine import Engine
 from orchestrator.sim.locks import RWSEM
 from orchestrator.sim.machine import Machine, cpu_order
 from orchestrator.simulate import build, local_streams, simulate
@@ -39,18 +40,19 @@ def topology(**changes) -> Topology:
 
 
 def scripted(scripts, kernel=None, topo=None, placement="compact", check=True, end_ns=10**9):
-    """An engine whose slot i runs scripts[i] once, then idles; one rwsem on node 0."""
+    """An engine whose slot i runs scripts[i] once, then idles; one rwsem on node 0. With check
+    (the default), its run keeps a trace of the grants."""
     machine = Machine.build(topo or topology(), len(scripts), placement)
-    engine = Engine(machine, KernelSpec(**(kernel or {})), check=check, end_ns=end_ns, trace_grants=64)
+    engine = Engine(machine, KernelSpec(**(kernel or {})), check=check, end_ns=end_ns)
     lock = engine.lock("l", "test", RWSEM, 0)
     for script in scripts:
         engine.add_cpu(iter([list(script), [IDLE] * 4]))
     return engine, lock
 
 
-def grants(engine) -> list[tuple[int, int, int]]:
-    """(slot, mode, start) of every grant, in the order the lock made them."""
-    return [(slot, mode, start) for _, slot, mode, start in engine.grants()]
+def grants(measured) -> list[tuple[int, int, int]]:
+    """(slot, mode, start) of every grant of a --check run, in the order the lock made them."""
+    return [(slot, mode, start) for _, slot, mode, start in measured.grants]
 
 
 W, R = ops.WRITE_MODE, ops.READ_MODE
@@ -65,8 +67,7 @@ def access(lock, mode, at, hold):
 def test_woken_writer_finds_the_lock_stolen():
     engine, lock = scripted([access(0, W, 0, 10_000), access(0, W, 1_000, 10_000),
                              access(0, W, 12_000, 10_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": 0})
-    engine.run()
-    granted = grants(engine)
+    granted = grants(Driver(engine).run())
     # compact: slots 0, 1, 2 run on CPUs 0, 2, 1. Slot 1 sleeps; woken at 10.2 us it runs at
     # 15.2 us and retries (a cmpxchg on the count under wait_lock), but slot 2 took the lock at
     # 12 us (10 ns from its SMT sibling) and holds it until 22.01 us. Its release pulls the count
@@ -81,8 +82,7 @@ def test_readers_woken_together_past_a_writer():
     engine, lock = scripted([access(0, W, 0, 10_000), access(0, R, 1_000, 5_000),
                              access(0, W, 2_000, 5_000), access(0, R, 3_000, 5_000)],
                             kernel={"spin_rule": "fixed", "spin_limit_ns": 0})
-    engine.run()
-    granted = grants(engine)
+    granted = grants(Driver(engine).run())
     assert [(g[0], g[1]) for g in granted] == [(0, W), (1, R), (3, R), (2, W)]
     assert granted[1][2] == granted[2][2]  # the readers are woken together
     assert granted[3][2] > granted[2][2] + 5_000  # the writer waits for both readers
@@ -95,34 +95,31 @@ def test_spinner_before_sleeper_unless_handoff():
     scripts = [access(0, W, 0, 32_000), access(0, W, 1_000, 1_000), access(0, W, 30_000, 10_000),
                access(0, W, 31_000, 1_000)]
     engine, _ = scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": 15_000})
-    engine.run()
-    assert [g[0] for g in grants(engine)] == [0, 2, 3, 1]  # slot 1 sleeps again: the spinners win
-    assert engine.lock_stats()["test"].stats[W].handoffs == 0
+    measured = Driver(engine).run()
+    assert [g[0] for g in grants(measured)] == [0, 2, 3, 1]  # slot 1 sleeps again: the spinners win
+    assert measured.lock_classes["test"].stats[W].handoffs == 0
     engine, _ = scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": 15_000, "handoff_ns": 20_000})
-    engine.run()
+    measured = Driver(engine).run()
     # at 37 us slot 1 has waited 21 us >= 20 us: it reserves the lock and spins on the owner,
     # so slot 2's release goes to it although slot 3 spins on the osq
-    assert [g[0] for g in grants(engine)] == [0, 2, 1, 3]
-    stats = engine.lock_stats()["test"].stats[W]
+    assert [g[0] for g in grants(measured)] == [0, 2, 1, 3]
+    stats = measured.lock_classes["test"].stats[W]
     assert stats.handoffs == 1 and stats.sleeps == 1
 
 
 def test_reader_queues_behind_a_sleeping_writer_not_a_spinning_one():
     scripts = [access(0, R, 0, 20_000), access(0, W, 1_000, 1_000), access(0, R, 2_000, 1_000)]
     engine = scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": 0})[0]
-    engine.run()
     # slot 2 could share the read lock, but a writer sleeps in the wait list: it queues too
-    assert [g[0] for g in grants(engine)] == [0, 1, 2]
+    assert [g[0] for g in grants(Driver(engine).run())] == [0, 1, 2]
     engine = scripted(scripts, kernel={"spin_rule": "fixed", "spin_limit_ns": None})[0]
-    engine.run()
     # a spinning writer is not on the wait list: the reader joins the readers at once
-    assert [g[0] for g in grants(engine)] == [0, 2, 1]
+    assert [g[0] for g in grants(Driver(engine).run())] == [0, 2, 1]
 
 
 def test_writer_spin_on_reader_owned_lock_is_capped():
     engine, _ = scripted([access(0, R, 0, 100_000), access(0, W, 1_000, 1_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": None})
-    engine.run()
-    stats = engine.lock_stats()["test"].stats[W]
+    stats = Driver(engine).run().lock_classes["test"].stats[W]
     assert stats.sleeps == 1  # spun (10 + 1/2) us on the reader-owned lock, then slept
     assert stats.wait_max >= 99_000 + 5_000  # and paid a wakeup
 
@@ -133,24 +130,23 @@ def test_spinlock_never_sleeps():
     lock = engine.lock("s", "spin", "spinlock", 0)
     for at in (0, 100, 200):
         engine.add_cpu(iter([access(lock, W, at, 10_000), [IDLE] * 4]))
-    engine.run()
-    stats = engine.lock_stats()["spin"].stats[W]
+    stats = Driver(engine).run().lock_classes["spin"].stats[W]
     assert stats.acquisitions == 3 and stats.contentions == 2 and stats.sleeps == 0
 
 
 def test_mutual_exclusion_violation_is_caught():
     """--check has teeth: granting a held write lock to a second writer is reported."""
     engine, lock = scripted([[], []])
-    engine.start()
-    engine.call(locks.take, lock, 0, W, 0)
+    driver = Driver(engine)
+    driver.call(locks.take, lock, 0, W, 0)
     with pytest.raises(LockViolation, match="writer 1 granted while held"):
-        engine.call(locks.take, lock, 1, W, 10)
+        driver.call(locks.take, lock, 1, W, 10)
 
 
 def test_release_without_holding_is_caught():
     engine, _ = scripted([[(ops.RELEASE, 0, W)]])
     with pytest.raises(LockViolation):
-        engine.run()
+        Driver(engine).run()
 
 
 # ---- cache lines ------------------------------------------------------------------------
@@ -164,18 +160,18 @@ class Lines:
         machine.latency = [[machine.latency[a][b] for b in order] for a in order]
         machine.to_node = [machine.to_node[a] for a in order]
         machine.node = [machine.node[a] for a in order]
-        self.engine = Engine(machine, KernelSpec(), end_ns=1)
-        self.ids = [self.engine.line(name, home) for name, home in zip(names, homes)]
+        engine = Engine(machine, KernelSpec(), end_ns=1)
+        self.ids = [engine.line(name, home) for name, home in zip(names, homes)]
         for _ in range(12):
-            self.engine.add_cpu(iter(()))
-        self.engine.start()
+            engine.add_cpu(iter(()))
+        self.driver = Driver(engine)
 
     def __getattr__(self, name):  # lines.write(line, slot) -> sim.lines.write(state, line, slot)
-        return lambda *args: self.engine.call(getattr(lines, name), *args)
+        return lambda *args: self.driver.call(getattr(lines, name), *args)
 
     @property
     def counts(self) -> tuple[int, int]:
-        return self.engine.reg(state.LOCAL), self.engine.reg(state.REMOTE)
+        return self.driver.reg(state.LOCAL), self.driver.reg(state.REMOTE)
 
 
 def test_transfer_costs_by_tier():
@@ -216,8 +212,7 @@ def test_atomics_serialize_and_cmpxchg_retries_grow_with_contention():
     # cmpxchg loops started together: the n-th fails once per RMW in flight before it, each
     # failure one more transfer, so transfers per update grow with contenders, without a cap
     loop = Lines(names=("y",))
-    loop.engine._lockref_line(0)
-    loop.engine.ref = state.compiled(loop.engine.S)
+    loop.driver.S = layout.with_lockrefs(loop.driver.S, [0])  # as the encoder asks for a CMPXCHG's line
     transfers = []
     for slot in (2, 4, 8, 10, 6):
         before = sum(loop.counts)
@@ -293,7 +288,8 @@ PRELOAD = [(v, v % 30, v % 30 + 3, v % 3, -1) for v in range(40)]
 
 
 def run_single(scripts, check=True):
-    """One file under mainline's design (slot i on node i % 3), each slot running its script."""
+    """One file under mainline's design (slot i on node i % 3), each slot running its script:
+    the run's driver, after the run, and what it measured."""
     machine = Machine.build(topology(), len(scripts), "spread")
     engine = Engine(machine, KernelSpec(), check=check, end_ns=10**10)
     strategy = Single(StrategySpec(name="single"), engine, machine)
@@ -301,53 +297,54 @@ def run_single(scripts, check=True):
     strategy.add_file(FileDecl("libc", 0, PRELOAD))
     for script in scripts:
         engine.add_cpu(iter([list(script), [IDLE] * 4]))
-    engine.run()
-    return engine
+    driver = Driver(engine)
+    return driver, driver.run()
 
 
 @settings(max_examples=60, deadline=None)
 @given(imm_scripts())
 def test_vmas_conserved_and_walks_exact(case):
     scripts, alive = case
-    engine = run_single(scripts)  # --check counts VMAs in and out of the trees
+    driver, _ = run_single(scripts)  # --check counts VMAs in and out of the trees
     expected = {(v, (lo, hi)) for v, lo, hi, _, _ in PRELOAD} | alive
-    assert set(engine.tree_members(0).items()) == expected
+    assert set(driver.tree_members(0).items()) == expected
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["add", "remove", "query"]), interval), max_size=60))
 def test_tree_queries_match_brute_force(actions):
-    engine = run_single([[]], check=False)
+    driver, _ = run_single([[]], check=False)
     reference: dict[int, tuple[int, int]] = {}
     for i, (action, (first, last)) in enumerate(actions):
         if action == "add":
             vma = 10_000 + i  # apart from the preloaded VMAs (0-39)
-            engine.call(trees.insert, 0, engine._new_vma(0, vma), vma, first, last, 0)
+            driver.call(trees.insert, 0, driver.encoder.new_vma(0, vma), vma, first, last, 0)
             reference[vma] = (first, last)
         elif action == "remove" and reference:
             victim = sorted(reference)[first % len(reference)]
-            engine.call(trees.remove, 0, engine.vma_ids.pop(victim), 0)
+            driver.call(trees.remove, 0, driver.encoder.vma_ids.pop(victim), 0)
             del reference[victim]
         else:
-            _, found = engine.call(trees.query, 0, first, last, 0)
-            members = engine.tree_members(0).values()
+            _, found = driver.call(trees.query, 0, first, last, 0)
+            members = driver.tree_members(0).values()
             assert found == sum(1 for lo, hi in members if lo <= last and hi >= first)
-    assert {v: span for v, span in engine.tree_members(0).items() if v >= 10_000} == reference
+    assert {v: span for v, span in driver.tree_members(0).items() if v >= 10_000} == reference
 
 
 def test_walk_latency_is_measured():
     scripts = [[(ops.IMMAP, ops.RMAP_WALK, 0, 0, 50)] * 3]
-    engine = run_single(scripts)
-    assert engine.walk_hist.total == 3
+    _, measured = run_single(scripts)
+    assert measured.walks.total == 3
 
 
 def test_tree_cost_grows_with_remote_writers():
     """Unlinking VMAs that CPUs on other nodes linked costs more than unlinking local ones."""
     def unlink_cost(linker_slot):
-        engine = run_single([[]] * 3, check=False)
+        driver, _ = run_single([[]] * 3, check=False)
         for v in range(100):
-            engine.call(trees.insert, 0, engine._new_vma(linker_slot, 10_000 + v), 10_000 + v, v, v + 1, linker_slot)
-        return sum(engine.call(trees.remove, 0, engine.vma_ids.pop(10_000 + v), 0) for v in range(100))
+            vma = driver.encoder.new_vma(linker_slot, 10_000 + v)
+            driver.call(trees.insert, 0, vma, 10_000 + v, v, v + 1, linker_slot)
+        return sum(driver.call(trees.remove, 0, driver.encoder.vma_ids.pop(10_000 + v), 0) for v in range(100))
     assert unlink_cost(2) > unlink_cost(0)  # spread: slot 2 is on node 2, slot 0 on node 0
 
 
@@ -412,7 +409,7 @@ def test_check_mode_passes_on_mixed_closed_loop():
 
 def test_time_going_back_is_caught():
     engine, _ = scripted([access(0, W, 0, 10)])
-    engine.start()
-    engine.S.reg[state.NOW] = 100  # as if an event had been processed out of order
+    driver = Driver(engine)
+    driver.S.reg[state.NOW] = 100  # as if an event had been processed out of order
     with pytest.raises(CheckFailure, match="time went back"):
-        engine.run()
+        driver.run()

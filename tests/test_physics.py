@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.generators.mm import percpu_allocations
-from orchestrator.sim import locks, ops, state
+from orchestrator.sim import locks, ops, rng
+from orchestrator.sim.driver import Driver
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.locks import RWSEM
 from orchestrator.sim.machine import Machine
@@ -27,11 +28,11 @@ def test_engine_generator_is_splitmix64():
     """Bit for bit the published splitmix64: seeded with 0 its first output is 0xE220A8397B1DCDAF
     (the reference implementation's state starts at the seed and adds the golden gamma)."""
     engine, _ = scripted([[], [], []], kernel={"spin_mean_ns": 1_000})
-    engine.start()
-    engine.S.rng[0] = 0
-    assert engine.call(locks.next_random, 0) == 0xE220A8397B1DCDAF
-    assert len({int(engine.call(locks.next_random, slot)) for slot in range(3)}) == 3  # unrelated streams
-    assert 0 < engine.call(locks.spin_time, 1) < 50_000
+    driver = Driver(engine)
+    driver.S.rng[0] = 0
+    assert driver.call(rng.next_random, 0) == 0xE220A8397B1DCDAF
+    assert len({int(driver.call(rng.next_random, slot)) for slot in range(3)}) == 3  # unrelated streams
+    assert 0 < driver.call(locks.spin_time, 1) < 50_000
 
 
 # ---- sleeping that depends on waiting -----------------------------------------------------
@@ -96,8 +97,7 @@ def test_spinners_sleep_when_the_owner_sleeps():
                access(b, R, 0, 200_000)]
     for script in scripts:
         engine.add_cpu(iter([script, [IDLE] * 4]))
-    engine.run()
-    a_stats = engine.lock_stats()["A"].stats[W]
+    a_stats = Driver(engine).run().lock_classes["A"].stats[W]
     assert a_stats.sleeps == 1
     # slot 1 spun from 2 us until slot 0 fell asleep at 1 + 10.5 us, then slept until woken
     assert a_stats.spin_ns == pytest.approx(9_500, abs=100)
@@ -107,8 +107,7 @@ def test_spinners_sleep_when_the_owner_sleeps():
 def test_reader_batch_is_woken_with_one_atomic():
     engine, _ = scripted([access(0, W, 0, 20_000), access(0, R, 1_000, 1_000), access(0, R, 2_000, 1_000),
                           access(0, R, 3_000, 1_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": 0})
-    engine.run()
-    readers = [start for slot, mode, start in grants(engine) if mode == R]
+    readers = [start for slot, mode, start in grants(Driver(engine).run()) if mode == R]  # a --check run
     assert len(readers) == 3 and len(set(readers)) == 1  # one count update: they all run together
 
 
@@ -127,8 +126,7 @@ def test_a_spinning_sibling_slows_the_holder():
         b = engine.lock("b", "B", RWSEM, 0)
         for script in (access(a, W, 100, 10_000), access(b, W, 0, 50_000), access(b, W, 0, 1_000)):
             engine.add_cpu(iter([script, [IDLE] * 4]))
-        engine.run()
-        return engine.lock_stats()["A"].stats[W].hold_max
+        return Driver(engine).run().lock_classes["A"].stats[W].hold_max
 
     assert hold_of_a(None) == 15_000   # its sibling spun the whole time
     assert hold_of_a(0) == 10_000      # its sibling slept
@@ -204,9 +202,9 @@ def test_lockref_falls_back_to_its_spinlock_past_the_retry_limit():
     d_lock = engine.lock("dentry.d_lock", "dentry->d_lock", "spinlock", 0, line=line)
     for _ in range(8):
         engine.add_cpu(iter([[(ops.CMPXCHG, line, d_lock)], [IDLE] * 4]))
-    engine.run()
-    assert engine.reg(state.FALLBACKS) == 5
-    assert engine.lock_stats()["dentry->d_lock"].stats[W].acquisitions == 5
+    measured = Driver(engine).run()
+    assert measured.lockref_fallbacks == 5
+    assert measured.lock_classes["dentry->d_lock"].stats[W].acquisitions == 5
 
 
 # ---- walkers as the kernel runs them -------------------------------------------------------

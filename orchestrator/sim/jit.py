@@ -14,12 +14,12 @@ import hashlib
 import os
 from pathlib import Path
 
-from numba import config
 from numba import njit as _njit
 
+from orchestrator.compat import set_numba_cache_dir
 
 # the modules compiled code comes from (functions, and the constants they fold in)
-COMPILED = ("heap", "histogram", "jit", "lines", "locks", "loop", "ops", "state", "trees")
+COMPILED = ("heap", "histogram", "jit", "lines", "locks", "loop", "ops", "rng", "state", "trees")
 
 
 def _cache_dir() -> str:
@@ -31,6 +31,6 @@ def _cache_dir() -> str:
 
 
 if not os.environ.get("NUMBA_CACHE_DIR"):  # read when a function is decorated, so set it first
-    config.CACHE_DIR = _cache_dir()
+    set_numba_cache_dir(_cache_dir())
 
 njit = _njit(cache=True)

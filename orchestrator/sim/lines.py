@@ -11,7 +11,15 @@ fallback spinlock.
 from __future__ import annotations
 
 from orchestrator.sim.jit import njit
-from orchestrator.sim.state import BITS, HOME_EFFECT, LOCAL, MEMORY, NFREE, NLINES, REMOTE
+from orchestrator.sim.state import (
+    BITS,
+    HOME_EFFECT,
+    LOCAL,
+    MEMORY,
+    NFREE,
+    NLINES,
+    REMOTE,
+)
 
 
 @njit

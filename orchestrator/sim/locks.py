@@ -33,35 +33,85 @@ import math
 import numpy as np
 
 from orchestrator.sim.heap import push_event
-from orchestrator.sim.histogram import SUB, SUB_BITS
+from orchestrator.sim.histogram import bucket_of
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, between, read, write
+
 # the lock kinds are re-exported for plugins written against earlier versions
-from orchestrator.sim.ops import HOLD, KINDS, MUTEX, PERCPU_RWSEM, READ_MODE, RWSEM, SPINLOCK, WRITE_MODE  # noqa: F401
+from orchestrator.sim.ops import (  # noqa: F401
+    HOLD,
+    KINDS,
+    MUTEX,
+    PERCPU_RWSEM,
+    READ_MODE,
+    RWSEM,
+    SPINLOCK,
+    WRITE_MODE,
+)
+from orchestrator.sim.rng import next_random
 from orchestrator.sim.state import (
-    BIG, CHECK, COST_SCALE, E_HELD_TOO_MANY, E_HOLDS_ALREADY, E_NO_READ_MODE, E_READER_BESIDE_WALK,
-    E_READER_BESIDE_WRITER, E_RELEASE_NOT_HELD, E_WALK_BESIDE_READERS, E_WRITER_BESIDE_HOLDERS, END_NS, EV_RUN,
-    EV_SPIN_ENDS, EV_WOKEN_WRITER, GEN_SHIFT, GRANTED, GRANTS_N, HANDOFF_TRANSFERS, K_MUTEX, K_PERCPU, K_RWSEM,
-    K_SPINLOCK, LOCK_OP, MAX_WOKEN, RSPIN_BASE, RSPIN_MAX, RSPIN_PER, RUNNING, SLEEP, SLEEPING, SMT_SLOWDOWN,
-    SPIN, SPIN_FIXED, SPIN_LIMIT, SPIN_SCALE, SPIN_SHAPE, SPINNING, ST_ACQ, ST_ACQ_BOUNCES, ST_CON_BOUNCES,
-    ST_CONT, ST_HANDOFFS, ST_HOLD_MAX, ST_HOLD_MIN, ST_HOLD_TOTAL, ST_HOLDS, ST_SLEEP_NS, ST_SLEEPS, ST_SPIN_NS,
-    ST_WAIT_MAX, ST_WAIT_MIN, ST_WAIT_TOTAL, ST_WAITS, WAIT_TOTAL, WAKEUP, WAKING, WARMUP_NS)
-from orchestrator.sim.trees import bit_length, fail
-
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-MIX2 = np.uint64(0x94D049BB133111EB)
-
+    BIG,
+    CHECK,
+    COST_SCALE,
+    E_HELD_TOO_MANY,
+    E_HOLDS_ALREADY,
+    E_NO_READ_MODE,
+    E_READER_BESIDE_WALK,
+    E_READER_BESIDE_WRITER,
+    E_RELEASE_NOT_HELD,
+    E_WALK_BESIDE_READERS,
+    E_WRITER_BESIDE_HOLDERS,
+    END_NS,
+    EV_RUN,
+    EV_SPIN_ENDS,
+    EV_WOKEN_WRITER,
+    GEN_SHIFT,
+    GRANTED,
+    GRANTS_N,
+    HANDOFF_TRANSFERS,
+    K_MUTEX,
+    K_PERCPU,
+    K_RWSEM,
+    K_SPINLOCK,
+    LOCK_OP,
+    MAX_WOKEN,
+    RSPIN_BASE,
+    RSPIN_MAX,
+    RSPIN_PER,
+    RUNNING,
+    SLEEP,
+    SLEEPING,
+    SMT_SLOWDOWN,
+    SPIN,
+    SPIN_FIXED,
+    SPIN_LIMIT,
+    SPIN_SCALE,
+    SPIN_SHAPE,
+    SPINNING,
+    ST_ACQ,
+    ST_ACQ_BOUNCES,
+    ST_CON_BOUNCES,
+    ST_CONT,
+    ST_HANDOFFS,
+    ST_HOLD_MAX,
+    ST_HOLD_MIN,
+    ST_HOLD_TOTAL,
+    ST_HOLDS,
+    ST_SLEEP_NS,
+    ST_SLEEPS,
+    ST_SPIN_NS,
+    ST_WAIT_MAX,
+    ST_WAIT_MIN,
+    ST_WAIT_TOTAL,
+    ST_WAITS,
+    WAIT_TOTAL,
+    WAKEUP,
+    WAKING,
+    WARMUP_NS,
+)
+from orchestrator.sim.trees import fail
 
 # ---- small helpers -----------------------------------------------------------------------------
-
-@njit
-def bucket_of(value):
-    if value < SUB:
-        return max(value, 0)
-    bits = bit_length(value)
-    return (bits - SUB_BITS) * SUB + ((value >> (bits - SUB_BITS - 1)) & (SUB - 1))
-
 
 @njit
 def in_window(S, start, end):
@@ -96,17 +146,6 @@ def resume_cpu(S, slot, when, waited):
         when += critical(S, slot, S.prog[slot, pc, 1])
         S.pc[slot] = pc + 1
     push_event(S, when, EV_RUN, slot)
-
-
-@njit
-def next_random(S, slot):
-    """splitmix64 (Steele, Lea and Flood, OOPSLA 2014), one generator per slot: 64-bit integer
-    arithmetic only, so compiled and interpreted runs draw the same numbers."""
-    s = S.rng[slot] + GOLDEN
-    S.rng[slot] = s
-    z = (s ^ (s >> np.uint64(30))) * MIX1
-    z = (z ^ (z >> np.uint64(27))) * MIX2
-    return z ^ (z >> np.uint64(31))
 
 
 @njit
@@ -222,7 +261,8 @@ def waiter_event(S, slot):
 
 @njit
 def trace_grant(S, lock, slot, mode, start):
-    """Keep (lock, slot, mode, start) of each grant while the trace has room (engine.grants)."""
+    """Keep (lock, slot, mode, start) of each grant while the trace has room (--check only:
+    Measurements.grants)."""
     n = S.reg[GRANTS_N]
     if n < len(S.grants):
         S.grants[n, 0] = lock
@@ -241,7 +281,7 @@ def hold_from(S, lock, slot, mode, start):
             fail(S, E_READER_BESIDE_WRITER, lock, slot)
         if S.hold_mode[lock, slot] >= 0:
             fail(S, E_HOLDS_ALREADY, lock, slot)
-    trace_grant(S, lock, slot, mode, start)
+        trace_grant(S, lock, slot, mode, start)
     S.hold_mode[lock, slot] = mode
     S.hold_since[lock, slot] = start
     S.lk_holders[lock] += 1
@@ -640,7 +680,7 @@ def percpu_hold(S, lock, slot, mode, now, cost, arrived):
             fail(S, E_WALK_BESIDE_READERS, lock, slot)
         if mode == READ_MODE and S.lk_writer[lock] >= 0:
             fail(S, E_READER_BESIDE_WALK, lock, slot)
-    trace_grant(S, lock, slot, mode, start)
+        trace_grant(S, lock, slot, mode, start)
     S.hold_mode[lock, slot] = mode
     S.hold_since[lock, slot] = start
     S.lk_holders[lock] += 1

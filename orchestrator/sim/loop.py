@@ -13,16 +13,59 @@ carries on exactly where it stopped (reg[RESUME_SLOT] at reg[RESUME_T]).
 from __future__ import annotations
 
 from orchestrator.sim import ops
+from orchestrator.sim.heap import pop_event, push_event
+from orchestrator.sim.histogram import bucket_of
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, cmpxchg, read, read_all, write
-from orchestrator.sim.heap import pop_event, push_event
-from orchestrator.sim.locks import (acquire, bucket_of, busy, critical, in_window, release, smt_factor, spin_ends,
-                                    try_acquire, woken_writer)
+from orchestrator.sim.locks import (
+    acquire,
+    busy,
+    critical,
+    in_window,
+    release,
+    smt_factor,
+    spin_ends,
+    try_acquire,
+    woken_writer,
+)
 from orchestrator.sim.state import (
-    BIG, CHECK, DONE, E_BAD_OP, E_TIME_BACK, END_NS, EV_END_WARMUP, EV_RUN, EV_SPIN_ENDS, EV_WOKEN_WRITER,
-    EVENTS, FALLBACKS, GROW, GROW_HEAP, GROW_LINES, GROW_TREE, HEAP_N, IDLE, INSERTED, LOCAL, NEED_OPS, NFREE,
-    NLINES, NOW, REMOTE, REMOVED, RESUME_SLOT, RESUME_T, RETRY_LIMIT, RUNNING, ST_HOLD_MIN, ST_WAIT_MIN,
-    WAIT_TOTAL, WINDOW_NS, ERROR_A, ERROR_B)
+    BIG,
+    CHECK,
+    DONE,
+    E_BAD_OP,
+    E_TIME_BACK,
+    END_NS,
+    ERROR_A,
+    ERROR_B,
+    EV_END_WARMUP,
+    EV_RUN,
+    EV_SPIN_ENDS,
+    EV_WOKEN_WRITER,
+    EVENTS,
+    FALLBACKS,
+    GROW,
+    GROW_HEAP,
+    GROW_LINES,
+    GROW_TREE,
+    HEAP_N,
+    IDLE,
+    INSERTED,
+    LOCAL,
+    NEED_OPS,
+    NFREE,
+    NLINES,
+    NOW,
+    REMOTE,
+    REMOVED,
+    RESUME_SLOT,
+    RESUME_T,
+    RETRY_LIMIT,
+    RUNNING,
+    ST_HOLD_MIN,
+    ST_WAIT_MIN,
+    WAIT_TOTAL,
+    WINDOW_NS,
+)
 from orchestrator.sim.trees import fail, insert, query, remove
 
 

@@ -4,7 +4,7 @@ Workloads emit these per CPU. Strategy-independent ops (think, outside locks and
 atomics) are executed directly; i_mmap ops (`IMMAP`) are expanded by the run's strategy into
 lock, tree and cache-line micro-ops when the engine encodes them, ahead of simulated time, so a
 choice that depends on the model's state is itself a micro-op (SMALLEST, SUBTREE_OF,
-TRY_ACQUIRE). The engine encodes every op into a row of integers (sim/engine.py).
+TRY_ACQUIRE). The engine encodes every op into a row of integers (sim/encoder.py).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ INDIRECT = 1 << 40  # operand INDIRECT + t: entry (subtree register) of table t
 # flag set, which the engine copies as it is (generators/closed_loop.py does).
 ROW = 7
 
-# lock kinds, as plugins name them (the engine's codes follow this order)
+# lock kinds, as plugins name them; the engine codes a kind as its place here (sim/state.py, K_*)
 RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM = "rwsem", "mutex", "spinlock", "percpu-rwsem"
 KINDS = (RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM)
 

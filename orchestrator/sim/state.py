@@ -1,15 +1,19 @@
-"""The engine's whole state: flat integer arrays in one named tuple, so that the compiled
-functions (sim/lines.py, trees.py, locks.py, loop.py) can share it and Python can read it.
+"""The engine's whole state: flat arrays in one named tuple, so that the compiled functions
+(sim/lines.py, trees.py, locks.py, loop.py) can share it and Python can read it.
 
-Scalars live in `reg` (indexed by the names below). Arrays whose size is not known before a run
-(cache lines, VMAs, subtree members, the event heap, programs) are allocated with room to
-spare; when the engine runs out of room it stops at an operation boundary and asks the Python
-driver (sim/engine.py) to grow them, then carries on where it stopped.
+Scalars live in `reg` (indexed by the names below). Every array is declared once, in FIELDS:
+its name, shape, fill and dtype. The named tuple, the compiled view of it (StateRef), a new
+state (new_state) and a grown one (resized) all come from that table. An array's shape names
+sizes that sim/layout.py computes for a run; arrays whose size is not known before a run (cache
+lines, VMAs, subtree members, the event heap, programs) start with room to spare, and when the
+engine runs out of room it stops at an operation boundary and asks the driver (sim/driver.py)
+to grow them, then carries on where it stopped.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import NamedTuple
 
 import numpy as np
 from numba import config, types
@@ -17,7 +21,7 @@ from numba.experimental import structref
 
 from orchestrator.sim.histogram import BUCKETS
 from orchestrator.sim.jit import njit
-from orchestrator.sim.ops import ROW  # noqa: F401  (the engine's row width, with the state it sizes)
+from orchestrator.sim.ops import KINDS, MUTEX, PERCPU_RWSEM, ROW, RWSEM, SPINLOCK
 
 BIG = 1 << 62
 MEMORY = -1   # owner of a line no CPU has touched yet: it comes from its home node's memory
@@ -36,7 +40,7 @@ DONE, NEED_OPS, GROW = range(3)
 # what GROW asks for (reg[ERROR_A])
 GROW_HEAP, GROW_LINES, GROW_TREE = range(3)  # (VMA arrays grow in Python, when ops are encoded)
 # a broken invariant (reg[ERROR], with ERROR_A and ERROR_B): the compiled code raises, and
-# sim/engine.py turns the code into an exception with names
+# sim/driver.py turns the code into an exception with names
 (E_NONE, E_TIME_BACK, E_RELEASE_NOT_HELD, E_WRITER_BESIDE_HOLDERS, E_READER_BESIDE_WRITER, E_HOLDS_ALREADY,
  E_NO_READ_MODE, E_HELD_TOO_MANY, E_INSERTED_TWICE, E_NOT_IN_TREE, E_BAD_OP, E_WALK_BESIDE_READERS,
  E_READER_BESIDE_WALK) = range(13)
@@ -44,59 +48,138 @@ GROW_HEAP, GROW_LINES, GROW_TREE = range(3)  # (VMA arrays grow in Python, when 
 # a waiter's state
 SPIN, SLEEP, WAKING, GRANTED = 0, 1, 2, 3
 # what a CPU slot is doing: the SMT model and the CPU-time shares read it
-RUNNING, SPINNING, SLEEPING, IDLE = 0, 1, 2, 3
-# lock kinds (the names are in sim/locks.py)
-K_RWSEM, K_MUTEX, K_SPINLOCK, K_PERCPU = 0, 1, 2, 3
+RUNNING, SPINNING, SLEEPING, IDLE, NSTATES = range(5)
+# lock kinds: a lock's code is its kind's place in ops.KINDS, the names plugins use
+K_RWSEM, K_MUTEX, K_SPINLOCK, K_PERCPU = (KINDS.index(kind) for kind in (RWSEM, MUTEX, SPINLOCK, PERCPU_RWSEM))
 # event kinds
 EV_RUN, EV_END_WARMUP, EV_SPIN_ENDS, EV_WOKEN_WRITER = 0, 1, 2, 3
 GEN_SHIFT = 20  # an event's waiter: slot | generation << GEN_SHIFT (an old wait's event is ignored)
+CLASSES = 2     # an iteration's class (ops.END): 0 write, 1 read
 
 # lock statistics: one row per (class, mode), lock_stat's columns and where waits went
 (ST_ACQ, ST_CONT, ST_ACQ_BOUNCES, ST_CON_BOUNCES, ST_WAIT_TOTAL, ST_WAIT_MIN, ST_WAIT_MAX, ST_HOLD_TOTAL,
  ST_HOLD_MIN, ST_HOLD_MAX, ST_HOLDS, ST_SLEEPS, ST_HANDOFFS, ST_SPIN_NS, ST_SLEEP_NS, ST_WAITS, NSTAT) = range(17)
 
+
+class Field(NamedTuple):
+    name: str
+    shape: tuple  # per axis, a number or the name of a size (sim/layout.py, sizes)
+    fill: int = 0
+    dtype: type = np.int64
+
+
 FIELDS = (
-    "reg fparam "
+    Field("reg", (NREG,)),
+    Field("fparam", (NFPARAM,), dtype=np.float64),
     # machine
-    "node latency to_node siblings "
-    # cache lines
-    "home owner busy transfers sharers cx_of cx_end cx_slot cx_n free "
+    Field("node", ("slots",)),
+    Field("latency", ("slots", "slots")),
+    Field("to_node", ("slots", "nodes")),
+    Field("siblings", ("slots", "siblings"), -1),
+    # cache lines, and the RMWs in flight on the lines that see cmpxchg loops ("lockrefs")
+    Field("home", ("lines",)),
+    Field("owner", ("lines",), MEMORY),
+    Field("busy", ("lines",)),
+    Field("transfers", ("lines",)),
+    Field("sharers", ("lines", "words")),
+    Field("cx_of", ("lines",), -1),
+    Field("cx_end", ("lockrefs", "rmws")),
+    Field("cx_slot", ("lockrefs", "rmws")),
+    Field("cx_n", ("lockrefs",)),
+    Field("free", ("lines",)),
     # locks
-    "lk_kind lk_cls lk_line lk_wait lk_writer lk_readers lk_handoff lk_handoff_ns lk_sp_head lk_sp_tail "
-    "lk_sp_n lk_sl_head lk_sl_tail lk_sl_n lk_draining lk_counters pc_lines hold_mode hold_since lk_holders "
-    "held held_n stats stats_hist grants "
+    Field("lk_kind", ("locks",)),
+    Field("lk_cls", ("locks",)),
+    Field("lk_line", ("locks",)),
+    Field("lk_wait", ("locks",)),
+    Field("lk_writer", ("locks",), -1),
+    Field("lk_readers", ("locks",)),
+    Field("lk_handoff", ("locks",), -1),
+    Field("lk_handoff_ns", ("locks",)),
+    Field("lk_sp_head", ("locks",), -1),
+    Field("lk_sp_tail", ("locks",), -1),
+    Field("lk_sp_n", ("locks",)),
+    Field("lk_sl_head", ("locks",), -1),
+    Field("lk_sl_tail", ("locks",), -1),
+    Field("lk_sl_n", ("locks",)),
+    Field("lk_draining", ("locks",)),
+    Field("lk_counters", ("locks",)),
+    Field("pc_lines", ("counters",)),
+    Field("hold_mode", ("locks", "slots"), -1),
+    Field("hold_since", ("locks", "slots")),
+    Field("lk_holders", ("locks",)),
+    Field("held", ("slots", "held"), -1),
+    Field("held_n", ("slots",)),
+    Field("stats", ("stat_rows", NSTAT)),
+    Field("stats_hist", ("stat_rows", BUCKETS)),
+    Field("grants", ("grants", 4)),  # (lock, slot, mode, start), under --check
     # waiters, one per slot
-    "w_lock w_mode w_arrived w_state w_since w_deadline w_queued w_gen q_next q_prev "
+    Field("w_lock", ("slots",), -1),
+    Field("w_mode", ("slots",)),
+    Field("w_arrived", ("slots",)),
+    Field("w_state", ("slots",)),
+    Field("w_since", ("slots",)),
+    Field("w_deadline", ("slots",), BIG),
+    Field("w_queued", ("slots",), -1),
+    Field("w_gen", ("slots",)),
+    Field("q_next", ("slots",), -1),
+    Field("q_prev", ("slots",), -1),
     # trees and VMAs
-    "tr_root tr_top tr_start tr_cap tr_size tr_preloaded members v_orig v_tree v_pos v_line v_first v_last "
-    "tables "
+    Field("tr_root", ("trees",)),
+    Field("tr_top", ("trees", "levels")),
+    Field("tr_start", ("trees",)),
+    Field("tr_cap", ("trees",)),
+    Field("tr_size", ("trees",)),
+    Field("tr_preloaded", ("trees",)),
+    Field("members", ("members",), -1),
+    Field("v_orig", ("vmas",)),
+    Field("v_tree", ("vmas",), -1),
+    Field("v_pos", ("vmas",)),
+    Field("v_line", ("vmas",)),
+    Field("v_first", ("vmas",)),
+    Field("v_last", ("vmas",)),
+    Field("tables", ("tables", "table_width"), -1),
     # CPUs and their programs
-    "state prog p_len pc pool started iters walk_began contended subtree rng "
+    Field("state", ("slots",)),
+    Field("prog", ("slots", "program", ROW)),
+    Field("p_len", ("slots",)),
+    Field("pc", ("slots",)),
+    Field("pool", ("slots", "pool")),
+    Field("started", ("slots",)),
+    Field("iters", ("slots",)),
+    Field("walk_began", ("slots",)),
+    Field("contended", ("slots",)),
+    Field("subtree", ("slots",)),
+    Field("rng", ("slots",), dtype=np.uint64),
     # event heap
-    "h_time h_seq h_kind h_arg "
+    Field("h_time", ("heap",)),
+    Field("h_seq", ("heap",)),
+    Field("h_kind", ("heap",)),
+    Field("h_arg", ("heap",)),
     # measurements
-    "win_iter win_resp resp_hist resp_total iters_cls walk_hist cwalk_hist cpu_ns"
+    Field("win_iter", ("windows",)),
+    Field("win_resp", ("windows",)),
+    Field("resp_hist", (CLASSES, BUCKETS)),
+    Field("resp_total", (CLASSES,)),
+    Field("iters_cls", (CLASSES,)),
+    Field("walk_hist", (BUCKETS,)),
+    Field("cwalk_hist", (BUCKETS,)),
+    Field("cpu_ns", (NSTATES,)),
 )
-State = namedtuple("State", FIELDS)
-TWO_D = {"latency", "to_node", "siblings", "sharers", "cx_end", "cx_slot", "hold_mode", "hold_since", "held",
-         "stats", "stats_hist", "grants", "tr_top", "tables", "pool", "resp_hist"}
-DTYPES = {"rng": types.uint64, "fparam": types.float64}
+State = namedtuple("State", [field.name for field in FIELDS])
 
 
 @structref.register
 class StateType(types.StructRef):
     """The state as compiled code sees it: one pointer to the arrays, so a call between engine
-    functions passes 8 bytes, not the 88 array descriptors of the named tuple."""
+    functions passes 8 bytes, not the array descriptors of the named tuple."""
 
 
 class StateRef(structref.StructRefProxy):
     pass
 
 
-structref.define_boxing(StateType, StateRef)
-STATE_TYPE = StateType([(name, types.Array(DTYPES.get(name, types.int64),
-                                           3 if name == "prog" else 2 if name in TWO_D else 1, "C"))
-                        for name in State._fields])
+structref.define_proxy(StateRef, StateType, State._fields)  # StateRef(*arrays), in compiled code too
 
 
 def compiled(s: State):
@@ -107,112 +190,41 @@ def compiled(s: State):
 
 @njit
 def _to_ref(s):
-    ref = structref.new(STATE_TYPE)
-    ref.reg = s.reg
-    ref.fparam = s.fparam
-    ref.node = s.node
-    ref.latency = s.latency
-    ref.to_node = s.to_node
-    ref.siblings = s.siblings
-    ref.home = s.home
-    ref.owner = s.owner
-    ref.busy = s.busy
-    ref.transfers = s.transfers
-    ref.sharers = s.sharers
-    ref.cx_of = s.cx_of
-    ref.cx_end = s.cx_end
-    ref.cx_slot = s.cx_slot
-    ref.cx_n = s.cx_n
-    ref.free = s.free
-    ref.lk_kind = s.lk_kind
-    ref.lk_cls = s.lk_cls
-    ref.lk_line = s.lk_line
-    ref.lk_wait = s.lk_wait
-    ref.lk_writer = s.lk_writer
-    ref.lk_readers = s.lk_readers
-    ref.lk_handoff = s.lk_handoff
-    ref.lk_handoff_ns = s.lk_handoff_ns
-    ref.lk_sp_head = s.lk_sp_head
-    ref.lk_sp_tail = s.lk_sp_tail
-    ref.lk_sp_n = s.lk_sp_n
-    ref.lk_sl_head = s.lk_sl_head
-    ref.lk_sl_tail = s.lk_sl_tail
-    ref.lk_sl_n = s.lk_sl_n
-    ref.lk_draining = s.lk_draining
-    ref.lk_counters = s.lk_counters
-    ref.pc_lines = s.pc_lines
-    ref.hold_mode = s.hold_mode
-    ref.hold_since = s.hold_since
-    ref.lk_holders = s.lk_holders
-    ref.held = s.held
-    ref.held_n = s.held_n
-    ref.stats = s.stats
-    ref.stats_hist = s.stats_hist
-    ref.grants = s.grants
-    ref.w_lock = s.w_lock
-    ref.w_mode = s.w_mode
-    ref.w_arrived = s.w_arrived
-    ref.w_state = s.w_state
-    ref.w_since = s.w_since
-    ref.w_deadline = s.w_deadline
-    ref.w_queued = s.w_queued
-    ref.w_gen = s.w_gen
-    ref.q_next = s.q_next
-    ref.q_prev = s.q_prev
-    ref.tr_root = s.tr_root
-    ref.tr_top = s.tr_top
-    ref.tr_start = s.tr_start
-    ref.tr_cap = s.tr_cap
-    ref.tr_size = s.tr_size
-    ref.tr_preloaded = s.tr_preloaded
-    ref.members = s.members
-    ref.v_orig = s.v_orig
-    ref.v_tree = s.v_tree
-    ref.v_pos = s.v_pos
-    ref.v_line = s.v_line
-    ref.v_first = s.v_first
-    ref.v_last = s.v_last
-    ref.tables = s.tables
-    ref.state = s.state
-    ref.prog = s.prog
-    ref.p_len = s.p_len
-    ref.pc = s.pc
-    ref.pool = s.pool
-    ref.started = s.started
-    ref.iters = s.iters
-    ref.walk_began = s.walk_began
-    ref.contended = s.contended
-    ref.subtree = s.subtree
-    ref.rng = s.rng
-    ref.h_time = s.h_time
-    ref.h_seq = s.h_seq
-    ref.h_kind = s.h_kind
-    ref.h_arg = s.h_arg
-    ref.win_iter = s.win_iter
-    ref.win_resp = s.win_resp
-    ref.resp_hist = s.resp_hist
-    ref.resp_total = s.resp_total
-    ref.iters_cls = s.iters_cls
-    ref.walk_hist = s.walk_hist
-    ref.cwalk_hist = s.cwalk_hist
-    ref.cpu_ns = s.cpu_ns
-    return ref
+    return StateRef(*s)
 
 
-def zeros(*shape: int) -> np.ndarray:
-    return np.zeros(shape, dtype=np.int64)
+def new_state(sizes: dict[str, int], contents: dict[str, object]) -> State:
+    """A state of the given sizes: every array its field's fill, with `contents` (arrays or
+    nested lists, by field name) written over the start of theirs."""
+    arrays = []
+    for field in FIELDS:
+        array = np.full([sizes.get(axis, axis) for axis in field.shape], field.fill, dtype=field.dtype)
+        if field.name in contents:
+            value = np.asarray(contents[field.name], dtype=field.dtype)
+            if value.size:
+                assert value.ndim == array.ndim, field.name
+                array[tuple(map(slice, value.shape))] = value
+        arrays.append(array)
+    return State(*arrays)
 
 
-def filled(value: int, *shape: int) -> np.ndarray:
-    return np.full(shape, value, dtype=np.int64)
+def resized(S: State, axis: str, size: int) -> State:
+    """S with the `axis` of every array that has it grown to `size` (new entries: the fill)."""
+    grown = {}
+    for field in FIELDS:
+        if axis in field.shape:
+            old = getattr(S, field.name)
+            shape = [size if name == axis else n for name, n in zip(field.shape, old.shape)]
+            grown[field.name] = np.full(shape, field.fill, dtype=field.dtype)
+            grown[field.name][tuple(map(slice, old.shape))] = old
+    return S._replace(**grown)
 
 
-def grown(array: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
-    """`array` with its first axis grown to `size`, new entries `fill`."""
-    out = np.full((size, *array.shape[1:]), fill, dtype=array.dtype)
-    out[:len(array)] = array
-    return out
+def size(S: State, axis: str) -> int:
+    """How long the arrays are along `axis`."""
+    name, position = AXES[axis]
+    return getattr(S, name).shape[position]
 
 
-def hist_rows(count: int) -> np.ndarray:
-    return zeros(count, BUCKETS)
+AXES = {axis: (field.name, position) for field in reversed(FIELDS)  # a field with the axis, and where
+        for position, axis in enumerate(field.shape) if isinstance(axis, str)}

@@ -14,22 +14,23 @@ ops are encoded.
 
 from __future__ import annotations
 
+from orchestrator.sim.histogram import bit_length
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import free_line, new_line, read, write
-from orchestrator.sim.state import (E_INSERTED_TWICE, E_NOT_IN_TREE, ERROR, ERROR_A, ERROR_B, LEVEL_NS,
-                                    NEIGHBOR_WRITES, RMAP_VMA_NS, ROOT_WRITES)
+from orchestrator.sim.state import (
+    E_INSERTED_TWICE,
+    E_NOT_IN_TREE,
+    ERROR,
+    ERROR_A,
+    ERROR_B,
+    LEVEL_NS,
+    NEIGHBOR_WRITES,
+    RMAP_VMA_NS,
+    ROOT_WRITES,
+)
 
 MIX = 2654435761  # Knuth's multiplicative hash: a deterministic "random member" without an RNG
 STEP = 40503
-
-
-@njit
-def bit_length(value):
-    bits = 0
-    while value > 0:
-        value >>= 1
-        bits += 1
-    return bits
 
 
 @njit

@@ -1,0 +1,143 @@
+"""The driver: runs the compiled loop (sim/loop.py) over a run's state until the end, refilling
+a CPU's program when it runs out of encoded operations and growing an array when one is full,
+then reads out the measurements.
+
+The loop pauses at an operation boundary for either; neither pause changes what the run
+computes. Under --check, a broken invariant becomes an exception with names.
+"""
+
+from __future__ import annotations
+
+import time as wallclock
+
+import numpy as np
+
+from orchestrator.sim import layout, measurements, state
+from orchestrator.sim.encoder import Encoder
+from orchestrator.sim.engine import Engine
+from orchestrator.sim.heap import push_event
+from orchestrator.sim.locks import close_all
+from orchestrator.sim.loop import run as run_loop
+from orchestrator.sim.measurements import Measurements
+from orchestrator.sim.state import State, compiled
+from orchestrator.sim.trees import preload
+
+
+class CheckFailure(AssertionError):
+    """An engine invariant broke (--check)."""
+
+
+class LockViolation(CheckFailure):
+    """An invariant of mutual exclusion broke: a bug in the model, found by --check."""
+
+
+ERRORS = {
+    state.E_TIME_BACK: (CheckFailure, "time went back from {a} to {b}"),
+    state.E_RELEASE_NOT_HELD: (LockViolation, "{lock}: CPU {b} released a lock it does not hold in that mode"),
+    state.E_WRITER_BESIDE_HOLDERS: (LockViolation, "{lock}: writer {b} granted while held"),
+    state.E_READER_BESIDE_WRITER: (LockViolation, "{lock}: reader {b} granted beside a writer"),
+    state.E_HOLDS_ALREADY: (LockViolation, "{lock}: CPU {b} acquired a lock it holds"),
+    state.E_NO_READ_MODE: (LockViolation, "{lock}: this kind of lock has no read mode"),
+    state.E_HELD_TOO_MANY: (CheckFailure, "{lock}: CPU {b} holds too many sleeping locks"),
+    state.E_INSERTED_TWICE: (ValueError, "{tree}: VMA {b} inserted twice"),
+    state.E_NOT_IN_TREE: (ValueError, "{tree}: VMA {b} is not in this tree"),
+    state.E_BAD_OP: (ValueError, "unknown op or run-time choice ({a}, {b})"),
+    state.E_WALK_BESIDE_READERS: (LockViolation, "{lock}: walk granted with readers in flight"),
+    state.E_READER_BESIDE_WALK: (LockViolation, "{lock}: reader {b} granted while a walker holds"),
+}
+
+
+class Driver:
+    """One run of what an Engine declared: Driver(engine).run() -> Measurements. Tests call
+    compiled functions on its state (call) before or after the run."""
+
+    def __init__(self, world: Engine):
+        """Lay out the state, preload the trees and schedule every CPU at time 0."""
+        self.began = wallclock.perf_counter()
+        self.world = world
+        self._S = None
+        self.encoder = Encoder(world.streams, world.expand)
+        self.S = layout.allocate(world)
+        rows = [(tree, self.encoder.new_vma(-1, vma_id), vma_id, first, last, node)
+                for tree, vma_id, first, last, node in world.preloads]
+        self.call(preload, np.array(rows, dtype=np.int64).reshape(len(rows), 6))
+        for slot in range(len(world.streams)):
+            self.call(push_event, 0, state.EV_RUN, slot)
+        if 0 < world.warmup_ns < world.end_ns:
+            self.call(push_event, world.warmup_ns, state.EV_END_WARMUP, 0)
+
+    @property
+    def S(self) -> State:
+        """The state's arrays (self.ref: the same, as the compiled code takes them)."""
+        return self._S
+
+    @S.setter
+    def S(self, S: State) -> None:
+        if S is not self._S:  # some arrays were replaced by larger ones
+            self._S, self.ref = S, compiled(S)
+
+    def call(self, function, *args):
+        """Call a compiled engine function on this run's state, as the loop would; a broken
+        invariant becomes its exception (CheckFailure, LockViolation, ValueError)."""
+        try:
+            with np.errstate(over="ignore"):
+                return function(self.ref, *args)
+        except AssertionError:
+            self._raise()
+
+    def run(self) -> Measurements:
+        """Run to end_ns, then read out what the run measured."""
+        while (status := self.call(run_loop)) != state.DONE:
+            if status == state.NEED_OPS:
+                self._refill(self.reg(state.RESUME_SLOT))
+            else:
+                self._grow(self.reg(state.ERROR_A))
+        self.call(close_all, self.world.end_ns)
+        if self.world.check:
+            self.check_trees()
+        return measurements.read(self.S, self.world, wallclock.perf_counter() - self.began)
+
+    def _refill(self, slot: int) -> None:
+        """Make the CPU's next encoded operations its program."""
+        rows, pool = self.encoder.next_rows(slot)
+        S = layout.with_room(self.S, program=len(rows), pool=len(pool), vmas=self.encoder.vmas)
+        self.S = S = layout.with_lockrefs(S, self.encoder.lockrefs)
+        S.prog[slot, :len(rows)] = rows
+        S.pool[slot, :len(pool)] = pool
+        S.p_len[slot] = len(rows)
+        S.pc[slot] = 0
+
+    def _grow(self, what: int) -> None:
+        """Make room where the loop ran out of it: the event heap, the lines, or a tree's members."""
+        S = self.S
+        if what == state.GROW_HEAP:
+            self.S = layout.with_room(S, heap=len(S.h_time) + 1)
+        elif what == state.GROW_LINES:
+            self.S = layout.with_room(S, lines=len(S.owner) + 1)
+        else:
+            self.S = layout.with_tree_moved(S, self.reg(state.ERROR_B))
+
+    def _raise(self) -> None:
+        kind, template = ERRORS[self.reg(state.ERROR)]
+        a, b = self.reg(state.ERROR_A), self.reg(state.ERROR_B)
+        locks, trees = self.world.locks, self.world.tree_names
+        lock = locks[a].name if 0 <= a < len(locks) else a
+        tree = trees[a] if 0 <= a < len(trees) else a
+        raise kind(template.format(a=a, b=b, lock=lock, tree=tree))
+
+    def check_trees(self) -> None:
+        """VMAs are conserved: the trees hold what was preloaded plus inserted minus removed."""
+        held = int(self.S.tr_size.sum())
+        expected = len(self.world.preloads) + self.reg(state.INSERTED) - self.reg(state.REMOVED)
+        if held != expected:
+            raise CheckFailure(f"trees hold {held} VMAs, expected {expected}")
+
+    def tree_members(self, tree: int) -> dict[int, tuple[int, int]]:
+        """The VMAs in a tree: workload id -> (first, last pgoff)."""
+        S = self.S
+        start = S.tr_start[tree]
+        return {int(S.v_orig[v]): (int(S.v_first[v]), int(S.v_last[v]))
+                for v in S.members[start:start + S.tr_size[tree]]}
+
+    def reg(self, index: int) -> int:
+        return int(self.S.reg[index])

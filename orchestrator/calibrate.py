@@ -28,7 +28,12 @@ import numpy as np
 
 from orchestrator.errors import RunCrashed, UserError
 from orchestrator.spec.params import Param, registry, value_at
-from orchestrator.spec.profile import MAX_MEMBERS, PROFILE_VERSION, ProfileSpec, settings
+from orchestrator.spec.profile import (
+    MAX_MEMBERS,
+    PROFILE_VERSION,
+    ProfileSpec,
+    settings,
+)
 
 DEFAULT_FIT = ("workload.exec_ns", "kernel.cost_scale", "kernel.spin_mean_ns")
 POOR = 0.10             # an RMS log error above this (about 10%) is a fit the model could not make
@@ -192,10 +197,10 @@ class Evaluator:
     worker processes (backend local) or as Ray tasks (backend ray, a local instance or --address)."""
 
     def __init__(self, problem: Problem, workers: int, backend: str = "local", address: str | None = None):
-        from orchestrator.runners.executor import work_pool
+        from orchestrator.runners.backends import open_executor
 
         self.problem = problem
-        self.pool = work_pool(backend, workers, address)
+        self.executor = open_executor(backend, workers, address)
 
     def __call__(self, unit: np.ndarray) -> Evaluation:
         problem = self.problem
@@ -203,9 +208,11 @@ class Evaluator:
         copies = problem.copies
         tasks = [(problem.parts, values, c, s, problem.duration_ms, problem.warmup_ms)
                  for c in copies for s in problem.seeds]
+        from orchestrator.runners.executor import ItemCrashed
+
         try:
-            results = self.pool.map(simulate_point, tasks)
-        except self.pool.Crash as crash:
+            results = self.executor.map(simulate_point, tasks)
+        except ItemCrashed as crash:
             _, _, c, s, _, _ = tasks[crash.index]
             raise RunCrashed(f"a worker died running copies={c} seed={s} with {settings(values)} "
                               f"({crash.reason})") from None
@@ -219,7 +226,7 @@ class Evaluator:
                           rms_log_error(model, problem.fitted))
 
     def close(self) -> None:
-        self.pool.close()
+        self.executor.close()
 
 
 def rms_log_error(model: dict[int, float], points) -> float:

@@ -26,8 +26,10 @@ class RunCrashed(RuntimeError):
 
 
 def one_line(message: str) -> str:
-    """A message as one printable line: a newline or NUL in a path or a label is shown escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    """A message as one printable line: runs of whitespace (a library's multi-line message) become
+    one space, and any other character that is not printable (a NUL or an escape code in a path
+    or a label) is shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in " ".join(message.split()))
 
 
 def error_line(message: str) -> str:

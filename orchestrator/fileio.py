@@ -6,7 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-
 # mkstemp makes files only their owner can read; a written file gets what open() would give it
 UMASK = os.umask(0)
 os.umask(UMASK)

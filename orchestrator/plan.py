@@ -10,11 +10,18 @@ from typing import Any, Callable, Iterator
 
 from orchestrator.errors import UserError
 from orchestrator.presets import is_path, resolve
-from orchestrator.spec import StrategySpec, SweepSpec, Topology, WorkloadSpec, read_yaml, validate
+from orchestrator.spec import (
+    StrategySpec,
+    SweepSpec,
+    Topology,
+    WorkloadSpec,
+    read_yaml,
+    validate,
+)
 from orchestrator.spec.base import MAX_SAMPLES, MAX_SWEEP_RUNS
-from orchestrator.spec.sweep import MORRIS_LEVELS
 from orchestrator.spec.profile import ProfileSpec, load_profile
 from orchestrator.spec.run import MODEL_VERSION, RunSpec, apply_overrides
+from orchestrator.spec.sweep import MORRIS_LEVELS
 from orchestrator.spec.topology import shape_digest
 from orchestrator.strategies import get as get_strategy
 

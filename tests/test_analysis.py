@@ -286,6 +286,25 @@ def test_a_run_two_sweeps_share_counts_once(orch, tmp_path):
     assert len(load_study(str(tmp_path / "data"), "second").runs) == 4  # a sweep keeps its own copy
 
 
+def test_labels_come_in_new_dicts_and_a_parsed_configuration_is_read_only():
+    """separate_configurations leaves the runs it is given as they are; flat_config's cache hands
+    every caller the same mapping, which none can change."""
+    import copy
+    import json
+
+    from orchestrator.analysis.data import flat_config, separate_configurations
+
+    runs = [{"topology": "t", "workload": "w", "strategy": "s",
+             "config_json": json.dumps({"kernel": {"spin_mean_ns": spin}})} for spin in (1, 2)]
+    given = copy.deepcopy(runs)
+    labelled = separate_configurations(runs, "x")
+    assert [r["workload"] for r in labelled] == ["w [kernel.spin_mean_ns=1]", "w [kernel.spin_mean_ns=2]"]
+    assert runs == given and not any(a is b for a, b in zip(runs, labelled))
+    with pytest.raises(TypeError):
+        flat_config(runs[0]["config_json"])["kernel.spin_mean_ns"] = 3
+    assert flat_config(runs[0]["config_json"])["kernel.spin_mean_ns"] == 1
+
+
 def test_prose_is_not_configuration_and_old_rows_get_the_steady_estimate(orch, tmp_path):
     """A topology's description edited between two sweeps changes run ids, not runs: the report
     counts each run once under one label. Rows written before steady_throughput_per_s existed

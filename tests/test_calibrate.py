@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
 
 import numpy as np
 import pytest
@@ -13,10 +12,11 @@ import yaml
 
 from orchestrator import calibrate
 from orchestrator.calibrate import Problem, choose_params, fit, read_curve
-from orchestrator.errors import UserError
 from orchestrator.plan import compose_run, load_parts
 from orchestrator.simulate import simulate
 from orchestrator.spec.profile import load_profile
+
+from faults import crashing_point, hand_to_workers, refusing_point
 
 TOPOLOGY, WORKLOAD = "laptop-1n-8", "execl"   # 8 CPUs: a curve of short runs stays cheap
 COPIES = (1, 2, 4, 6, 8)
@@ -149,34 +149,10 @@ def test_both_backends_fit_the_same_profile(orch, tmp_path, monkeypatch):
     assert result.code == 2 and "needs --backend ray" in result.err
 
 
-def refusing_point(task):
-    """A worker that finds the run impossible, as a run a topology cannot satisfy does."""
-    _, _, copies, _, _, _ = task
-    if copies == 2:
-        raise UserError("workload.yaml", "walkers.reclaim_file", "no such file on this machine")
-    return calibrate.simulate_point(task)
-
-
-def crashing_point(task):
-    _, _, copies, _, _, _ = task
-    if copies == 2:
-        os._exit(1)
-    return calibrate.simulate_point(task)
-
-
-def worker_function(monkeypatch, function) -> None:
-    """Workers run `function` instead of simulate_point: a process pool imports it from this
-    module, Ray takes it by value."""
-    import ray
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    monkeypatch.setattr(calibrate, "simulate_point", function)
-
-
 @pytest.mark.parametrize("backend", ["local", "ray"])
 def test_a_worker_side_user_error_is_one_line_exit_2(orch, tmp_path, monkeypatch, backend):
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    worker_function(monkeypatch, refusing_point)
+    hand_to_workers(monkeypatch, calibrate, "simulate_point", refusing_point)
     curve = tmp_path / "curve.csv"
     curve.write_text("copies,throughput_per_s\n1,5000\n2,9800\n")
     result = orch("calibrate", curve, "-t", TOPOLOGY, "-w", WORKLOAD, "--fit", "workload.exec_ns", "--budget", "2",
@@ -186,7 +162,7 @@ def test_a_worker_side_user_error_is_one_line_exit_2(orch, tmp_path, monkeypatch
 
 
 def test_a_worker_crash_names_the_run(orch, tmp_path, monkeypatch):
-    worker_function(monkeypatch, crashing_point)
+    hand_to_workers(monkeypatch, calibrate, "simulate_point", crashing_point)
     curve = tmp_path / "curve.csv"
     curve.write_text("copies,throughput_per_s\n1,5000\n2,9800\n")
     result = orch("calibrate", curve, "-t", TOPOLOGY, "-w", WORKLOAD, "--fit", "workload.exec_ns", "--budget", "2",

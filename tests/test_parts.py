@@ -20,6 +20,7 @@ from orchestrator.runners import sweep as sweeping
 from orchestrator.runners.work import run_batch
 from orchestrator.spec import SweepSpec, validate
 
+from faults import Faults, hand_to_workers
 from test_sweep import assert_no_duplicate_or_orphan
 
 SPEC = {"name": "parts", "topologies": ["laptop-1n-8"], "workloads": [{"file": "closed-loop"}],
@@ -149,9 +150,9 @@ def test_interrupt_flushes_the_buffer(tmp_path, monkeypatch):
 def test_force_and_failed_runs_leave_no_duplicates(orch, tmp_path, reference, monkeypatch):
     out = tmp_path / "out"
     spec = spec_file(tmp_path)
-    monkeypatch.setenv("ORCH_INJECT_FAULTS", json.dumps({"fail": [json.loads(reference["runs"][0])["run_id"]]}))
-    assert orch("sweep", spec, "--backend", "local", "--out", out).code == 1
-    monkeypatch.delenv("ORCH_INJECT_FAULTS")
+    with monkeypatch.context() as patched:
+        hand_to_workers(patched, sweeping, "simulate_run", Faults(fail=[json.loads(reference["runs"][0])["run_id"]]))
+        assert orch("sweep", spec, "--backend", "local", "--out", out).code == 1
     result = orch("sweep", spec, "--backend", "local", "--out", out)  # the failed run again
     assert result.code == 0 and "1 run(s) done now, 11 already" in result.out
     assert rows(out) == reference

@@ -71,3 +71,24 @@ def test_a_sweep_into_s3_reads_back_through_pyarrow_and_duckdb(orch, tmp_path, s
     compacted = orch("compact", f"s3://orch/{backend}")
     assert compacted.code == 0 and compacted.out.endswith("-> 4\n"), compacted.err
     assert {t: sorted(map(str, s3_rows(s3, backend, t))) for t in before} == before
+
+
+def test_a_report_of_a_dataset_in_s3_is_the_report_of_its_local_copy(orch, tmp_path, s3):
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    assert orch("sweep", spec, "--backend", "local", "--out", "s3://orch/report").code == 0
+    pafs.copy_files("orch/report", str(tmp_path / "copy"), source_filesystem=s3,
+                    destination_filesystem=pafs.LocalFileSystem())
+    for dataset, out in (("s3://orch/report", tmp_path / "remote"), (tmp_path / "copy", tmp_path / "local")):
+        result = orch("report", dataset, "--out", out)
+        assert result.code == 0, result.err
+    files = sorted(p.relative_to(tmp_path / "local") for p in (tmp_path / "local").rglob("*") if p.is_file())
+    assert {"report.md", "index.html", "lkml.txt"} <= {str(f) for f in files}
+    for name in files:  # the same report, but for the dataset's name in its intro
+        local = (tmp_path / "local" / name).read_text().replace(str(tmp_path / "copy"), "DATASET")
+        assert (tmp_path / "remote" / name).read_text().replace("s3://orch/report", "DATASET") == local, name
+    assert "| single |" in (tmp_path / "remote" / "report.md").read_text()
+
+    missing = orch("report", "s3://orch/nothing", "--out", tmp_path / "r")
+    assert missing.code == 2 and "s3://orch/nothing: no such dataset folder" in missing.err
+    assert missing.err.count("\n") == 1

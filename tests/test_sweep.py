@@ -16,8 +16,10 @@ import pytest
 import yaml
 
 from orchestrator.plan import expand_sweep
+from orchestrator.runners import sweep as sweeping
 from orchestrator.spec import SweepSpec, validate
 
+from faults import Faults, hand_to_workers
 from test_dataset_faults import run_counts
 
 ORCH = [sys.executable, "-m", "orchestrator"]
@@ -159,8 +161,7 @@ def assert_no_duplicate_or_orphan(out: Path) -> None:
 def test_worker_crash_retried_and_failing_run_recorded(orch, tmp_path, monkeypatch):
     spec = write_spec(tmp_path)
     ids = sorted(expected_ids(spec))
-    faults = {"crash_once": [ids[0]], "fail": [ids[1]], "dir": str(tmp_path)}
-    monkeypatch.setenv("ORCH_INJECT_FAULTS", json.dumps(faults))
+    hand_to_workers(monkeypatch, sweeping, "simulate_run", Faults(fail=[ids[1]], crash_once=[ids[0]], folder=tmp_path))
     result = orch("sweep", spec, "--out", tmp_path / "out")
     assert result.code == 1
     assert (tmp_path / f"crashed-{ids[0]}").exists()  # the worker really died once

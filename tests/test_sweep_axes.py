@@ -117,5 +117,5 @@ def test_rows_written_before_a_field_was_added_share_a_configuration():
     old = {"kernel": {"spin_mean_ns": 1}}  # written before kernel.cost_scale and sample existed
     new = {"kernel": {"spin_mean_ns": 1, "cost_scale": 1.0}, "sample": None}
     rows = [{"topology": "t", "workload": "w", "strategy": "s", "config_json": json.dumps(c)} for c in (old, new)]
-    separate_configurations(rows, "x")
+    rows = separate_configurations(rows, "x")
     assert [r["workload"] for r in rows] == ["w", "w"]

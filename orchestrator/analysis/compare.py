@@ -5,7 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from orchestrator.analysis.stats import USL, Estimate, fit_usl, mean_ci, paired_ratio, verdict
+from orchestrator.analysis.stats import (
+    USL,
+    Estimate,
+    fit_usl,
+    mean_ci,
+    paired_ratio,
+    verdict,
+)
 
 
 @dataclass
@@ -72,3 +79,15 @@ def compare(runs: list[dict], baseline: str, metric: str = "steady_throughput_pe
             except (ValueError, RuntimeError):
                 group.usl[strategy] = None
     return sorted(groups.values(), key=lambda g: (g.topology, g.workload))
+
+
+def sweep_summary(rows: list[dict], ids: set[str], order: list[str]) -> list[tuple]:
+    """What `orch sweep` prints when it ends: (topology, workload, copies, strategy, mean throughput,
+    paired ratio to order[0]) of the sweep's nominal runs (ids), as orch report computes them;
+    uncertainty samples only in the report."""
+    from orchestrator.analysis.data import separate_configurations
+
+    mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok" and r.get("sample") is None]
+    mine = separate_configurations(mine, "this sweep")
+    return [(c.topology, c.workload, c.copies, c.strategy, c.throughput.mean, c.ratio.mean if c.ratio else None)
+            for group in compare(mine, order[0], "steady_throughput_per_s", order) for c in group.cells]

@@ -1,21 +1,20 @@
-"""Read a sweep dataset for analysis, refusing anything that is not one (exit 2, one line)."""
+"""Read a sweep dataset for analysis, local or in an object store (through results.Dataset),
+refusing anything that is not one (exit 2, one line)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from types import MappingProxyType
 
-import pyarrow as pa
-import pyarrow.dataset as ds
 from pydantic import ValidationError
 
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
-from orchestrator.results.schema import ADDED_RUNS, SCHEMAS
+from orchestrator.results.dataset import Dataset
 from orchestrator.spec.run import ADDED_WITH_DEFAULT, MODEL_VERSION
 
 
@@ -34,33 +33,10 @@ class Study:
     measured_runs: list[dict] = field(default_factory=list)  # ok rows of orch measure (analysis/measured.py)
 
 
-def _table(root: Path, name: str, columns: list[str] | None = None) -> pa.Table:
-    folder = root / f"table={name}"
-    if not folder.is_dir():
-        raise UserError(str(root), f"table={name}", "not an orch dataset (no such table folder)")
-    try:
-        data = ds.dataset(folder, format="parquet",
-                          partitioning=ds.partitioning(pa.schema([("sweep", pa.string())]), flavor="hive"))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise UserError(str(root), f"table={name}", f"unreadable: {exc}") from None
-    if not data.files:
-        raise UserError(str(root), f"table={name}", "empty: no runs written yet")
-    expected = SCHEMAS[name]
-    added = ADDED_RUNS if name == "runs" else set()
-    missing = [f.name for f in expected if f.name not in data.schema.names and f.name not in added]
-    if missing:
-        raise UserError(str(root), f"table={name}", f"another schema: missing columns {', '.join(missing[:5])}")
-    if added:  # parts written before a column was added read it as null, whichever part comes first
-        data = ds.dataset(data.files, format="parquet", partitioning=data.partitioning,
-                          schema=pa.unify_schemas([expected, data.partitioning.schema]))
-    return data.to_table(columns=columns)
-
-
 def load_study(path: str, sweep: str | None = None) -> Study:
-    root = Path(path)
-    if not os.path.isdir(path):  # unlike Path.exists, False (not OSError) for a name too long
-        raise UserError(path, None, "no such dataset folder")
-    runs = _table(root, "runs").to_pylist()
+    """A dataset's runs for the report: a local path or a URI pyarrow.fs understands (s3://...)."""
+    dataset = Dataset(path)
+    runs = dataset.read("runs").to_pylist()
     if sweep is not None:
         runs = [r for r in runs if r.get("sweep") == sweep]
     sweeps = sorted({r.get("sweep") or "" for r in runs if r["source"] != "measured"})
@@ -87,19 +63,21 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     ok = [r for r in runs if r["status"] == "ok"]
     failed = len(runs) - len(ok) + sum(1 for r in sampled if r["status"] != "ok")
     sampled = [r for r in sampled if r["status"] == "ok"]
-    separate_configurations(ok + sampled, path)  # in one pass: a sample's band joins its nominal cell
-    _backfill_steady(root, ok + sampled)
+    labelled = separate_configurations(ok + sampled, path)  # in one pass: a sample's band joins its nominal cell
+    ok, sampled = labelled[:len(ok)], labelled[len(ok):]
+    _backfill_steady(dataset, labelled)
     kept = {(r["run_id"], r.get("sweep")) for r in ok}
-    locks = [row for row in _table(root, "locks").to_pylist() if (row["run_id"], row.get("sweep")) in kept]
-    order, stamps, designs = _runs_metadata(root)
+    locks = [row for row in dataset.read("locks").to_pylist() if (row["run_id"], row.get("sweep")) in kept]
+    order, stamps, designs = _runs_metadata(dataset)
     return Study(ok, failed, locks, sweeps, stale,
                  len(measured), order, designs, summarize_provenance(stamps), sampled,
                  [r for r in measured if r["status"] == "ok"])
 
 
-def _backfill_steady(root: Path, runs: list[dict]) -> None:
+def _backfill_steady(dataset: Dataset, runs: list[dict]) -> None:
     """Runs written before the runs table had steady_throughput_per_s get it from their
-    timeseries, by the same estimator (results/steady.py): else they would drop out unseen."""
+    timeseries, by the same estimator (results/steady.py): else they would drop out unseen.
+    Fills in the dicts given: load_study's own copies."""
     from orchestrator.results.steady import steady_throughput
 
     missing = {(r["run_id"], r.get("sweep")): r for r in runs if r.get("steady_throughput_per_s") is None}
@@ -107,7 +85,7 @@ def _backfill_steady(root: Path, runs: list[dict]) -> None:
         return
     windows: dict[tuple, list[dict]] = {}
     columns = ["run_id", "sweep", "window", "width_ns", "warmup", "iterations", "throughput_per_s"]
-    for w in _table(root, "timeseries", columns).to_pylist():
+    for w in dataset.read("timeseries", columns).to_pylist():
         if (w["run_id"], w["sweep"]) in missing:
             windows.setdefault((w["run_id"], w["sweep"]), []).append(w)
     for key, run in missing.items():
@@ -130,56 +108,71 @@ def _identity(run: dict) -> str:
     return f"{run.get('model_version')}\n{json.dumps(kept, sort_keys=True)}"
 
 
-def separate_configurations(runs: list[dict], source: str) -> None:
+def separate_configurations(runs: list[dict], source: str) -> list[dict]:
     """Runs that share names but not configuration (say two sweeps with other kernel.* settings,
     or an --axis) must not be averaged together. Where one topology and workload name stands
     for several configurations, each run's workload label gets the differing fields, e.g.
     "spawn [kernel.spin_mean_ns=100000]". Under one label a strategy name must then mean one
-    strategy configuration (it can differ only by an explicit label): else a one-line error."""
-    flat = {id(r): flat_config(r.get("config_json") or "{}") for r in runs}
-    by_name: dict[tuple, list[dict]] = {}
-    for r in runs:
-        by_name.setdefault((r["topology"], r["workload"]), []).append(r)
+    strategy configuration (it can differ only by an explicit label): else a one-line error.
+    Returns the runs relabelled, as new dicts: the runs given stay as they are."""
+    flats = [flat_config(r.get("config_json") or "{}") for r in runs]
+    labels = _workload_labels(runs, flats)
+    _check_strategies(runs, flats, labels, source)
+    return [{**r, "workload": label} for r, label in zip(runs, labels)]
+
+
+def _workload_labels(runs: list[dict], flats: list[Mapping]) -> list[str]:
+    """Each run's workload label: its name, and the fields that tell its configuration apart
+    from others under the same topology and workload name."""
+    labels = [r["workload"] for r in runs]
+    by_name: dict[tuple, list[int]] = {}
+    for i, r in enumerate(runs):
+        by_name.setdefault((r["topology"], r["workload"]), []).append(i)
     for group in by_name.values():
-        drawn = _drawn(group, flat)
-        contexts = [{k: v for k, v in flat[id(r)].items()
-                     if k.split(".")[0] not in AXES and k not in drawn and k not in PROSE} for r in group]
+        drawn = _drawn([runs[i] for i in group], [flats[i] for i in group])
+        contexts = [{k: v for k, v in flats[i].items()
+                     if k.split(".")[0] not in AXES and k not in drawn and k not in PROSE} for i in group]
         differing = _differing(contexts)
-        for r, context in zip(group, contexts):
-            if differing:
-                r["workload"] += " [" + ", ".join(f"{k}={_short(context.get(k))}" for k in differing) + "]"
+        if differing:
+            for i, context in zip(group, contexts):
+                labels[i] += " [" + ", ".join(f"{k}={_short(context.get(k))}" for k in differing) + "]"
+    return labels
+
+
+def _check_strategies(runs: list[dict], flats: list[Mapping], labels: list[str], source: str) -> None:
+    """One strategy configuration per strategy name in each cell (topology, workload label)."""
     by_cell: dict[tuple, list[dict]] = {}
-    for r in runs:
-        by_cell.setdefault((r["topology"], r["workload"], r["strategy"]), []).append(r)
-    for (topology, workload, strategy), cell in by_cell.items():
-        differing = _differing([{k: v for k, v in flat[id(r)].items() if k.split(".")[0] == "strategy"}
-                                for r in cell])
+    for r, flat, label in zip(runs, flats, labels):
+        strategy = {k: v for k, v in flat.items() if k.split(".")[0] == "strategy"}
+        by_cell.setdefault((r["topology"], label, r["strategy"]), []).append(strategy)
+    for (topology, workload, strategy), configurations in by_cell.items():
+        differing = _differing(configurations)
         if differing:
             raise UserError(source, "table=runs", f"strategy {strategy!r} of {topology} / {workload} names "
                                                   f"two configurations, differing in {differing[0]}")
 
 
-def _drawn(runs: list[dict], flat: dict[int, dict]) -> set[str]:
+def _drawn(runs: list[dict], flats: list[Mapping]) -> set[str]:
     """The parameters uncertainty samples drew: each has one value per sample, shared by every
     cell, and so varies between samples on purpose. An uncertain parameter that varies within a
     sample (an axis over it, two sweeps' set:) is a difference of configuration instead."""
     names = {k for r in runs for k in json.loads(r.get("parameters_json") or "{}")}
     values: dict[tuple, set[str]] = {}
-    for r in runs:
+    for r, flat in zip(runs, flats):
         for name in names:
-            values.setdefault((name, r.get("sample")), set()).add(json.dumps(flat[id(r)].get(name)))
+            values.setdefault((name, r.get("sample")), set()).add(json.dumps(flat.get(name)))
     return {name for name in names if all(len(v) == 1 for (n, _), v in values.items() if n == name)}
 
 
 @lru_cache(maxsize=16_384)
-def flat_config(config_json: str) -> dict:
+def flat_config(config_json: str) -> Mapping:
     """A run's configuration as dotted keys, with the default of every field added since the row
     was written (it ran with it). Parsed once per configuration: identity and labels both need
-    it. Shared between callers: do not change it."""
+    it. Read-only, as the cache hands the same mapping to every caller."""
     config = _flatten(json.loads(config_json))
     for path, default in ADDED_WITH_DEFAULT:
         config.setdefault(".".join(path), default)
-    return config
+    return MappingProxyType(config)
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
@@ -203,7 +196,7 @@ def _short(value) -> str:
     return text if len(text) <= 40 else "#" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None], dict[str, str]]:
+def _runs_metadata(dataset: Dataset) -> tuple[list[str], list[dict | None], dict[str, str]]:
     """From the runs parts' file metadata: strategy labels in the order the sweep specs list
     them (the spec listing the most first: a study's main sweep, before its smaller follow-ups),
     each part's provenance (None where an older orch wrote none), and each sweep's uncertainty
@@ -213,8 +206,7 @@ def _runs_metadata(root: Path) -> tuple[list[str], list[dict | None], dict[str, 
     designs: dict[str, str] = {}
     orders: dict[bytes, list[str]] = {}  # one per distinct spec: a dataset has thousands of parts
     stamps: list[dict | None] = []
-    for fragment in ds.dataset(root / "table=runs", format="parquet").get_fragments():
-        meta = fragment.physical_schema.metadata or {}
+    for meta in dataset.file_metadata("runs"):
         raw = meta.get(b"orch.sweep_spec")
         if raw is not None and raw not in orders:
             try:

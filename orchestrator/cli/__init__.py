@@ -7,14 +7,21 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import typer
-from typer.core import TyperOption
 
-try:  # Typer >= 0.20 ships its own copy of click
-    from typer._click import exceptions as click_errors
-except ImportError:  # pragma: no cover - older Typer uses click itself
-    from click import exceptions as click_errors
-
-from orchestrator.cli import calibrate, catalog, compact, jobs, measure, params, report, run, schema, sweep, topology
+from orchestrator import compat
+from orchestrator.cli import (
+    calibrate,
+    catalog,
+    compact,
+    jobs,
+    measure,
+    params,
+    report,
+    run,
+    schema,
+    sweep,
+    topology,
+)
 from orchestrator.errors import RunCrashed, UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
 
@@ -27,9 +34,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},  # subcommands inherit it
 )
 
-# Typer's help shows every flag as taking a <bool> value, though a flag takes none: show nothing.
-_display_type = TyperOption.display_type_rich
-TyperOption.display_type_rich = lambda self, ctx: "" if self.is_flag else _display_type(self, ctx)
+compat.hide_flag_types()
+click_errors = compat.click_exceptions()
 
 
 def _version(shown: bool) -> None:

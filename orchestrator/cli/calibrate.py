@@ -9,25 +9,19 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from orchestrator import terminal
-from orchestrator.cli.sweep import Backend
+from orchestrator.cli.options import Backend, parse_copies
 from orchestrator.errors import UserError
 from orchestrator.fileio import write_text_atomic
-
-
-def parse_copies(text: str | None, option: str) -> list[int]:
-    if not text:
-        return []
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(option, text, "expected copy counts like 4,8") from None
-    if any(v < 1 for v in values):
-        raise UserError(option, text, "copy counts are at least 1")
-    return values
 
 
 def calibrate(
@@ -55,8 +49,17 @@ def calibrate(
 ) -> None:
     """Fit parameters to a measured throughput curve within their plausible ranges; write a profile
     with the ensemble of parameter sets the curve allows, and what it cannot identify."""
-    from orchestrator.calibrate import (DEFAULT_NOISE, Problem, choose_params, fit, identification_evaluations,
-                                        profile, read_repeats, repeat_noise, averaged)
+    from orchestrator.calibrate import (
+        DEFAULT_NOISE,
+        Problem,
+        averaged,
+        choose_params,
+        fit,
+        identification_evaluations,
+        profile,
+        read_repeats,
+        repeat_noise,
+    )
     from orchestrator.plan import load_parts, run_from
     from orchestrator.spec.topology import shape_digest
 
@@ -72,7 +75,7 @@ def calibrate(
     if too_many:
         raise UserError(curve, "copies", f"{too_many[0]} copies but {probe.topology.name} has "
                                          f"{probe.topology.cpu_count} CPUs")
-    held = parse_copies(holdout, "--holdout")
+    held = parse_copies(holdout, "--holdout") if holdout else []
     missing = sorted(set(held) - {c for c, _ in points})
     if missing:
         raise UserError("--holdout", str(missing[0]), "not a copy count of the curve")

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from enum import Enum
+from functools import partial
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from orchestrator import terminal
-from orchestrator.errors import UserError
+from orchestrator.cli.options import parse_copies
+from orchestrator.errors import UserError, one_line
 from orchestrator.measure import bench
 
 MAX_COPIES = 4096
@@ -20,15 +28,6 @@ SWEEP = "measured"  # the dataset partition measured rows go to (sweep=measured)
 class Workload(str, Enum):
     execl = "execl"
     spawn = "spawn"
-
-
-def parse_copies(text: str) -> list[int]:
-    words = [w.strip() for w in text.split(",")]
-    if not all(w.isascii() and w.isdigit() and int(w) > 0 for w in words):
-        raise UserError("measure", "--copies", f"expected positive whole numbers separated by commas, got {text!r}")
-    if max(int(w) for w in words) > MAX_COPIES:  # a typo's extra zeros would fork-bomb the host
-        raise UserError("measure", "--copies", f"at most {MAX_COPIES} copies, got {text!r}")
-    return [int(w) for w in words]
 
 
 def measure(
@@ -46,7 +45,7 @@ def measure(
 ) -> None:
     """Measure the real benchmark on this host (or every node of a Ray cluster): throughput per
     second at each number of copies."""
-    counts = parse_copies(copies)
+    counts = parse_copies(copies, "--copies", MAX_COPIES)
     if not duration_s > 0:  # also refuses nan
         raise UserError("measure", "--duration-s", f"must be more than 0, got {duration_s:g}")
     if address is None:
@@ -100,48 +99,34 @@ def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: i
 
 def on_every_node(address: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool,
                   keep) -> tuple[list[tuple], list[tuple[str, str]]]:
-    """One measurement per machine of a Ray cluster (Ray nodes on one host are one machine),
-    each a task pinned to its node (node affinity, not soft) that reserves all of the node's CPUs,
-    so no task of a sweep shares the machine while it measures. Returns what finished and
+    """One measurement per machine of a Ray cluster, each pinned to its machine and holding all of
+    its CPUs, so no task of a sweep shares the machine while it measures. Returns what finished and
     (node, error) of what failed."""
-    from orchestrator.runners.ray_cluster import ray_session
+    from orchestrator.runners.ray_tasks import RayTasks
 
-    with ray_session(address, None, 1):
-        import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        machines = {n["NodeManagerHostname"]: n for n in ray.nodes() if n["Alive"]}
-        task = ray.remote(max_retries=0)(measure_on_node)
-        node_of = {task.options(num_cpus=node["Resources"].get("CPU", 0),
-                                scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-                   .remote(workload, counts, duration_s, repeats, pin): f"node {host}" for host, node in machines.items()}
-        measured, failures, pending = [], [], list(node_of)
+    with RayTasks(address, None) as executor:
+        machines = dict(executor.machines())
+        measured, failures = [], []
         with Progress(TextColumn(f"measure {workload} on {len(machines)} machine(s)"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=terminal.console(stderr=True),
                       transient=True) as progress:
-            bar = progress.add_task("", total=len(pending))
-            while pending:
-                (ref,), pending = ray.wait(pending, num_returns=1)
-                try:
-                    result = ray.get(ref)
-                except ray.exceptions.RayError as exc:  # the node was lost, or the task could not run
-                    result = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-                if isinstance(result, str):
-                    failures.append((node_of[ref], result))
-                else:
-                    measured.append(result)
-                    for row in result[2]:
-                        keep(row)
+            bar = progress.add_task("", total=len(machines))
+            run = partial(measure_on_node, workload=workload, counts=counts, duration_s=duration_s, repeats=repeats,
+                          pin=pin)
+            for done in executor.stream(run, list(machines), placement=machines.get, in_flight=len(machines)):
                 progress.advance(bar)
+                if not done.ok:
+                    failures.append((f"node {done.item}", done.crash or one_line(str(done.error))))
+                    continue
+                measured.append(done.value)
+                for row in done.value[2]:
+                    keep(row)
         return measured, failures
 
 
-def measure_on_node(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
-    """The Ray task: the measurement, or its one-line error (a UserError does not cross Ray intact)."""
-    try:
-        return bench.measure_host(workload, counts, duration_s, repeats, pin)
-    except (RuntimeError, OSError, UserError) as exc:
-        return str(exc)
+def measure_on_node(host: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
+    """The Ray task on machine `host` (its errors come back as they were raised)."""
+    return bench.measure_host(workload, counts, duration_s, repeats, pin)
 
 
 def write(dataset, row: dict) -> None:

@@ -10,7 +10,7 @@ from orchestrator.errors import UserError
 
 
 def report(
-    dataset: str = typer.Argument(..., help="dataset folder written by orch sweep (its --out)"),
+    dataset: str = typer.Argument(..., help="dataset path or URI (s3://...) written by orch sweep (its --out)"),
     baseline: str = typer.Option("single", "--baseline", help="strategy every other is compared with"),
     sweep: str | None = typer.Option(None, "--sweep", help="only this sweep of the dataset"),
     out: Path = typer.Option(Path("report"), "--out", help="folder for index.html, report.md, lkml.txt"),

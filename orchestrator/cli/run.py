@@ -11,17 +11,23 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
 from orchestrator import terminal
 from orchestrator.errors import UserError
 from orchestrator.plan import load_parts, run_from
-from orchestrator.spec.profile import ProfileSpec, load_profile, settings
-from orchestrator.spec.topology import shape_digest
 from orchestrator.results.dataset import write_run_folder
 from orchestrator.results.tables import finite, to_tables
+from orchestrator.spec.profile import ProfileSpec, load_profile, settings
+from orchestrator.spec.topology import shape_digest
 
 if TYPE_CHECKING:
     from orchestrator.simulate import RunResult
@@ -69,7 +75,9 @@ def run(
         warning = fitted.warning(profile, shape_digest(spec.topology.model_dump(mode="json")))
         if warning:
             print(f"orch: warning: {warning}", file=sys.stderr)
-    from orchestrator.simulate import simulate  # the engine and its compiler: only for a run
+    from orchestrator.simulate import (
+        simulate,  # the engine and its compiler: only for a run
+    )
 
     result = simulate(spec, check=check)
     band = None if fitted is None else member_band(parts, fitted, overrides, fields, result, check)

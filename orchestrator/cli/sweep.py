@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import Enum
 
 import typer
 import yaml
 from rich.table import Table
 
 from orchestrator import terminal
+from orchestrator.cli.options import Backend, Layout, parse_share
 from orchestrator.errors import UserError, one_line
 from orchestrator.presets import ROOT
 from orchestrator.results.buffer import Bounds
@@ -19,29 +19,6 @@ from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import load_yaml_text, parse_yaml, read_spec_text
 
 DEFAULT_SPEC = ROOT / "reports" / "quick" / "sweep.yaml"
-
-
-class Backend(str, Enum):
-    ray = "ray"
-    local = "local"
-
-
-class Layout(str, Enum):
-    task = "task"
-    actors = "actors"
-
-
-def parse_share(text: str | None) -> float | None:
-    """'2%' or '0.02' -> 0.02."""
-    if text is None:
-        return None
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a share like 2% or 0.02", param_hint="--target-ci") from None
-    if not 0 < value < 1:
-        raise typer.BadParameter("must be between 0% and 100%", param_hint="--target-ci")
-    return value
 
 
 def load_sweep(path: str) -> tuple[SweepSpec, str]:
@@ -91,7 +68,8 @@ def sweep(
     backend: Backend = typer.Option(Backend.ray, "--backend", help="ray (embedded or --address) or local"),
     address: str | None = typer.Option(None, "--address", envvar="RAY_ADDRESS", show_envvar=False,
                                          help="an existing Ray cluster, HEAD:6379 or auto (default: $RAY_ADDRESS)"),
-    workers: int = typer.Option(2, "--workers", min=1, help="runs in parallel (embedded Ray's CPUs)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="runs in parallel: embedded Ray's CPUs "
+                                       "(default 2), or local worker processes (default 1: in orch's own process)"),
     layout: Layout = typer.Option(Layout.task, "--layout", help="task: one Ray task per run; actors: "
                                                                  "one actor per virtual node + a tree actor"),
     out: str | None = typer.Option(None, "--out", help="dataset path or URI (default: the spec's output)"),
@@ -119,7 +97,9 @@ def sweep(
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
     from orchestrator.runners import stopping
-    from orchestrator.runners.sweep import run_sweep  # Ray and scipy: only for this command
+    from orchestrator.runners.sweep import (
+        run_sweep,  # Ray and scipy: only for this command
+    )
 
     spec, _ = load_sweep(spec_file)
     if profile is not None:
@@ -154,13 +134,13 @@ def sweep(
 
 
 def summarize(spec: SweepSpec, outcome, dataset) -> None:
-    from orchestrator.runners.sweep import comparison
+    from orchestrator.analysis.compare import sweep_summary
 
     console = terminal.console(110)
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
-    rows = comparison(dataset.runs().to_pylist(), outcome.ids, [s.display for s in spec.strategies])
+    rows = sweep_summary(dataset.runs().to_pylist(), outcome.ids, [s.display for s in spec.strategies])
     if rows:
         table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy, "
                             "paired by seed (orch report has the CIs)",

@@ -12,7 +12,13 @@ from typing import Iterator
 
 import numpy as np
 
-from orchestrator.generators.immap import Ids, ImmapGenerator, map_image, teardown, think_scale
+from orchestrator.generators.immap import (
+    Ids,
+    ImmapGenerator,
+    map_image,
+    teardown,
+    think_scale,
+)
 from orchestrator.sim import ops
 
 # Shares of exec_ns: before the old image goes (syscall entry, path walk, bprm set-up), between

@@ -12,7 +12,13 @@ from typing import Iterator
 import numpy as np
 
 from orchestrator.generators.execl import ITERATIONS_PER_BATCH, Execl
-from orchestrator.generators.immap import IMAGE_IDS, Ids, final_image, teardown, think_scale
+from orchestrator.generators.immap import (
+    IMAGE_IDS,
+    Ids,
+    final_image,
+    teardown,
+    think_scale,
+)
 from orchestrator.sim import ops
 
 

@@ -10,28 +10,16 @@ writing into the dataset.
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from orchestrator.errors import UserError
 from orchestrator.results.dataset import Dataset, batch_name
 from orchestrator.results.schema import TABLES
-
-
-def sweeps(uri: str) -> list[str]:
-    probe = Dataset(uri, "")
-    selector = pafs.FileSelector(f"{probe.root}/table=runs", allow_not_found=True)
-    names = [i.base_name.removeprefix("sweep=") for i in probe.fs.get_file_info(selector)
-             if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")]
-    if not names:
-        raise UserError(uri, "table=runs", "not an orch dataset (no sweep in it)")
-    return sorted(names)
 
 
 def compact(uri: str, rows: int) -> tuple[int, int]:
     """Returns (parts before, parts after), over every table and sweep."""
     before = after = 0
-    for sweep in sweeps(uri):
+    for sweep in Dataset(uri).sweeps():
         dataset = Dataset(uri, sweep)
         dataset.remove_temp_files()
         dataset.runs(["run_id"])  # an unreadable part is a one-line error here, before anything moves

@@ -1,4 +1,5 @@
-"""A sweep's dataset: hive-partitioned Parquet parts, written atomically, read back for resume.
+"""A sweep's dataset: hive-partitioned Parquet parts, written atomically, read back for resume,
+repair, compact and the report (the one reader of the layout, local or in an object store).
 
 Layout: ROOT/table=NAME/sweep=SWEEP/part-BATCH.parquet, one part per table for each batch of
 runs. BATCH is WRITER~DIGEST: the sweep process that owns the batch (HOST~PID~START, as in temp
@@ -37,7 +38,7 @@ import pyarrow.parquet as pq
 
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
-from orchestrator.results.schema import SCHEMAS, TABLES
+from orchestrator.results.schema import ADDED_RUNS, SCHEMAS, TABLES
 
 TEMP_PREFIX = ".tmp~"
 TEMP_SUFFIX = ".tmp"
@@ -45,6 +46,7 @@ OLD_TEMP_PREFIX = ".tmp-"        # orch before owner names: .tmp-UUID-part-RUNID
 STALE_AFTER_S = 24 * 3600        # no part write takes a day: by then its writer is gone
 OTHERS = tuple(t for t in TABLES if t != "runs")  # written before runs, in this order
 OBJECT_STORES = ("s3", "gcs")    # pyarrow filesystems whose move is a copy
+SWEEP_COLUMN = pa.schema([("sweep", pa.string())])  # what a reader of every sweep gets from sweep=SWEEP
 
 
 def start_time(pid: int) -> str:
@@ -142,7 +144,10 @@ def is_part(info: pafs.FileInfo) -> bool:
 
 
 class Dataset:
-    def __init__(self, uri: str, sweep: str):
+    """ROOT and one sweep in it: what a sweep writes, resumes and repairs. sweep=None is the
+    whole dataset, for the readers of every sweep (sweeps, read, file_metadata)."""
+
+    def __init__(self, uri: str, sweep: str | None = None):
         self.uri = uri
         self.sweep = sweep
         try:
@@ -150,7 +155,7 @@ class Dataset:
         except (pa.ArrowInvalid, ValueError):
             self.fs, self.root = pafs.LocalFileSystem(), str(uri)
         except OSError as exc:
-            raise UserError(uri, "output", f"cannot open: {exc}") from None
+            raise UserError(uri, None, f"cannot open: {exc}") from None  # a sweep's --out or a report's dataset
         self.root = self.root.rstrip("/") or "/"
 
     @property
@@ -330,3 +335,61 @@ class Dataset:
     def commit(self, name: str, tables: dict[str, pa.Table], meta: dict) -> None:
         for table in (*OTHERS, "runs"):  # runs last: it marks the batch done
             write_parquet(self.fs, self.folder(table), name, tables[table], meta, move=not self.object_store)
+
+    # ---- every sweep of the dataset: orch report, orch compact --------------------------------
+
+    def sweeps(self) -> list[str]:
+        """The sweeps the runs table has a folder for, by name."""
+        selector = pafs.FileSelector(f"{self.root}/table=runs", allow_not_found=True)
+        names = [i.base_name.removeprefix("sweep=") for i in self.fs.get_file_info(selector)
+                 if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")]
+        if not names:
+            raise UserError(self.uri, "table=runs", "not an orch dataset (no sweep in it)")
+        return sorted(names)
+
+    def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """A table's rows in every sweep, with a `sweep` column. Runs parts written before a
+        column was added (ADDED_RUNS) read it as null."""
+        data = self._scan(table)
+        try:
+            return data.to_table(columns=columns)
+        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it
+            raise UserError(self.uri, f"table={table}", f"unreadable: {exc}") from None
+
+    def file_metadata(self, table: str) -> list[dict[bytes, bytes]]:
+        """Each part's file metadata (the sweep spec, provenance), in path order."""
+        try:
+            return [fragment.physical_schema.metadata or {} for fragment in self._scan(table).get_fragments()]
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(self.uri, f"table={table}", f"unreadable: {exc}") from None
+
+    def _scan(self, table: str):
+        """A table of every sweep as a pyarrow dataset, refusing anything that is not one: each
+        refusal a one-line UserError naming the dataset and the table."""
+        import pyarrow.dataset as ds  # pulls in pandas: only where a dataset is scanned
+
+        folder = f"{self.root}/table={table}"
+        try:
+            root, found = self.fs.get_file_info([self.root, folder])
+        except OSError as exc:  # a local name too long; a bucket we may not list
+            raise UserError(self.uri, None, f"no such dataset folder ({exc})") from None
+        if root.type != pafs.FileType.Directory:
+            raise UserError(self.uri, None, "no such dataset folder")
+        if found.type != pafs.FileType.Directory:
+            raise UserError(self.uri, f"table={table}", "not an orch dataset (no such table folder)")
+        try:
+            data = ds.dataset(folder, filesystem=self.fs, format="parquet",
+                              partitioning=ds.partitioning(SWEEP_COLUMN, flavor="hive"))
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(self.uri, f"table={table}", f"unreadable: {exc}") from None
+        if not data.files:
+            raise UserError(self.uri, f"table={table}", "empty: no runs written yet")
+        expected = SCHEMAS[table]
+        added = ADDED_RUNS if table == "runs" else set()
+        missing = [f.name for f in expected if f.name not in data.schema.names and f.name not in added]
+        if missing:
+            raise UserError(self.uri, f"table={table}", f"another schema: missing columns {', '.join(missing[:5])}")
+        if added:  # parts written before a column was added read it as null, whichever part comes first
+            data = ds.dataset(data.files, filesystem=self.fs, format="parquet", partitioning=data.partitioning,
+                              schema=pa.unify_schemas([expected, SWEEP_COLUMN]))
+        return data

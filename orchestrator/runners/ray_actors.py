@@ -17,10 +17,10 @@ import os
 from typing import Iterator
 
 from orchestrator.errors import UserError
-from orchestrator.results.tables import failed_tables
 from orchestrator.runners import stopping
-from orchestrator.runners.ray_tasks import RETRIES
-from orchestrator.runners.work import Batch, run_one
+from orchestrator.runners.executor import Done, as_stream
+from orchestrator.runners.ray_tasks import RETRIES, RayTasks
+from orchestrator.runners.work import Retry
 from orchestrator.simulate import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
 
@@ -44,7 +44,7 @@ class NodeStreams:
         return [next(stream) for _ in range(count)]
 
 
-class NodeLost(RuntimeError):
+class NodeLost(Retry):
     """A node actor died while the owner pulled from it: the run is retried, not failed."""
 
 
@@ -62,37 +62,77 @@ def _pull(handle, slot: int) -> Iterator[list[tuple]]:
 class TreeOwner:
     """Owns trees, locks and the clock of one run; pulls op batches from the node actors."""
 
-    def run(self, spec_json: dict, sweep_id: str, handles: dict[int, object], slot_node: list[int]):
-        return run_one(spec_json, sweep_id, streams=lambda slot: _pull(handles[slot_node[slot]], slot))
+    def run(self, fn, item, handles: dict[int, object], slot_node: list[int]):
+        return fn(item, streams=lambda slot: _pull(handles[slot_node[slot]], slot))
 
 
-def run_actors(specs: list[RunSpec], sweep_id: str) -> Iterator[Batch]:
+class RayActors(RayTasks):
+    """--layout actors: each item is a batch of one run, run by the crew; fn(item, streams=...)
+    runs in the tree owner with the op streams its node actors generate. Runs go one at a time
+    (each already spans a CPU per virtual node); a run whose actors died is run again by a fresh
+    crew, RETRIES times."""
+
+    def stream(self, fn, items, placement=None, in_flight=None) -> Iterator[Done]:
+
+        work = as_stream(items)
+        crew = Crew(os.getpid())
+        try:
+            while (taken := work.take()) is not None:
+                stopping.check()
+                index, item = taken
+                (spec_json,) = item
+                spec = RunSpec.model_validate(spec_json)
+                _check_resources(spec)
+                yield self._run(crew, fn, index, item, spec)
+        finally:
+            crew.kill()
+
+    @staticmethod
+    def _run(crew: "Crew", fn, index: int, item, spec: RunSpec) -> Done:
+        import ray
+
+        by_node: dict[int, list[int]] = {}
+        machine = machine_for(spec)
+        for slot, node in enumerate(machine.node):
+            by_node.setdefault(node, []).append(slot)
+        for attempt in range(RETRIES + 1):
+            try:
+                handles = {node: crew.get_node(node) for node in by_node}
+                # loaded before the owner pulls: calls from two callers keep no order between them
+                ray.get([handles[node].load.remote(item[0], slots) for node, slots in by_node.items()])
+                return Done(index, item, value=waited(crew.get_owner().run.remote(fn, item, handles, machine.node)))
+            except ray.exceptions.RayTaskError as exc:
+                if not isinstance(exc.cause, NodeLost):  # the run's own error: no retry helps
+                    return Done(index, item, error=exc.cause if isinstance(exc.cause, BaseException) else exc)
+                reason = str(exc.cause)
+            except ray.exceptions.RayError as exc:  # an actor died
+                reason = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            crew.kill()  # whichever actor died, the next attempt starts from fresh ones
+        return Done(index, item, crash=reason)
+
+
+def _check_resources(spec: RunSpec) -> None:
     import ray
 
-    needed = {f"vnode_{n}" for spec in specs for n in set(machine_for(spec).node)}
+    needed = {f"vnode_{n}" for n in set(machine_for(spec).node)}
     missing = sorted(needed - set(ray.cluster_resources()))
     if missing:
         raise UserError("--layout actors", "resources", f"the cluster declares no {', '.join(missing)}: start "
                         "its nodes with e.g. ray start --resources='{\"vnode_0\": 1000}' (docs/cluster.md)")
-    crew = Crew(sweep_id)
-    try:
-        yield from _each_run(specs, sweep_id, crew)
-    finally:
-        crew.kill()
 
 
 class Crew:
-    """The sweep's actors: the tree owner and one NodeStreams per virtual node, made when first
-    needed and all again after any of them dies (a crash, a lost node, ray.kill). They are named
-    (orch-tree-owner-<sweep>-<pid>-<n>, orch-node-streams-<sweep>-<pid>-<n>-<node>, n counting
-    the crews) so that ray list actors shows whose they are."""
+    """The actors: the tree owner and one NodeStreams per virtual node, made when first needed and
+    all again after any of them dies (a crash, a lost node, ray.kill). They are named
+    (orch-tree-owner-<pid>-<n>, orch-node-streams-<pid>-<n>-<node>, n counting the crews) so that
+    ray list actors shows whose they are."""
 
-    def __init__(self, sweep_id: str):
+    def __init__(self, owner_pid: int):
         import ray
 
         self.owner_class = ray.remote(num_cpus=1)(TreeOwner)
         self.node_class = ray.remote(num_cpus=0)(NodeStreams)
-        self.suffix = f"{sweep_id}-{os.getpid()}"
+        self.suffix = str(owner_pid)
         self.made = 1
         self.owner = None
         self.nodes: dict[int, object] = {}
@@ -118,38 +158,6 @@ class Crew:
         self.made += 1
 
 
-def _each_run(specs, sweep_id, crew: Crew) -> Iterator[Batch]:
-    import ray
-
-    for spec in specs:
-        spec_json = spec.model_dump(mode="json")
-        machine = machine_for(spec)
-        by_node: dict[int, list[int]] = {}
-        for slot, node in enumerate(machine.node):
-            by_node.setdefault(node, []).append(slot)
-        for attempt in range(RETRIES + 1):  # as the task layout: a run whose actors died is run again
-            try:
-                handles = {node: crew.get_node(node) for node in by_node}
-                # loaded before the owner pulls: calls from two callers keep no order between them
-                ray.get([handles[node].load.remote(spec_json, slots) for node, slots in by_node.items()])
-                run_id, tables, error = waited(crew.get_owner().run.remote(spec_json, sweep_id, handles,
-                                                                            machine.node))
-                if error is None or not error.startswith(NodeLost.__name__) or attempt == RETRIES:
-                    yield _batch(spec, sweep_id, run_id, tables, error)
-                    break
-                crew.kill()  # run_one reported the lost node as the run's error: run it again
-            except ray.exceptions.RayTaskError as exc:  # the spec itself failed to load: no retry helps
-                cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-                yield _batch(spec, sweep_id, spec.run_id(), None,
-                             f"{type(cause).__name__}: {str(cause).splitlines()[0]}")
-                break
-            except ray.exceptions.RayError as exc:  # an actor died: run_one reports the model's own errors
-                crew.kill()  # whichever actor died, the next attempt starts from fresh ones
-                if attempt == RETRIES:
-                    yield _batch(spec, sweep_id, spec.run_id(), None,
-                                 f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
-
-
 def waited(ref):
     """ray.get of a run that may last long, stopping at a stop signal while it waits."""
     import ray
@@ -157,8 +165,3 @@ def waited(ref):
     while not ray.wait([ref], timeout=stopping.POLL_S)[0]:
         stopping.check()
     return ray.get(ref)
-
-
-def _batch(spec: RunSpec, sweep_id: str, run_id: str, tables, error: str | None) -> Batch:
-    """One run as the sweep takes it: a batch of one, a failed run as its row of runs."""
-    return Batch([(run_id, error)], 0.0, tables if error is None else failed_tables(spec, error, sweep_id))

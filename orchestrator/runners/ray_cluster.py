@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from orchestrator import compat
 from orchestrator.errors import UserError
 from orchestrator.runners import stopping
 from orchestrator.runners.bundle import runtime_env
@@ -71,7 +72,7 @@ def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterato
 def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, mark: str | None) -> None:
     try:
         if address is None:
-            with _own_sessions(), stopping.marking(mark):
+            with compat.ray_in_own_sessions(), stopping.marking(mark):  # a Ctrl-C reaches orch alone
                 ray.init(num_cpus=workers or os.cpu_count(), resources=vnode_resources(nodes),
                          include_dashboard=False, log_to_driver=False, configure_logging=False,
                          runtime_env={"env_vars": env} if env else None)
@@ -88,28 +89,3 @@ def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, 
         if exc.code != signal.SIGTERM:
             raise
         stopping.noted_sigterm()
-
-
-@contextmanager
-def _own_sessions() -> Iterator[None]:
-    """Ray's processes (GCS, raylet and what they start) in sessions of their own, out of orch's
-    process group: a Ctrl-C or a kill of that group reaches orch alone, which then shuts Ray down
-    in order (else the GCS and raylet stop under the driver, whose shutdown waits for them for
-    seconds). Ray has no option for it: this wraps the Popen its process starter uses, and does
-    nothing where that is not there."""
-    from ray._private import services
-
-    popen = getattr(services, "ConsolePopen", None)
-    if popen is None:
-        yield
-        return
-
-    class OwnSession(popen):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, start_new_session=True, **kwargs)
-
-    services.ConsolePopen = OwnSession
-    try:
-        yield
-    finally:
-        services.ConsolePopen = popen

@@ -1,56 +1,74 @@
-"""--layout task (default): batches of runs as Ray tasks, a bounded number in flight.
+"""Ray tasks: one task per work item, on a Ray started for the command or the cluster at an address.
 
-A batch is sized from the run times measured so far so that its task lasts about TARGET_S:
-Ray's cost per task (about a millisecond, more with the arguments and results it moves) is then
-small next to it, and a worker process, warm with imports and compiled code, runs many runs.
+Ray retries a task whose worker died (crash, OOM kill, lost node) RETRIES times; after that the
+item comes back as a crash. Tasks still in flight when the stream stops are not cancelled:
+ray.cancel races their completion and can abort the driver (a Ray check failure); leaving the
+session ends our job instead, and Ray kills a finished job's tasks.
 """
 
 from __future__ import annotations
 
-import itertools
+from contextlib import ExitStack
 from typing import Iterator
 
-from orchestrator.results.tables import failed_tables
 from orchestrator.runners import stopping
-from orchestrator.runners.work import TARGET_S, Batch, Sink, Sizer, run_batch
-from orchestrator.spec.run import RunSpec
+from orchestrator.runners.executor import Done, Executor, Placement, as_stream
 
-RETRIES = 3     # Ray retries a task whose worker died (crash, OOM kill, lost node)
+RETRIES = 3
 
 
-def run_tasks(specs: Iterator[RunSpec], count: int, sweep_id: str, workers: int, sink: Sink | None = None,
-              target_s: float = TARGET_S) -> Iterator[Batch]:
-    """The batches of the `count` runs of specs, taken from it as tasks are sent."""
-    import ray
+class RayTasks(Executor):
+    def __init__(self, address: str | None, workers: int | None, nodes: int = 1):
+        from orchestrator.runners.ray_cluster import ray_session
 
-    task = ray.remote(num_cpus=1, max_retries=RETRIES)(run_batch)
-    alone: list[RunSpec] = []  # runs of a batch whose retries ran out: each alone, to find the culprit
-    sizer = Sizer(target_s, workers)
-    in_flight: dict = {}       # task -> its runs; bounded, so the driver's memory stays flat
-    # Tasks still in flight when this stops are not cancelled: ray.cancel races their completion
-    # and can abort the driver (a Ray check failure); ray_session's shutdown ends our job instead,
-    # and Ray kills a finished job's tasks.
-    while count or alone or in_flight:
-        while (count or alone) and len(in_flight) < 2 * workers:
-            if alone:
-                batch = [alone.pop()]
-            else:
-                batch = list(itertools.islice(specs, sizer.size(count)))
-                count -= len(batch)
-            ref = task.remote([spec.model_dump(mode="json") for spec in batch], sweep_id, True, sink)
-            in_flight[ref] = batch
-        done, _ = ray.wait(list(in_flight), num_returns=1, timeout=stopping.POLL_S)
-        stopping.check()
-        if not done:
-            continue
-        batch = in_flight.pop(done[0])
-        try:
-            result = ray.get(done[0])
-        except ray.exceptions.RayError as exc:  # retries used up: the worker kept dying
-            if len(batch) > 1:
-                alone.extend(batch)
-                continue
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            result = Batch([(batch[0].run_id(), error)], 0.0, failed_tables(batch[0], error, sweep_id))
-        sizer.record(result)
-        yield result
+        self.workers = workers or 1
+        self.session = ExitStack()
+        self.session.enter_context(ray_session(address, workers, nodes))
+
+    def stream(self, fn, items, placement=None, in_flight=None) -> Iterator[Done]:
+        import ray
+
+        task = ray.remote(num_cpus=1, max_retries=RETRIES)(_call)
+        shipped = ray.put(fn)  # once, not with every item
+        work = as_stream(items)
+        running: dict = {}  # ref -> (index, item); bounded, so the driver's memory stays flat
+        while True:
+            while len(running) < (in_flight or 2 * self.workers) and (taken := work.take()) is not None:
+                where = placement(taken[1]) if placement else None
+                running[(task.options(**_options(where)) if where else task).remote(shipped, taken[1])] = taken
+            if not running:
+                return
+            done, _ = ray.wait(list(running), num_returns=1, timeout=stopping.POLL_S)
+            stopping.check()
+            for ref in done:
+                index, item = running.pop(ref)
+                try:
+                    yield Done(index, item, value=ray.get(ref))
+                except ray.exceptions.RayTaskError as exc:  # the item's own exception, as it was raised
+                    yield Done(index, item, error=exc.cause if isinstance(exc.cause, BaseException) else exc)
+                except ray.exceptions.RayError as exc:      # its worker kept dying, or its node was lost
+                    yield Done(index, item, crash=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    def machines(self) -> list[tuple[str, Placement]]:
+        """(host name, a placement on all of its CPUs) of each alive machine of the cluster (Ray nodes
+        on one host are one machine)."""
+        import ray
+
+        hosts = {n["NodeManagerHostname"]: n for n in ray.nodes() if n["Alive"]}
+        return [(host, Placement(node["NodeID"], node["Resources"].get("CPU", 0))) for host, node in hosts.items()]
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _call(fn, item):
+    return fn(item)
+
+
+def _options(where: Placement) -> dict:
+    """Pinned to the machine (node affinity, not soft), holding the CPUs it asks for: no other task
+    shares them, and it is not retried elsewhere."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"num_cpus": where.cpus, "max_retries": 0,
+            "scheduling_strategy": NodeAffinitySchedulingStrategy(where.node, soft=False)}

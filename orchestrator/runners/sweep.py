@@ -3,9 +3,11 @@ them into few large parts as they finish (or let the tasks write them, near the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Iterator
 
 from rich.console import Console
@@ -20,11 +22,22 @@ from rich.progress import (
 
 from orchestrator import terminal
 from orchestrator.analysis.stats import mean_ci
+from orchestrator.errors import one_line
 from orchestrator.plan import sweep_id, sweep_runs
 from orchestrator.results.buffer import Bounds, PartBuffer
 from orchestrator.results.dataset import Dataset, owner
+from orchestrator.results.tables import failed_tables
 from orchestrator.runners import stopping
-from orchestrator.runners.work import TARGET_S, Batch, Sink
+from orchestrator.runners.backends import open_executor
+from orchestrator.runners.executor import Executor, Stream
+from orchestrator.runners.work import (
+    TARGET_S,
+    Batch,
+    Sink,
+    Sizer,
+    run_batch,
+    simulate_run,
+)
 from orchestrator.spec import SweepSpec
 from orchestrator.spec.run import RunSpec
 
@@ -87,22 +100,38 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
     return Plan(runs, ids, todo, nodes, dataset)
 
 
-def results(todo: Iterator[RunSpec], count: int, nodes: int, sid: str, backend: str, address: str | None,
-            workers: int, layout: str, sink: Sink | None, batch_s: float | None) -> Iterator[Batch]:
-    """The batches of the `count` runs of todo as they finish; nodes: the most NUMA nodes of a run."""
-    target_s = TARGET_S if batch_s is None else batch_s
-    if backend == "local":
-        from orchestrator.runners.local import run_local
-        yield from run_local(todo, count, sid, target_s)
-        return
-    from orchestrator.runners.ray_cluster import ray_session
-    with ray_session(address, workers, nodes):
-        if layout == "actors":
-            from orchestrator.runners.ray_actors import run_actors
-            yield from run_actors(list(todo), sid)  # runs of many nodes: few, and each much longer than its spec
+def results(todo: Iterator[RunSpec], count: int, sid: str, executor: Executor, sink: Sink | None,
+            target_s: float, run: Callable) -> Iterator[Batch]:
+    """The batches of the `count` runs of todo as they finish. A batch is sized from the run times
+    measured so far so that it lasts about target_s (0: one run each, as the actor layout needs):
+    a task's fixed cost is then small next to it, and a warm worker runs many runs. A batch whose
+    worker kept dying is split, each run alone, to find the culprit; that one is recorded failed."""
+    sizer = Sizer(target_s, executor.workers)
+    left = count
+
+    def batches() -> Iterator[list[dict]]:  # sized as they are drawn, from what finished so far
+        nonlocal left
+        while left:
+            batch = list(itertools.islice(todo, 1 if target_s == 0 else sizer.size(left)))
+            left -= len(batch)
+            yield [spec.model_dump(mode="json") for spec in batch]
+
+    work = Stream(batches())
+    for done in executor.stream(partial(run_batch, sweep_id=sid, sink=sink, run=run), work):
+        if done.ok:
+            result = done.value
+        elif len(done.item) > 1:
+            for spec_json in done.item:
+                work.again([spec_json])
+            continue
         else:
-            from orchestrator.runners.ray_tasks import run_tasks
-            yield from run_tasks(todo, count, sid, workers, sink, target_s)
+            spec = RunSpec.model_validate(done.item[0])
+            error = done.crash or f"{type(done.error).__name__}: {one_line(str(done.error))}"
+            result = Batch([(spec.run_id(), error)], 0.0, failed_tables(spec, error, sid))
+        sizer.record(result)
+        yield result
+        if result.interrupted:
+            raise KeyboardInterrupt
 
 
 def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec]:
@@ -123,12 +152,15 @@ def more_replications(rows: list[dict], target: float, cap: int) -> list[RunSpec
 
 
 def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: str | None = None,
-              workers: int = 2, layout: str = "task", out: str | None = None, force: bool = False,
+              workers: int | None = None, layout: str = "task", out: str | None = None, force: bool = False,
               target_ci: float | None = None, max_replications: int = 20, repair: bool = False,
               bounds: Bounds = Bounds(), shared_out: bool = False, batch_s: float | None = None,
-              console: Console | None = None) -> tuple[Outcome, Dataset, list[str]]:
+              console: Console | None = None, run: Callable | None = None) -> tuple[Outcome, Dataset, list[str]]:
     """shared_out: every Ray worker reaches the output (as it does an object store), so tasks write
-    their parts themselves. batch_s: how long a task should last (None: TARGET_S; 0: one run each)."""
+    their parts themselves. batch_s: how long a task should last (None: TARGET_S; 0: one run each).
+    run: how one run is computed (default simulate_run; tests hand a failing one to every backend)."""
+    run = run or simulate_run
+    workers = workers or (1 if backend == "local" else 2)  # local: in orch's own process unless asked
     notes: list[str] = []
     planned = plan(spec, source, out, force, notes, repair)
     dataset = planned.dataset
@@ -148,11 +180,13 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     sink = Sink(dataset.uri, dataset.sweep, meta, owner()) if near else None
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=count, failed=0)
+        target_s = 0 if layout == "actors" else TARGET_S if batch_s is None else batch_s
+        executor = None
         try:
             while True:
                 if count:
-                    for batch in results(todo, count, planned.nodes, sid, backend, address, workers, layout, sink,
-                                         batch_s):
+                    executor = executor or open_executor(backend, workers, address, layout, planned.nodes)
+                    for batch in results(todo, count, sid, executor, sink, target_s, run):
                         outcome.failed += [(run_id, error) for run_id, error in batch.acks if error is not None]
                         buffer.add(len(batch.acks), batch.tables)
                         progress.update(bar, advance=len(batch.acks), failed=len(outcome.failed))
@@ -171,18 +205,8 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
             outcome.interrupted = True
             buffer.flush()  # the finished runs are kept
         finally:
+            if executor is not None:
+                executor.close()
             outcome.done = buffer.written
     outcome.wall_s = time.perf_counter() - began
     return outcome, dataset, notes
-
-
-def comparison(rows: list[dict], ids: set[str], order: list[str]) -> list[tuple]:
-    """(topology, workload, copies, strategy, mean throughput, paired ratio to order[0]) of this
-    sweep's nominal runs (ids), as orch report computes them; uncertainty samples only in the report."""
-    from orchestrator.analysis.compare import compare
-    from orchestrator.analysis.data import separate_configurations
-
-    mine = [r for r in rows if r["run_id"] in ids and r["status"] == "ok" and r.get("sample") is None]
-    separate_configurations(mine, "this sweep")
-    return [(c.topology, c.workload, c.copies, c.strategy, c.throughput.mean, c.ratio.mean if c.ratio else None)
-            for group in compare(mine, order[0], "steady_throughput_per_s", order) for c in group.cells]

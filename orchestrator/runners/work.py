@@ -1,59 +1,47 @@
 """The unit of work, the same on every backend: a batch of runs in, their tables and
-acknowledgements out. One run is run_one; run_batch runs several in one task (or one call) and
-concatenates their tables, or writes them into the dataset itself (writers near the workers)."""
+acknowledgements out. run_batch runs several in one task (or one call) and concatenates their
+tables, or writes them into the dataset itself (writers near the workers). How one run is
+computed is its `run` argument (simulate_run by default), so that a test can hand every
+backend a run that fails or kills its worker, the same way the sweep hands them the real one."""
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 
 from orchestrator.results.schema import TABLES
 from orchestrator.results.tables import failed_rows, tables_of, to_rows
 from orchestrator.runners import stopping
-from orchestrator.simulate import simulate
+from orchestrator.simulate import RunResult, simulate
 from orchestrator.spec.run import RunSpec
 
 TARGET_S = 1.0  # how long a batch should last: a task's fixed costs stay small next to it
-FAULTS_ENV = "ORCH_INJECT_FAULTS"  # testing aid: JSON {"crash_once": [run ids], "fail": [...], "dir": path}
 
 
-class InjectedFailure(RuntimeError):
-    pass
+class Retry(RuntimeError):
+    """Not the run's failure but its machinery's (a node actor lost): the run is run again, not
+    recorded as failed."""
 
 
-def _inject_faults(run_id: str, may_crash: bool) -> None:
-    faults = json.loads(os.environ.get(FAULTS_ENV) or "{}")
-    if run_id in faults.get("fail", []):
-        raise InjectedFailure(f"injected failure of run {run_id}")
-    if may_crash and run_id in faults.get("crash_once", []):
-        marker = Path(faults["dir"]) / f"crashed-{run_id}"
-        if not marker.exists():
-            marker.touch()
-            os._exit(1)  # the worker process dies: Ray must retry the task
+def simulate_run(spec: RunSpec, streams=None) -> RunResult:
+    return simulate(spec, streams=streams)
 
 
-def run_one(spec_json: dict, sweep_id: str, may_crash: bool = False, streams=None
-            ) -> tuple[str, dict[str, pa.Table] | None, str | None]:
-    """(run id, tables, None) or (run id, None, one-line error). Never raises for a bad run."""
-    run_id, rows, error = run_rows(spec_json, sweep_id, may_crash, streams)
-    return run_id, None if rows is None else tables_of(rows), error
-
-
-def run_rows(spec_json: dict, sweep_id: str, may_crash: bool = False, streams=None
+def run_rows(spec_json: dict, sweep_id: str, run: Callable = simulate_run, streams=None
              ) -> tuple[str, dict[str, list[dict]] | None, str | None]:
-    """As run_one, with the run's rows rather than tables."""
+    """(run id, rows, None) or (run id, None, one-line error). Never raises for a bad run."""
     spec = RunSpec.model_validate(spec_json)
     run_id = spec.run_id()
     try:
-        _inject_faults(run_id, may_crash)
-        return run_id, to_rows(simulate(spec, streams=streams), sweep_id), None
+        return run_id, to_rows(run(spec, streams=streams), sweep_id), None
+    except Retry:
+        raise
     except Exception as exc:  # a failed run is data, not a crash of the sweep
         where = traceback.extract_tb(exc.__traceback__)[-1]
         return run_id, None, f"{type(exc).__name__}: {exc} ({Path(where.filename).name}:{where.lineno})"
@@ -79,25 +67,24 @@ class Sink:
     writer: str
 
 
-def run_batch(spec_jsons: list[dict], sweep_id: str, may_crash: bool = False, sink: Sink | None = None,
-              keep_on_interrupt: bool = False) -> Batch:
-    """Run several runs in this (warm) process; a failed run is a row of runs with its error.
-    keep_on_interrupt: Ctrl-C ends the batch early with the runs finished so far."""
+def run_batch(spec_jsons: list[dict], sweep_id: str, sink: Sink | None = None, run: Callable = simulate_run,
+              streams=None) -> Batch:
+    """Run several runs in this (warm) process; a failed run is a row of runs with its error. A
+    stop signal (in orch's own process: the in-process backend) ends the batch early with the runs
+    finished so far."""
     began = time.perf_counter()
     acks, rows = [], {name: [] for name in TABLES}
     interrupted = False
     try:
         for spec_json in spec_jsons:
-            stopping.check()  # between runs: a no-op in a Ray worker, which takes no stop signals
-            run_id, found, error = run_rows(spec_json, sweep_id, may_crash)
+            stopping.check()  # between runs: a no-op in a worker, which takes no stop signals
+            run_id, found, error = run_rows(spec_json, sweep_id, run, streams)
             if error is not None:
                 found = failed_rows(RunSpec.model_validate(spec_json), error, sweep_id)
             acks.append((run_id, error))
             for name in TABLES:
                 rows[name] += found[name]
     except KeyboardInterrupt:
-        if not keep_on_interrupt:
-            raise
         interrupted = True
     tables = tables_of(rows)  # once for the batch: Arrow's cost per table is paid once
     if sink is not None:

@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt
 
-from orchestrator.spec.base import MAX_COST_SCALE, MAX_LINE_TRANSFERS, MAX_TREE_LINES, Spec, plausible
+from orchestrator.spec.base import (
+    MAX_COST_SCALE,
+    MAX_LINE_TRANSFERS,
+    MAX_TREE_LINES,
+    Spec,
+    plausible,
+)
 
 
 class KernelSpec(Spec):

@@ -8,7 +8,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import MAX_CPUS, MAX_REPLICATIONS, MAX_SAMPLES, DurationMs, Seed, Spec, WarmupMs
+from orchestrator.spec.base import (
+    MAX_CPUS,
+    MAX_REPLICATIONS,
+    MAX_SAMPLES,
+    DurationMs,
+    Seed,
+    Spec,
+    WarmupMs,
+)
 from orchestrator.spec.strategy import StrategySpec
 
 MORRIS_LEVELS = 4  # grid levels of a Morris design (SALib's default), for sampling and analysis alike

@@ -4,11 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
 
 from orchestrator.errors import FieldError
-from orchestrator.spec.base import (MAX_BACKGROUND_VMAS, MAX_LOCKS, MAX_RATE_PER_S, MAX_THINK_CV, MAX_ZONE_LOCKS,
-                                    MIN_RATE_PER_S, MIN_THINK_CV, Spec, plausible, zero_or_at_least)
+from orchestrator.spec.base import (
+    MAX_BACKGROUND_VMAS,
+    MAX_LOCKS,
+    MAX_RATE_PER_S,
+    MAX_THINK_CV,
+    MAX_ZONE_LOCKS,
+    MIN_RATE_PER_S,
+    MIN_THINK_CV,
+    Spec,
+    plausible,
+    zero_or_at_least,
+)
 
 
 class ClosedLoop(Spec):

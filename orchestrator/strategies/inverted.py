@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from orchestrator.sim import ops
 from orchestrator.sim.ops import RWSEM, SPINLOCK
-from orchestrator.strategies.base import CACHE_LINE, RB_ROOT_CACHED, RW_SEMAPHORE, SPINLOCK_T, FileDecl
+from orchestrator.strategies.base import (
+    CACHE_LINE,
+    RB_ROOT_CACHED,
+    RW_SEMAPHORE,
+    SPINLOCK_T,
+    FileDecl,
+)
 from orchestrator.strategies.sharded import Sharded, Space
 
 SUBTREE = -(-(RB_ROOT_CACHED + SPINLOCK_T) // 8) * 8  # 24: padded to pointer alignment

@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from orchestrator.sim import ops
 from orchestrator.sim.ops import RWSEM
-from orchestrator.strategies.base import (ATOMIC_T, CACHE_LINE, POINTER, RB_ROOT_CACHED, RW_SEMAPHORE,
-                                          FileDecl, kmalloc_size)
+from orchestrator.strategies.base import (
+    ATOMIC_T,
+    CACHE_LINE,
+    POINTER,
+    RB_ROOT_CACHED,
+    RW_SEMAPHORE,
+    FileDecl,
+    kmalloc_size,
+)
 from orchestrator.strategies.sharded import Sharded, Space
 
 I_MMAP_TREE = RB_ROOT_CACHED + RW_SEMAPHORE + ATOMIC_T

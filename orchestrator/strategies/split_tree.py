@@ -8,7 +8,13 @@ terminated pointer array in address_space, and each tree root kzalloc_node()ed o
 from __future__ import annotations
 
 from orchestrator.sim.ops import RWSEM
-from orchestrator.strategies.base import POINTER, RB_ROOT_CACHED, RW_SEMAPHORE, FileDecl, kmalloc_size
+from orchestrator.strategies.base import (
+    POINTER,
+    RB_ROOT_CACHED,
+    RW_SEMAPHORE,
+    FileDecl,
+    kmalloc_size,
+)
 from orchestrator.strategies.sharded import Sharded, Space
 
 

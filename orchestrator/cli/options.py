@@ -1,0 +1,44 @@
+"""What several commands' flags share: the backend and layout choices and the parsers of their values."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from orchestrator.errors import UserError
+from orchestrator.spec.base import MAX_CPUS
+
+
+class Backend(str, Enum):
+    ray = "ray"
+    local = "local"
+
+
+class Layout(str, Enum):
+    task = "task"
+    actors = "actors"
+
+
+def parse_copies(text: str, option: str, most: int = MAX_CPUS) -> list[int]:
+    """'1,2,4' -> [1, 2, 4]: positive whole numbers, at most `most` (a typo's extra zeros must not
+    fork-bomb a host or build a machine of millions of CPUs)."""
+    words = [w.strip() for w in text.split(",")]
+    if not all(w.isascii() and w.isdigit() and int(w) > 0 for w in words):
+        raise UserError(option, text, "expected copy counts like 1,2,4 (positive whole numbers)")
+    if max(int(w) for w in words) > most:
+        raise UserError(option, text, f"at most {most} copies")
+    return [int(w) for w in words]
+
+
+def parse_share(text: str | None) -> float | None:
+    """'2%' or '0.02' -> 0.02."""
+    if text is None:
+        return None
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a share like 2% or 0.02", param_hint="--target-ci") from None
+    if not 0 < value < 1:
+        raise typer.BadParameter("must be between 0% and 100%", param_hint="--target-ci")
+    return value

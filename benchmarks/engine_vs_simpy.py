@@ -17,8 +17,8 @@ from collections import deque
 import numpy as np
 
 from orchestrator.presets import resolve
-from orchestrator.simulate import simulate
 from orchestrator.sim.streams import WORKLOAD, stream
+from orchestrator.simulate import simulate
 from orchestrator.spec import validate
 from orchestrator.spec.loader import read_yaml
 from orchestrator.spec.run import RunSpec

@@ -31,6 +31,9 @@ from orchestrator.spec.params import Param, registry, value_at
 from orchestrator.spec.profile import (
     MAX_MEMBERS,
     PROFILE_VERSION,
+    Member,
+    ParameterFit,
+    Point,
     ProfileSpec,
     settings,
 )
@@ -377,17 +380,17 @@ def profile(problem: Problem, result: Fit, topology_digest: str, command: str) -
     points = []
     for copies, measured in problem.fitted + problem.held_out:
         low, high = band(result, copies)
-        points.append({"copies": copies, "measured": measured, "model": result.model[copies], "low": low,
-                       "high": high, "held_out": (copies, measured) in problem.held_out,
-                       "error": result.model[copies] / measured - 1})
+        points.append(Point(copies=copies, measured=measured, model=result.model[copies], low=low, high=high,
+                            held_out=(copies, measured) in problem.held_out,
+                            error=result.model[copies] / measured - 1))
     held_rms = rms_log_error(result.model, problem.held_out) if problem.held_out else None
     topology, workload, strategy = problem.names
     return ProfileSpec(
         version=PROFILE_VERSION, topology=topology, topology_digest=topology_digest, workload=workload,
         strategy=strategy, fitted=dict(result.values), ranges={p.name: [p.low, p.high] for p in problem.params},
-        parameters=result.parameters, noise=result.noise,
-        ensemble=[{"values": m.values, "rms_log": m.rms} for m in result.members],
+        parameters=[ParameterFit(**row) for row in result.parameters], noise=result.noise,
+        ensemble=[Member(values=m.values, rms_log=m.rms) for m in result.members],
         error={"fitted_rms_log": result.fitted_rms, "held_out_rms_log": held_rms,
                "verdict": "poor" if result.fitted_rms > POOR or (held_rms or 0) > POOR else "good"},
-        points=sorted(points, key=lambda p: p["copies"]), evaluations=len(result.evaluations),
+        points=sorted(points, key=lambda p: p.copies), evaluations=len(result.evaluations),
         seeds=list(problem.seeds), duration_ms=problem.duration_ms, warmup_ms=problem.warmup_ms, command=command)

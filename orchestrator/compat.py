@@ -71,7 +71,7 @@ def hide_flag_types() -> None:
 def ray_in_own_sessions() -> Iterator[None]:
     """Processes Ray starts inside the block run in sessions of their own (Ray has no option for
     it: this wraps the Popen its process starter uses)."""
-    popen = RAY_POPEN.get()
+    popen: Any = RAY_POPEN.get()  # a class of Ray's, found at run time: what OwnSession derives from
     if popen is None:
         yield
         return
@@ -81,11 +81,11 @@ def ray_in_own_sessions() -> Iterator[None]:
         def __init__(self, *args, **kwargs):
             super().__init__(*args, start_new_session=True, **kwargs)
 
-    services.ConsolePopen = OwnSession
+    setattr(services, RAY_POPEN.name, OwnSession)
     try:
         yield
     finally:
-        services.ConsolePopen = popen
+        setattr(services, RAY_POPEN.name, popen)
 
 
 def set_numba_cache_dir(folder: str) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 import math
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from orchestrator.errors import UserError
 from orchestrator.presets import is_path, resolve
@@ -25,6 +25,9 @@ from orchestrator.spec.sweep import MORRIS_LEVELS
 from orchestrator.spec.topology import shape_digest
 from orchestrator.strategies import get as get_strategy
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
+
 
 def load_part(kind: str, ref: str) -> dict[str, Any]:
     """Read and validate one part (topology / workload / strategy); errors name its file."""
@@ -36,14 +39,16 @@ def load_part(kind: str, ref: str) -> dict[str, Any]:
         spec = validate(StrategySpec, data, source)
         get_strategy(spec.name, source).check(spec, source)
         return data
-    folder, model = {"topology": ("topologies", Topology), "workload": ("workloads", WorkloadSpec)}[kind]
+    models: dict[str, tuple[str, TypeForm[object]]] = {"topology": ("topologies", Topology),
+                                                       "workload": ("workloads", WorkloadSpec)}
+    folder, model = models[kind]
     path = resolve(folder, ref)
     data = read_yaml(path)
     validate(model, data, str(path))
     return data
 
 
-def compose_run(topology: str, strategy: str, workload: str, *, overrides: list[str] = (),
+def compose_run(topology: str, strategy: str, workload: str, *, overrides: Sequence[str] = (),
                 **fields: Any) -> RunSpec:
     """A RunSpec from references plus run fields (copies, seed, durations, placement).
 
@@ -59,7 +64,7 @@ def load_parts(topology: str, strategy: str, workload: str) -> dict[str, Any]:
             "workload": load_part("workload", workload)}
 
 
-def run_from(parts: dict[str, Any], overrides: list[str] = (), source: str | None = None,
+def run_from(parts: dict[str, Any], overrides: Sequence[str] = (), source: str | None = None,
              **fields: Any) -> RunSpec:
     """A RunSpec from load_parts' content, run fields and --set overrides (parts is not changed);
     errors name `source` (default: --set, or orch run without overrides)."""
@@ -178,9 +183,9 @@ def sweep_runs(spec: SweepSpec, source: str, notes: list[str] | None = None) -> 
     seeds = spec.seeds or list(range(1, (spec.replications or 3) + 1))
     topologies = [load_part("topology", ref) for ref in spec.topologies]
     workloads = []
-    for i, ref in enumerate(spec.workloads):
-        data = load_part("workload", ref.file)
-        apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in ref.overrides.items()])
+    for i, entry in enumerate(spec.workloads):
+        data = load_part("workload", entry.file)
+        apply_overrides(data, [f"{k}={json.dumps(v)}" for k, v in entry.overrides.items()])
         validate(WorkloadSpec, data, f"{source}: workloads.{i}.overrides")
         workloads.append(data)
     names = [w.get("name") or w["kind"] for w in workloads]
@@ -195,6 +200,7 @@ def sweep_runs(spec: SweepSpec, source: str, notes: list[str] | None = None) -> 
     fitted = profile.overrides() if profile is not None else []
     draws = uncertainty_samples(spec, profile)
     if len(draws) - 1 > MAX_SAMPLES:
+        assert spec.uncertainty is not None  # a profile's ensemble alone has at most MAX_MEMBERS samples
         raise UserError(source, "uncertainty.samples", f"{len(draws) - 1:,} samples in the "
                                                        f"{spec.uncertainty.method} design, at most {MAX_SAMPLES:,}")
     total = (sum(len(copy_counts(spec, cpus)) for cpus in cpu_counts) * len(workloads)
@@ -207,6 +213,7 @@ def sweep_runs(spec: SweepSpec, source: str, notes: list[str] | None = None) -> 
     axes = axis_points(spec)
     for ref, cpus, topo in zip(spec.topologies, cpu_counts, topologies):
         if profile is not None:
+            assert spec.profile is not None  # the profile was read from it
             warning = profile.warning(spec.profile, shape_digest(validate(Topology, topo, ref).model_dump(mode="json")))
             if warning:
                 notes.append(f"{warning} (used on {ref})")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from orchestrator.generators import GENERATORS
-from orchestrator.generators.base import Context, World
+from orchestrator.generators.base import Context, Generator, World
 from orchestrator.results.steady import steady_throughput
 from orchestrator.sim import ops
 from orchestrator.sim.driver import Driver
+from orchestrator.sim.encoder import Batch
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.histogram import Histogram, bucket_high, bucket_low
 from orchestrator.sim.machine import Machine
@@ -45,7 +46,7 @@ class RunResult:
     histograms: list[dict[str, Any]] = field(default_factory=list)
 
 
-def jain(values: list[float]) -> float:
+def jain(values: Sequence[float]) -> float:
     """Jain's fairness index: 1 when every CPU did the same work, 1/n when one did it all."""
     total = sum(values)
     squares = sum(v * v for v in values)
@@ -80,7 +81,7 @@ def build(spec: RunSpec, check: bool = False):
     return machine, engine, strategy, generator
 
 
-def local_streams(spec: RunSpec, generator) -> Callable[[int], Iterator[list[tuple]]]:
+def local_streams(spec: RunSpec, generator: Generator) -> Callable[[int], Iterator[Batch]]:
     return lambda slot: generator.batches(slot, stream(spec.seed, WORKLOAD, slot))
 
 

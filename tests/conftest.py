@@ -10,6 +10,9 @@ from orchestrator.cli import main
 
 # Ray must stay on 127.0.0.1 in tests (it would swap loopback for the machine's outward IP).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# Ray reads its authentication mode once per process, at its first use: every test that starts or
+# joins a Ray in this process must see the same one, whatever order the tests run in.
+os.environ["RAY_AUTH_MODE"] = "token"
 
 REPO = Path(__file__).resolve().parent.parent
 

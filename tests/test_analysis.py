@@ -16,8 +16,8 @@ import yaml
 from scipy import stats
 
 from orchestrator.analysis.stats import FASTER, SAME, SLOWER, fit_usl, mean_ci, paired_ratio, verdict
-from orchestrator.results.steady import mser5
 from orchestrator.cli.schema import data_contract
+from orchestrator.results.steady import mser5
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -238,6 +238,7 @@ def test_page_renders_the_summary_and_a_table_of_contents(report):
 
 def test_report_files_are_readable_by_others(report):
     import stat
+
     from orchestrator.fileio import UMASK
     for name in ("index.html", "report.md", "lkml.txt"):
         mode = stat.S_IMODE((report / name).stat().st_mode)

@@ -8,18 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import golden
 import numba
 import numpy as np
 from numba import types
 
 from orchestrator.presets import resolve
 from orchestrator.sim import ops, state
-from orchestrator.spec import read_yaml
 from orchestrator.sim.ops import RWSEM
 from orchestrator.simulate import simulate
+from orchestrator.spec import read_yaml
 from orchestrator.strategies import register
 from orchestrator.strategies.base import FileDecl, Strategy
+
+import golden
 from simhelp import run_spec
 
 HERE = Path(__file__).resolve().parent

@@ -15,9 +15,9 @@ from orchestrator.sim.machine import Machine, cpu_order
 from orchestrator.simulate import build, local_streams, simulate
 from orchestrator.spec import Topology, validate
 from orchestrator.spec.kernel import KernelSpec
+from orchestrator.spec.strategy import StrategySpec
 from orchestrator.strategies.base import FileDecl
 from orchestrator.strategies.single import Single
-from orchestrator.spec.strategy import StrategySpec
 
 from simhelp import run_spec
 
@@ -118,7 +118,8 @@ def test_reader_queues_behind_a_sleeping_writer_not_a_spinning_one():
 
 
 def test_writer_spin_on_reader_owned_lock_is_capped():
-    engine, _ = scripted([access(0, R, 0, 100_000), access(0, W, 1_000, 1_000)], kernel={"spin_rule": "fixed", "spin_limit_ns": None})
+    engine, _ = scripted([access(0, R, 0, 100_000), access(0, W, 1_000, 1_000)],
+                         kernel={"spin_rule": "fixed", "spin_limit_ns": None})
     stats = Driver(engine).run().lock_classes["test"].stats[W]
     assert stats.sleeps == 1  # spun (10 + 1/2) us on the reader-owned lock, then slept
     assert stats.wait_max >= 99_000 + 5_000  # and paid a wakeup
@@ -248,7 +249,7 @@ def imm_scripts(draw):
     cpus = draw(st.integers(1, 4))
     scripts, alive_all = [], set()
     next_id = 1000
-    for slot in range(cpus):
+    for _cpu in range(cpus):
         alive: dict[int, tuple[int, int]] = {}
         script = []
         for _ in range(draw(st.integers(1, 25))):
@@ -353,15 +354,17 @@ def test_tree_cost_grows_with_remote_writers():
 def test_same_seed_same_result_other_seed_differs():
     spec = run_spec("hygon-12n-384", copies=48, duration_ms=2, workload={"read_fraction": 0.3})
     a, b = simulate(spec), simulate(spec)
-    strip = lambda m: repr({k: v for k, v in m.items() if k not in ("wall_s", "events_per_s")})
+
+    def strip(m):
+        return repr({k: v for k, v in m.items() if k not in ("wall_s", "events_per_s")})
     assert strip(a.metrics) == strip(b.metrics) and a.locks == b.locks and a.timeseries == b.timeseries
     c = simulate(spec.model_copy(update={"seed": 2}))
     assert strip(c.metrics) != strip(a.metrics)
 
 
 def test_streams_do_not_depend_on_strategy_or_timing():
-    from orchestrator.generators.closed_loop import ClosedLoop
     from orchestrator.generators.base import Context
+    from orchestrator.generators.closed_loop import ClosedLoop
     from orchestrator.sim.streams import WORKLOAD, stream
     spec = run_spec(copies=4, workload={"read_fraction": 0.5}).workload
 

@@ -21,7 +21,6 @@ from orchestrator.spec.numactl import parse_numactl
 from simhelp import run_spec
 from test_engine import IDLE, R, W, access, grants, scripted, topology
 
-
 # ---- the engine's generator --------------------------------------------------------------
 
 def test_engine_generator_is_splitmix64():

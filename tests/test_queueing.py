@@ -175,7 +175,8 @@ def test_ctmc_tells_the_two_semantics_apart():
     args = (4, 0.6, 3_000, 1_000, 2_000)
     (_, _), (_, rr_spin) = rw_ctmc(*args, writers_spin=True)
     (_, _), (_, rr_sleep) = rw_ctmc(*args, writers_spin=False)
-    spec = run_spec(copies=4, duration_ms=40, warmup_ms=1, kernel={**MARKOV_KERNEL, "spin_rule": "fixed", "spin_limit_ns": None},
+    spec = run_spec(copies=4, duration_ms=40, warmup_ms=1,
+                    kernel={**MARKOV_KERNEL, "spin_rule": "fixed", "spin_limit_ns": None},
                     workload={"think_ns": 3_000, "hold_ns": 1_000, "read_hold_ns": 2_000, "read_fraction": 0.6})
     got = replicate(spec, SEEDS, ["response_read_mean_ns"])
     assert within(got["response_read_mean_ns"], rr_spin)

@@ -10,8 +10,8 @@ from orchestrator.generators import GENERATORS
 from orchestrator.generators.base import Context
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.machine import Machine
-from orchestrator.simulate import simulate
 from orchestrator.sim.streams import WORKLOAD, stream
+from orchestrator.simulate import simulate
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.strategy import StrategySpec
 from orchestrator.strategies import available

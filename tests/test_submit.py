@@ -14,12 +14,13 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 import yaml
-from wheelenv import build_wheel, fresh_venv
 
 from orchestrator.plan import expand_sweep
 from orchestrator.presets import preset_files, resolve
 from orchestrator.runners.bundle import bundle_spec, runtime_env
 from orchestrator.spec import SweepSpec, validate
+
+from wheelenv import build_wheel, fresh_venv
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "orchestrator"

@@ -69,7 +69,8 @@ def test_sampled_runs_carry_their_sample_and_values(orch, tmp_path):
     values = [json.loads(r["parameters_json"])["kernel.cost_scale"] for r in rows if r["sample"] is not None]
     assert len(set(values)) == 2 and all(0.7 <= v <= 2.0 for v in values)
     report = orch("report", tmp_path / "out", "--out", tmp_path / "report")
-    assert report.code == 0 and "## Uncertainty" not in (tmp_path / "report" / "report.md").read_text()  # one design: nothing to compare
+    # one design: nothing to compare
+    assert report.code == 0 and "## Uncertainty" not in (tmp_path / "report" / "report.md").read_text()
 
 
 def sampled(design: str, sample: int, value: float, seeds: list[float], param="kernel.cost_scale") -> list[dict]:
@@ -105,6 +106,7 @@ def test_a_comparison_no_sample_reverses_is_robust():
 
 TWO_NODES = {"name": "two-nodes-16", "nodes": [{"cpus": "0-7"}, {"cpus": "8-15"}], "distance": [[10, 32], [32, 10]],
              "latency_ns": {"l3": 24, "node": 118, "remote": {32: 250}}}
+SPLIT_CPU_ROW = "| two-nodes-16 | execl+reclaim | 16 | split-cpu"   # its row in the report's uncertainty table
 
 
 def flip_report(orch, tmp_path, cost_scale: list[float]) -> str:
@@ -127,7 +129,7 @@ def flip_report(orch, tmp_path, cost_scale: list[float]) -> str:
 def test_the_report_says_a_flipping_comparison_depends_on_the_parameter(orch, tmp_path):
     md = flip_report(orch, tmp_path, [0.05, 2.0])
     assert "## Uncertainty" in md and "Robust: 0 of 1 comparisons" in md
-    verdict_row = next(line for line in md.splitlines() if line.startswith("| two-nodes-16 | execl+reclaim | 16 | split-cpu"))
+    verdict_row = next(line for line in md.splitlines() if line.startswith(SPLIT_CPU_ROW))
     assert "depends on kernel.cost_scale" in verdict_row
     # the charts draw the band, and their log axes are labelled with numbers, not formula source
     svgs = {p.name: p.read_text() for p in (tmp_path / "report-0.05" / "plots").glob("*.svg")}
@@ -139,7 +141,7 @@ def test_the_report_says_a_flipping_comparison_depends_on_the_parameter(orch, tm
 
 def test_the_report_says_a_comparison_no_sample_reverses_is_robust(orch, tmp_path):
     md = flip_report(orch, tmp_path, [1.5, 2.0])
-    verdict_row = next(line for line in md.splitlines() if line.startswith("| two-nodes-16 | execl+reclaim | 16 | split-cpu"))
+    verdict_row = next(line for line in md.splitlines() if line.startswith(SPLIT_CPU_ROW))
     # no sample finds split-cpu slower (with two seeds most cannot tell): robust, and the band is above 1
     assert "| robust: " in verdict_row and "0 slower of 3" in verdict_row
     low = float(verdict_row.split("| x")[1].split(" - ")[0])
@@ -195,8 +197,8 @@ def test_bad_designs_are_refused(bad, fragment):
 def test_each_design_ranks_the_parameter_the_ratio_follows(method):
     """The ratio follows cost_scale strongly and spin time not at all: every index says so."""
     from orchestrator.analysis.uncertainty import INDEX, influence
-    from orchestrator.spec.params import registry
     from orchestrator.plan import design
+    from orchestrator.spec.params import registry
     from orchestrator.spec.sweep import Uncertainty
 
     plan = Uncertainty(samples=8, method=method, parameters=["kernel.cost_scale", "kernel.spin_mean_ns"])

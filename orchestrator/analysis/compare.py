@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from orchestrator.analysis.stats import (
     USL,
@@ -46,7 +47,7 @@ class Group:
         return next((c for c in self.cells if c.strategy == strategy and c.copies == copies), None)
 
 
-def strategy_order(runs: list[dict], baseline: str, preferred: list[str] = ()) -> list[str]:
+def strategy_order(runs: list[dict], baseline: str, preferred: Sequence[str] = ()) -> list[str]:
     """The baseline, then the sweep's own order, then anything else by name."""
     names = set(r["strategy"] for r in runs)
     listed = [n for n in preferred if n in names] + sorted(names - set(preferred))
@@ -54,7 +55,7 @@ def strategy_order(runs: list[dict], baseline: str, preferred: list[str] = ()) -
 
 
 def compare(runs: list[dict], baseline: str, metric: str = "steady_throughput_per_s",
-            preferred: list[str] = ()) -> list[Group]:
+            preferred: Sequence[str] = ()) -> list[Group]:
     order = strategy_order(runs, baseline, preferred)
     values: dict[tuple, dict[int, float]] = {}
     for r in runs:

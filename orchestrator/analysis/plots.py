@@ -18,7 +18,8 @@ from orchestrator.analysis.measured import Beside  # noqa: E402
 # Every text is a label or a name from the user, drawn literally: "$x$" is no math formula.
 plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "orch", "font.size": 9, "axes.grid": True,
                      "grid.alpha": 0.3, "text.parse_math": False})
-PALETTE = plt.get_cmap("tab10").colors
+# tab10 is a ListedColormap, whose colors a Colormap (what get_cmap is declared to return) lacks
+PALETTE: tuple[tuple[float, float, float], ...] = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
 
 
 def _color(group: Group, strategy: str):
@@ -51,6 +52,7 @@ def _svg(fig) -> str:
 def throughput(group: Group, bands: dict[tuple, tuple[float, float]] | None = None) -> str:
     """Throughput vs copies, one line per strategy, with the 95% CI as a band; where uncertainty
     samples ran, their range (lowest to highest mean) as dashed lines around it."""
+    bands = bands or {}
     fig, ax = plt.subplots(figsize=(6.2, 3.6))
     for strategy in group.strategies():
         cells = [c for c in group.cells if c.strategy == strategy]
@@ -61,7 +63,7 @@ def throughput(group: Group, bands: dict[tuple, tuple[float, float]] | None = No
         low = [c.throughput.low if not math.isnan(c.throughput.low) else c.throughput.mean for c in cells]
         high = [c.throughput.high if not math.isnan(c.throughput.high) else c.throughput.mean for c in cells]
         ax.fill_between(x, low, high, color=color, alpha=0.2)
-        sampled = [(n, bands[key]) for n in x if (key := (group.topology, group.workload, n, strategy)) in (bands or {})]
+        sampled = [(n, bands[key]) for n in x if (key := (group.topology, group.workload, n, strategy)) in bands]
         if sampled:
             ax.plot([n for n, _ in sampled], [b[0] for _, b in sampled], color=color, linestyle="--", linewidth=0.8)
             ax.plot([n for n, _ in sampled], [b[1] for _, b in sampled], color=color, linestyle="--", linewidth=0.8)
@@ -83,6 +85,7 @@ def speedup(group: Group, baseline: str, across: dict | None = None) -> str:
     width = 0.8 / max(len(strategies), 1)
     copies = group.copies()
     for k, strategy in enumerate(strategies):
+        errs: list[list[float]]
         xs, ys, errs = [], [], [[], []]
         for i, n in enumerate(copies):
             cell = group.cell(strategy, n)
@@ -135,12 +138,13 @@ def beside(b: Beside) -> str:
     ax.fill_between(x, [p.model.mean if math.isnan(p.model.low) else p.model.low for p in b.points],
                     [p.model.mean if math.isnan(p.model.high) else p.model.high for p in b.points],
                     color=PALETTE[0], alpha=0.2)
-    banded = [p for p in b.points if p.band is not None]
+    banded = [(p.copies, *p.band) for p in b.points if p.band is not None]
     if banded:
-        ax.fill_between([p.copies for p in banded], [p.band[0] for p in banded], [p.band[1] for p in banded],
-                        color=PALETTE[0], alpha=0.08, label="model across samples")
+        copies, low, high = zip(*banded)
+        ax.fill_between(copies, low, high, color=PALETTE[0], alpha=0.08, label="model across samples")
     mean = [sum(p.measured) / len(p.measured) for p in b.points]
-    errs = [[m - min(p.measured) for m, p in zip(mean, b.points)], [max(p.measured) - m for m, p in zip(mean, b.points)]]
+    errs = [[m - min(p.measured) for m, p in zip(mean, b.points)],
+            [max(p.measured) - m for m, p in zip(mean, b.points)]]
     ax.errorbar(x, mean, yerr=errs, marker="s", color=PALETTE[3], capsize=3, label=f"measured on {b.host}")
     _copies_axis(ax, x)
     ax.set_xlabel("copies")

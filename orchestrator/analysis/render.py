@@ -89,9 +89,10 @@ def gave_up(run: dict) -> float | None:
 
 
 def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
-    seen = {}
+    seen: dict[tuple[str, str], tuple[int, float]] = {}
     for r in study.runs:
-        seen.setdefault((r["topology"], r["strategy"]), (r["memory_per_inode_bytes"], r["memory_per_million_inodes_mib"]))
+        seen.setdefault((r["topology"], r["strategy"]),
+                        (r["memory_per_inode_bytes"], r["memory_per_million_inodes_mib"]))
     return [(t, s, b, m) for (t, s), (b, m) in sorted(seen.items())]
 
 
@@ -146,6 +147,12 @@ def _across(v: Verdict | None) -> str:
     return "-" if v is None else f"{v.verdict} ({v.faster} faster, {v.slower} slower of {v.samples})"
 
 
+def _influence(v: Verdict | None) -> str:
+    """The parameter the ratio follows most, with its index: 'kernel.cost_scale (PAWN 0.42)'."""
+    top = None if v is None else v.top
+    return "-" if v is None or top is None else f"{top} ({v.index} {v.sensitivity[top]:.2f})"
+
+
 def _cell_rows(group: Group, across: dict[tuple, Verdict]) -> list[list[str]]:
     rows = []
     for cell in group.cells:
@@ -184,7 +191,8 @@ CELL_HEAD = ["copies", "strategy", "throughput (it/s)", "95% CI", "ratio to base
 ACROSS_HEAD = ["ratio across samples", "verdict across samples"]
 USL_HEAD = ["strategy", "sigma (contention)", "kappa (coherency)", "peak copies N*"]
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:nth-child(2),td:first-child{text-align:left}h2{border-bottom:2px solid #ddd;margin-top:2em}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots svg{max-width:540px;height:auto}pre{background:#f7f7f7;padding:1em}"""
 
@@ -196,7 +204,7 @@ def _num(x: float) -> str:
 class Page:
     """report.md and index.html, built section by section from the same tables."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.md: list[str] = []
         self.html: list[str] = []
 
@@ -339,10 +347,8 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
         for c in group.cells:
             if c.ratio is not None:
                 v = across.get((c.topology, c.workload, c.copies, c.strategy))
-                top = None if v is None else v.top
                 verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
-                                + ([_band(v), _across(v), "-" if top is None else
-                                    f"{top} ({v.index} {v.sensitivity[top]:.2f})"] if across else []))
+                                + ([_band(v), _across(v), _influence(v)] if across else []))
     if study.measured:
         _beside(page, beside, unmatched, out)
     if found:
@@ -356,7 +362,8 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
                + (ACROSS_HEAD + ["most sensitive parameter (index)"]) * bool(across), verdicts)
     html_page = (f"<!doctype html><html><head><meta charset='utf-8'><title>orch report</title>"
                  f"<style>{STYLE}</style></head><body>{''.join(page.html)}</body></html>")
-    written = {"index.html": html_page, "report.md": "\n".join(page.md), "lkml.txt": lkml(study, groups, baseline, across)}
+    written = {"index.html": html_page, "report.md": "\n".join(page.md),
+               "lkml.txt": lkml(study, groups, baseline, across)}
     for name, text in written.items():
         write_text_atomic(out / name, text)
     return [out / name for name in written]

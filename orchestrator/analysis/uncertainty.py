@@ -62,10 +62,10 @@ def verdicts(runs: list[dict], baseline: str, metric: str = "steady_throughput_p
     for r in runs:
         draws.setdefault((r["topology"], r["workload"], r["copies"]), {})[r["sample"]] = r["parameters_json"]
     cells = sorted({k[:3] for k in values})
-    designs = sorted({k[3] for k in values} - {baseline})
+    others = sorted({k[3] for k in values} - {baseline})
     out = []
     for cell in cells:
-        for design in designs:
+        for design in others:
             ratios, signs, samples = [], [], []
             params = {sample: json.loads(text or "{}") for sample, text in draws[cell].items()}
             for sample in sorted(params):
@@ -119,7 +119,8 @@ def pawn_median(problem: dict, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return pawn.analyze(problem, x, y, S=slices - (slices in (6, 9)))["median"]
 
 
-def _verdict(cell, design, ratios, signs, sensitivity, index) -> Verdict:
+def _verdict(cell: tuple[str, str, int], design: str, ratios: list[float], signs: list[int],
+             sensitivity: dict[str, float], index: str) -> Verdict:
     faster, slower = signs.count(1), signs.count(-1)
     counts = {1: faster, -1: slower, 0: signs.count(0)}
     majority = max(counts, key=lambda s: (counts[s], s == 0))

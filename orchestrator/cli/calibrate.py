@@ -95,7 +95,8 @@ def calibrate(
         result = fit(problem, budget, workers, backend=backend.value, address=address,
                      progress=lambda n, best: bar.update(task, completed=n, description=f"best RMS {best:.3f}"))
     command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
-                          "--fit", ",".join(p.name for p in params), *(["--holdout", holdout] if held else []),
+                          "--fit", ",".join(p.name for p in params),
+                          *(["--holdout", holdout] if held and holdout else []),
                           "--budget", str(budget), "--seeds", str(seeds), "--duration-ms", str(duration_ms),
                           "--warmup-ms", str(warmup_ms), *(["--noise", str(noise)] if noise is not None else []),
                           *(["--out", str(out)] if out else [])])

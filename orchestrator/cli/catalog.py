@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
 
 from orchestrator import terminal
@@ -11,7 +13,7 @@ from orchestrator.spec import WorkloadSpec, read_yaml, validate
 from orchestrator.strategies import available
 
 
-def table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def table(title: str, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     shown = Table(title=title, title_justify="left")
     for column in columns:
         shown.add_column(column, no_wrap=column != columns[-1])
@@ -28,7 +30,7 @@ def strategies() -> None:
 
 def workloads() -> None:
     """List the workload presets (workloads/*.yaml) and the generator kinds behind them."""
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     for name in preset_names("workloads"):
         path = resolve("workloads", name)
         spec = validate(WorkloadSpec, read_yaml(path), str(path))

@@ -7,7 +7,7 @@ import math
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import pyarrow as pa
 import typer
@@ -38,6 +38,16 @@ class Placement(str, Enum):
     compact = "compact"
 
 
+class RunFields(TypedDict):
+    """A run's own fields as orch run's options give them (plan.run_from takes them)."""
+
+    copies: int | None
+    seed: int
+    duration_ms: float
+    warmup_ms: float
+    placement: str
+
+
 def ns(value: float | None) -> str:
     """Nanoseconds in the unit a person reads fastest."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -66,12 +76,14 @@ def run(
 ) -> None:
     """Simulate one configuration and report throughput, lock_stat and costs."""
     parts = load_parts(topology, strategy, workload)
-    fields = dict(copies=copies, seed=seed, duration_ms=duration_ms, warmup_ms=warmup_ms, placement=placement.value)
+    fields = RunFields(copies=copies, seed=seed, duration_ms=duration_ms, warmup_ms=warmup_ms,
+                       placement=placement.value)
     fitted = None if profile is None else load_profile(profile)
     if fitted is not None:
         run_from(parts, fitted.overrides(), source=profile, **fields)  # a bad value is blamed on the profile
     spec = run_from(parts, [*(fitted.overrides() if fitted else []), *overrides], **fields)
     if fitted is not None:
+        assert profile is not None  # fitted was read from it
         warning = fitted.warning(profile, shape_digest(spec.topology.model_dump(mode="json")))
         if warning:
             print(f"orch: warning: {warning}", file=sys.stderr)
@@ -97,7 +109,7 @@ def run(
             print(f"wrote {out}/{{runs,locks,timeseries,histograms}}.parquet")
 
 
-def member_band(parts: dict, profile: ProfileSpec, user: list[str], fields: dict, best: RunResult,
+def member_band(parts: dict, profile: ProfileSpec, user: list[str], fields: RunFields, best: RunResult,
                 check: bool) -> dict | None:
     """The steady throughput range over a profile's ensemble members: each member's fitted values
     replace the best fit's, the user's --set still applied after them. None for a profile of one."""
@@ -166,12 +178,12 @@ def print_summary(result: RunResult) -> None:
         for col in ("class", "mode", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
                     "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces"):
             table.add_column(col, justify="left" if col in ("class", "mode") else "right", no_wrap=True)
-        for row in result.locks:
-            share = row["contentions"] / row["acquisitions"] if row["acquisitions"] else 0.0
-            table.add_row(row["lock_class"], row["mode"], f"{row['acquisitions']:,}", f"{row['contentions']:,}",
-                          f"{share:.1%}", ns(row["wait_avg_ns"]), ns(row["wait_p99_ns"]), ns(row["wait_max_ns"]),
-                          ns(row["hold_avg_ns"]), ns(row["spin_ns"]), ns(row["sleep_ns"]),
-                          f"{row['sleeps']:,}", f"{row['handoffs']:,}",
-                          f"{row['acq_bounces'] + row['con_bounces']:,}")
+        for lock in result.locks:
+            share = lock["contentions"] / lock["acquisitions"] if lock["acquisitions"] else 0.0
+            table.add_row(lock["lock_class"], lock["mode"], f"{lock['acquisitions']:,}", f"{lock['contentions']:,}",
+                          f"{share:.1%}", ns(lock["wait_avg_ns"]), ns(lock["wait_p99_ns"]), ns(lock["wait_max_ns"]),
+                          ns(lock["hold_avg_ns"]), ns(lock["spin_ns"]), ns(lock["sleep_ns"]),
+                          f"{lock['sleeps']:,}", f"{lock['handoffs']:,}",
+                          f"{lock['acq_bounces'] + lock['con_bounces']:,}")
         console.print(table)
     sys.stdout.flush()

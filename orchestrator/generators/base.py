@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterator
+from typing import TYPE_CHECKING, ClassVar, Iterator
 
 import numpy as np
 
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.strategies.base import FileDecl
+
+if TYPE_CHECKING:
+    from orchestrator.sim.encoder import Batch
 
 BATCH = 1024  # draws per batch: large enough for numpy to amortize, small enough to stay lazy
 
@@ -62,5 +65,5 @@ class Generator(ABC):
         """Declare shared locks, lines and files, keeping the handles for the ops."""
 
     @abstractmethod
-    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
-        """Endless batches of ops for one copy."""
+    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[Batch]:
+        """Endless batches of ops for one copy (or of rows already encoded, sim/encoder.py)."""

@@ -20,6 +20,7 @@ from orchestrator.generators.immap import (
     think_scale,
 )
 from orchestrator.sim import ops
+from orchestrator.spec.workload import Execl as ExeclSpec
 
 # Shares of exec_ns: before the old image goes (syscall entry, path walk, bprm set-up), between
 # teardown and mapping (ELF parsing, page tables), and after each file is mapped (ld.so and libc
@@ -31,6 +32,7 @@ ITERATIONS_PER_BATCH = 4  # an exec is ~60 ops: generate only a little ahead of 
 class Execl(ImmapGenerator):
     kind = "execl"
     summary = "UnixBench execl: exec in a loop; teardown, ELF and ld.so mapping of binary, ld.so, libc"
+    spec: ExeclSpec
 
     def exec_ops(self, ids: Ids, image: dict[str, list], scale: float) -> list[tuple]:
         """One exec: tear down `image` (updated in place to the new one) and map the new image."""

@@ -8,11 +8,13 @@ import numpy as np
 
 from orchestrator.generators.immap import Ids, ImmapGenerator, think_scale
 from orchestrator.sim import ops
+from orchestrator.spec.workload import MmapChurn as MmapChurnSpec
 
 
 class MmapChurn(ImmapGenerator):
     kind = "mmap-churn"
     summary = "will-it-scale style mmap + munmap of one shared file in a loop"
+    spec: MmapChurnSpec
 
     def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
         spec = self.spec

@@ -20,11 +20,13 @@ from orchestrator.generators.immap import (
     think_scale,
 )
 from orchestrator.sim import ops
+from orchestrator.spec.workload import Spawn as SpawnSpec
 
 
 class Spawn(Execl):
     kind = "spawn"
     summary = "fork + exec + exit: dup_mmap of every file VMA, then the execl path, then teardown"
+    spec: SpawnSpec
 
     def parent_image(self, slot: int) -> dict[str, list]:
         return {f.name: [(IMAGE_IDS + (slot << 20) + (index << 8) + k, first, last)

@@ -87,7 +87,8 @@ def this_host() -> Host:
     from orchestrator.spec.detect import detect
 
     topology = detect()
-    return Host(socket.gethostname(), platform.release(), cpu_model(), topology, shape_digest(topology.model_dump(mode="json")))
+    return Host(socket.gethostname(), platform.release(), cpu_model(), topology,
+                shape_digest(topology.model_dump(mode="json")))
 
 
 def cache_folder() -> Path:
@@ -114,8 +115,8 @@ def execl_binary() -> Path:
             raise UserError("measure", "execl", f"{compiler} could not build {EXECL_SOURCE.name}: {why}")
         temp.replace(binary)
     except OSError as exc:
-        why = exc.strerror or exc
-        raise UserError(str(binary.parent), None, f"cannot build the execl benchmark there: {why}") from None
+        raise UserError(str(binary.parent), None,
+                        f"cannot build the execl benchmark there: {exc.strerror or exc}") from None
     return binary
 
 
@@ -139,7 +140,7 @@ def pinned_cpus(copies: int, topology: Topology, allowed: set[int]) -> list[int]
 
 def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | None) -> Repeat:
     """Start the copies, wait until each is ready, run them over one window, collect counts."""
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[str]] = []
     try:
         for i in range(copies):
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -148,16 +149,19 @@ def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | N
             if cpus is not None:  # before START: the copy has not begun counting yet
                 os.sched_setaffinity(proc.pid, {cpus[i]})
         for proc in procs:
+            assert proc.stdout is not None  # PIPE, above (and for stdin, stderr)
             if proc.stdout.readline().strip() != "ready":
                 raise RuntimeError(_failure(proc, "did not start"))
         start = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + START_MARGIN_NS
         end = start + int(seconds * 1e9)
         started_at = time.time() + START_MARGIN_NS / 1e9
         for proc in procs:
+            assert proc.stdin is not None
             proc.stdin.write(f"{start} {end}\n")
             proc.stdin.close()
         counts = []
         for proc in procs:
+            assert proc.stdout is not None
             text = proc.stdout.read().strip()
             proc.wait()
             if proc.returncode != 0 or not text.isdigit():
@@ -171,9 +175,10 @@ def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | N
                 proc.wait()
 
 
-def _failure(proc: subprocess.Popen, what: str) -> str:
+def _failure(proc: subprocess.Popen[str], what: str) -> str:
     proc.kill()
     proc.wait()
+    assert proc.stderr is not None
     why = (proc.stderr.read().strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
     return f"a copy {what}: {why}"
 

@@ -56,7 +56,8 @@ def _groups(dataset: Dataset, rows: int) -> list[list[str]]:
 
 
 def _merge(dataset: Dataset, group: list[str]) -> None:
-    tables, meta = {}, {}
+    tables: dict[str, pa.Table] = {}
+    meta: dict[str, str] = {}
     for table in TABLES:
         parts = []
         for name in group:

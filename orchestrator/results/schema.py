@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-F, I, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
+F, I, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()  # noqa: E741 - I is int64, beside F, S and B
 
 RUNS = [
     ("run_id", S, "hash of the run's canonical config and the model version (measured: of host, workload, "

@@ -11,6 +11,7 @@ folder named by their hash: Ray reuses a node's virtualenv until the code change
 from __future__ import annotations
 
 import base64
+import email.message
 import hashlib
 import importlib.util
 import io
@@ -19,6 +20,7 @@ import shutil
 import zipfile
 from importlib.metadata import Distribution, distribution, entry_points
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -73,8 +75,11 @@ def write_wheel(dist: Distribution, folder: Path) -> Path:
     name = re.sub(r"[-_.]+", "_", dist.name).lower()
     info = f"{name}-{dist.version}.dist-info"
     contents = {arc: path.read_bytes() for arc, path in sorted(files.items())}
-    contents[f"{info}/METADATA"] = dist.metadata.as_string().encode()  # also from a checkout's egg-info
-    contents[f"{info}/entry_points.txt"] = dist.read_text("entry_points.txt").encode()
+    metadata = cast(email.message.Message, dist.metadata)  # what PackageMetadata is at run time
+    contents[f"{info}/METADATA"] = metadata.as_string().encode()  # also from a checkout's egg-info
+    declared = dist.read_text("entry_points.txt")
+    assert declared is not None  # every distribution bundled was found by its entry points
+    contents[f"{info}/entry_points.txt"] = declared.encode()
     contents[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: orch\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     record = [f"{arc},sha256={_digest(data)},{len(data)}" for arc, data in contents.items()]
     contents[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,", ""]).encode()
@@ -93,7 +98,9 @@ def write_wheel(dist: Distribution, folder: Path) -> Path:
 def _module_files(module: str) -> dict[str, Path]:
     """The files of an importable top-level module or package, by their path in a wheel."""
     spec = importlib.util.find_spec(module)
+    assert spec is not None, module  # an entry point names it
     if not spec.submodule_search_locations:
+        assert spec.origin is not None, module  # a module, not a namespace package: its file
         return {Path(spec.origin).name: Path(spec.origin)}
     files = {}
     for root in map(Path, spec.submodule_search_locations):

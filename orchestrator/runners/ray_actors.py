@@ -14,15 +14,19 @@ a run's world is 20 - 40 ms even on 384 CPUs.)
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, cast
 
 from orchestrator.errors import UserError
 from orchestrator.runners import stopping
 from orchestrator.runners.executor import Done, as_stream
 from orchestrator.runners.ray_tasks import RETRIES, RayTasks
 from orchestrator.runners.work import Retry
+from orchestrator.sim.encoder import Batch
 from orchestrator.simulate import build, local_streams, machine_for
 from orchestrator.spec.run import RunSpec
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle, ActorProxy  # ray loads only when the actors layout runs
 
 PREFETCH = 8  # batches pulled per remote call
 
@@ -30,8 +34,8 @@ PREFETCH = 8  # batches pulled per remote call
 class NodeStreams:
     """The CPU actors of one virtual node: their operation streams, for one run at a time."""
 
-    def __init__(self):
-        self.streams: dict[int, Iterator[list[tuple]]] = {}
+    def __init__(self) -> None:
+        self.streams: dict[int, Iterator[Batch]] = {}
 
     def load(self, spec_json: dict, slots: list[int]) -> None:
         spec = RunSpec.model_validate(spec_json)
@@ -39,7 +43,7 @@ class NodeStreams:
         make = local_streams(spec, generator)
         self.streams = {slot: make(slot) for slot in slots}
 
-    def next_batches(self, slot: int, count: int) -> list[list[tuple]]:
+    def next_batches(self, slot: int, count: int) -> list[Batch]:
         stream = self.streams[slot]
         return [next(stream) for _ in range(count)]
 
@@ -48,7 +52,7 @@ class NodeLost(Retry):
     """A node actor died while the owner pulled from it: the run is retried, not failed."""
 
 
-def _pull(handle, slot: int) -> Iterator[list[tuple]]:
+def _pull(handle, slot: int) -> Iterator[Batch]:
     import ray
 
     while True:
@@ -95,7 +99,7 @@ class RayActors(RayTasks):
         machine = machine_for(spec)
         for slot, node in enumerate(machine.node):
             by_node.setdefault(node, []).append(slot)
-        for attempt in range(RETRIES + 1):
+        for _attempt in range(RETRIES + 1):
             try:
                 handles = {node: crew.get_node(node) for node in by_node}
                 # loaded before the owner pulls: calls from two callers keep no order between them
@@ -134,8 +138,8 @@ class Crew:
         self.node_class = ray.remote(num_cpus=0)(NodeStreams)
         self.suffix = str(owner_pid)
         self.made = 1
-        self.owner = None
-        self.nodes: dict[int, object] = {}
+        self.owner: ActorProxy[TreeOwner] | None = None
+        self.nodes: dict[int, ActorProxy[NodeStreams]] = {}
 
     def get_owner(self):
         if self.owner is None:
@@ -153,7 +157,7 @@ class Crew:
 
         for actor in [self.owner, *self.nodes.values()]:
             if actor is not None:
-                ray.kill(actor)
+                ray.kill(cast("ActorHandle", actor))  # an ActorProxy is a handle, typed as its class too
         self.owner, self.nodes = None, {}
         self.made += 1
 

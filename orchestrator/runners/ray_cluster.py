@@ -72,6 +72,7 @@ def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterato
 def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, mark: str | None) -> None:
     try:
         if address is None:
+            assert mark is not None  # a Ray orch starts carries its mark (ray_session)
             with compat.ray_in_own_sessions(), stopping.marking(mark):  # a Ctrl-C reaches orch alone
                 ray.init(num_cpus=workers or os.cpu_count(), resources=vnode_resources(nodes),
                          include_dashboard=False, log_to_driver=False, configure_logging=False,

@@ -177,6 +177,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
                TimeRemainingColumn()]
     buffer = PartBuffer(dataset, meta, bounds)
     near = backend == "ray" and layout == "task" and (shared_out or dataset.object_store)
+    assert dataset.sweep is not None  # a sweep's own part of the dataset
     sink = Sink(dataset.uri, dataset.sweep, meta, owner()) if near else None
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=count, failed=0)

@@ -73,7 +73,8 @@ def run_batch(spec_jsons: list[dict], sweep_id: str, sink: Sink | None = None, r
     stop signal (in orch's own process: the in-process backend) ends the batch early with the runs
     finished so far."""
     began = time.perf_counter()
-    acks, rows = [], {name: [] for name in TABLES}
+    acks: list[tuple[str, str | None]] = []
+    rows: dict[str, list[dict]] = {name: [] for name in TABLES}
     interrupted = False
     try:
         for spec_json in spec_jsons:
@@ -81,6 +82,7 @@ def run_batch(spec_jsons: list[dict], sweep_id: str, sink: Sink | None = None, r
             run_id, found, error = run_rows(spec_json, sweep_id, run, streams)
             if error is not None:
                 found = failed_rows(RunSpec.model_validate(spec_json), error, sweep_id)
+            assert found is not None  # run_rows returns rows or an error
             acks.append((run_id, error))
             for name in TABLES:
                 rows[name] += found[name]
@@ -91,8 +93,7 @@ def run_batch(spec_jsons: list[dict], sweep_id: str, sink: Sink | None = None, r
         from orchestrator.results.dataset import Dataset
 
         Dataset(sink.uri, sink.sweep).write_batch(tables, sink.spec, writer=sink.writer)
-        tables = None
-    return Batch(acks, time.perf_counter() - began, tables, interrupted)
+    return Batch(acks, time.perf_counter() - began, tables if sink is None else None, interrupted)
 
 
 class Sizer:

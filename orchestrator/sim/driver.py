@@ -55,9 +55,9 @@ class Driver:
         """Lay out the state, preload the trees and schedule every CPU at time 0."""
         self.began = wallclock.perf_counter()
         self.world = world
-        self._S = None
         self.encoder = Encoder(world.streams, world.expand)
-        self.S = layout.allocate(world)
+        self._S = S = layout.allocate(world)
+        self.ref = compiled(S)
         rows = [(tree, self.encoder.new_vma(-1, vma_id), vma_id, first, last, node)
                 for tree, vma_id, first, last, node in world.preloads]
         self.call(preload, np.array(rows, dtype=np.int64).reshape(len(rows), 6))

@@ -26,16 +26,19 @@ PAD = [(0,) * (ROW - k) for k in range(ROW + 1)]  # what fills a plain op's tupl
 WALK_BEGIN, WALK_END = (ops.WALK_BEGIN,) + PAD[1], (ops.WALK_END,) + PAD[1]
 
 
+Batch = list[tuple] | np.ndarray  # ops, or rows already encoded (plain ops and ACQUIRE only)
+
+
 @dataclass
 class Cpu:
-    batches: Iterator[list[tuple]]
-    pending: list[tuple] = field(default_factory=list)  # the batch being encoded ...
+    batches: Iterator[Batch]
+    pending: Batch = field(default_factory=list)  # the batch being encoded ...
     at: int = 0                                          # ... from here
     free_vmas: list[int] = field(default_factory=list)  # engine VMA ids this CPU's removals freed
 
 
 class Encoder:
-    def __init__(self, streams: list[Iterator[list[tuple]]], expand: Callable[[int, tuple], list[tuple]] | None):
+    def __init__(self, streams: list[Iterator[Batch]], expand: Callable[[int, tuple], list[tuple]] | None):
         self.cpus = [Cpu(batches) for batches in streams]
         self.expand = expand  # the strategy's expansion of an i_mmap op
         self.vma_ids: dict[int, int] = {}  # workload VMA id -> engine VMA id
@@ -51,7 +54,7 @@ class Encoder:
             if isinstance(cpu.pending, np.ndarray) and cpu.at < len(cpu.pending):
                 if rows:
                     break
-                return self._copy(cpu), []
+                return self._copy(cpu, cpu.pending), []
             if cpu.at == len(cpu.pending):
                 batch = next(cpu.batches, None)
                 if batch is None:  # a finite stream (tests): run what there is
@@ -66,9 +69,8 @@ class Encoder:
         return np.array(rows, dtype=np.int64).reshape(-1, ROW), pool
 
     @staticmethod
-    def _copy(cpu: Cpu) -> np.ndarray:
-        """The next CHUNK rows of an encoded batch (extended past an ACQUIRE that folds)."""
-        batch = cpu.pending
+    def _copy(cpu: Cpu, batch: np.ndarray) -> np.ndarray:
+        """The next CHUNK rows of cpu's encoded batch (extended past an ACQUIRE that folds)."""
         end = min(cpu.at + CHUNK, len(batch))
         while end < len(batch) and batch[end - 1, 0] == ops.ACQUIRE and batch[end - 1, 3]:
             end += 1
@@ -99,6 +101,7 @@ class Encoder:
                 if fold:
                     continue
             elif code == ops.IMMAP:
+                assert self.expand is not None, "an i_mmap op, and no strategy to expand it"
                 walk = op[1] == ops.RMAP_WALK
                 if walk:
                     rows += WALK_BEGIN
@@ -150,9 +153,9 @@ class Encoder:
                         ops.RELEASE, lock, ops.WRITE_MODE, 0, 0, 0, 0)
             return (code, line, lock, 0, 0, 0, 0)
         if code == ops.SUBTREE_OF:
-            return (code, self.vma_ids[op[1]], op[2].index, 0, 0, 0, 0)
+            return (code, self.vma_ids[op[1]], op[2].number, 0, 0, 0, 0)
         if code == ops.SMALLEST:
-            return (code, op[1].index, op[2].index, 0, 0, 0, 0)
+            return (code, op[1].number, op[2].number, 0, 0, 0, 0)
         raise ValueError(f"unknown op {op!r}")
 
     def new_vma(self, slot: int, vma_id: int) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from orchestrator.sim import ops
+from orchestrator.sim.encoder import Batch
 from orchestrator.sim.machine import Machine
 from orchestrator.sim.ops import KINDS, PERCPU_RWSEM
 from orchestrator.spec.kernel import KernelSpec
@@ -23,13 +24,13 @@ class Table(list):
     """Per-subtree handles (trees, locks, lines) that a run-time choice can index:
     `table[ops.SUBTREE]` is the entry the CPU's subtree register names when the op runs."""
 
-    def __init__(self, values, index: int):
+    def __init__(self, values, number: int):
         super().__init__(values)
-        self.index = index
+        self.number = number  # its place in Engine.tables (not `index`: that is list.index)
 
     def __getitem__(self, key):
         if isinstance(key, ops.RunTime):
-            return ops.INDIRECT + self.index
+            return ops.INDIRECT + self.number
         return super().__getitem__(key)
 
 
@@ -64,7 +65,7 @@ class Engine:
         self.tree_tops: list[list[int]] = []
         self.tables: list[list[int]] = []
         self.preloads: list[tuple[int, int, int, int, int]] = []  # (tree, vma, first, last, node)
-        self.streams: list[Iterator[list[tuple]]] = []  # each CPU's op batches
+        self.streams: list[Iterator[Batch]] = []  # each CPU's op batches
         self.expand: Callable[[int, tuple], list[tuple]] | None = None  # the strategy's expansion
 
     def line(self, name: str, home: int) -> int:
@@ -103,5 +104,5 @@ class Engine:
         """A VMA mapped on `node` before the run: no cost, its line still in memory."""
         self.preloads.append((tree, vma, first, last, node))
 
-    def add_cpu(self, batches: Iterator[list[tuple]]) -> None:
+    def add_cpu(self, batches: Iterator[Batch]) -> None:
         self.streams.append(batches)

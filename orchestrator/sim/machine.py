@@ -84,7 +84,7 @@ class Machine:
         for slot, cpu in enumerate(cpus):
             if cpu in smt_group:
                 in_core.setdefault(smt_group[cpu], []).append(slot)
-        siblings = [tuple(s for s in in_core.get(smt_group.get(cpu), ()) if cpus[s] != cpu) for cpu in cpus]
+        siblings = [tuple(s for s in in_core.get(smt_group.get(cpu, -1), ()) if cpus[s] != cpu) for cpu in cpus]
         return cls(
             topology=topo,
             cpus=cpus,

@@ -3,7 +3,7 @@ turns into tables, without reaching into the state's arrays."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from orchestrator.sim import state
@@ -96,11 +96,11 @@ def read(S: State, world: Engine, wall_s: float) -> Measurements:
 
 
 def lock_classes(S: State, world: Engine) -> dict[str, LockClassStats]:
-    out = {}
-    for index, (name, kind) in enumerate(world.lock_classes.items()):
-        modes = []
-        for row in (2 * index, 2 * index + 1):
-            values = S.stats[row, list(STAT_COLUMNS)].tolist()
-            modes.append(LockStats(*values, wait_hist=Histogram(S.stats_hist[row].tolist())))
-        out[name] = LockClassStats(name, kind, tuple(modes))
-    return out
+    return {name: LockClassStats(name, kind, (lock_stats(S, 2 * index), lock_stats(S, 2 * index + 1)))
+            for index, (name, kind) in enumerate(world.lock_classes.items())}
+
+
+def lock_stats(S: State, row: int) -> LockStats:
+    counts = S.stats[row, list(STAT_COLUMNS)].tolist()
+    return LockStats(**{f.name: n for f, n in zip(fields(LockStats), counts)},
+                     wait_hist=Histogram(S.stats_hist[row].tolist()))

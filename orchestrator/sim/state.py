@@ -13,7 +13,7 @@ to grow them, then carries on where it stopped.
 from __future__ import annotations
 
 from collections import namedtuple
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numba import config, types
@@ -65,7 +65,7 @@ class Field(NamedTuple):
     name: str
     shape: tuple  # per axis, a number or the name of a size (sim/layout.py, sizes)
     fill: int = 0
-    dtype: type = np.int64
+    dtype: type[np.generic] = np.int64
 
 
 FIELDS = (
@@ -166,7 +166,18 @@ FIELDS = (
     Field("cwalk_hist", (BUCKETS,)),
     Field("cpu_ns", (NSTATES,)),
 )
-State = namedtuple("State", [field.name for field in FIELDS])
+if TYPE_CHECKING:
+    class State(tuple[np.ndarray, ...]):
+        """For type checkers only: the named tuple below has one field per row of FIELDS, made at
+        run time, so a checker cannot list them without a copy of the table. Each is an array."""
+
+        _fields: tuple[str, ...]
+
+        def __new__(cls, *arrays: np.ndarray) -> State: ...
+        def __getattr__(self, name: str) -> np.ndarray: ...
+        def _replace(self, **arrays: np.ndarray) -> State: ...
+else:
+    State = namedtuple("State", [field.name for field in FIELDS])
 
 
 @structref.register
@@ -185,7 +196,7 @@ structref.define_proxy(StateRef, StateType, State._fields)  # StateRef(*arrays),
 def compiled(s: State):
     """What the compiled loop takes: a StateRef over the same arrays (the tuple itself when
     NUMBA_DISABLE_JIT=1, where attribute access is all the functions need)."""
-    return s if config.DISABLE_JIT else _to_ref(s)
+    return s if config.DISABLE_JIT else _to_ref(s)  # type: ignore[attr-defined]  # set from the environment
 
 
 @njit
@@ -196,7 +207,7 @@ def _to_ref(s):
 def new_state(sizes: dict[str, int], contents: dict[str, object]) -> State:
     """A state of the given sizes: every array its field's fill, with `contents` (arrays or
     nested lists, by field name) written over the start of theirs."""
-    arrays = []
+    arrays: list[np.ndarray] = []
     for field in FIELDS:
         array = np.full([sizes.get(axis, axis) for axis in field.shape], field.fill, dtype=field.dtype)
         if field.name in contents:
@@ -210,7 +221,7 @@ def new_state(sizes: dict[str, int], contents: dict[str, object]) -> State:
 
 def resized(S: State, axis: str, size: int) -> State:
     """S with the `axis` of every array that has it grown to `size` (new entries: the fill)."""
-    grown = {}
+    grown: dict[str, np.ndarray] = {}
     for field in FIELDS:
         if axis in field.shape:
             old = getattr(S, field.name)

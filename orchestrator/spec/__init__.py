@@ -1,5 +1,9 @@
 """Spec models (pydantic v2) and YAML loading: the first stage of the data path."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.loader import load, read_yaml, validate
 from orchestrator.spec.strategy import StrategySpec
@@ -7,7 +11,10 @@ from orchestrator.spec.sweep import SweepSpec
 from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
 
-SCHEMAS = {
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm
+
+SCHEMAS: dict[str, TypeForm[object]] = {
     "kernel": KernelSpec,
     "topology": Topology,
     "workload": WorkloadSpec,

@@ -19,7 +19,8 @@ MAX_SAME_SOCKET_SLIT = 16
 def remote_latency(distance: list[list[int]], socket_of_node: list[int] | None) -> dict[int, int]:
     """Latency per off-diagonal SLIT value; cross-socket values rank into 1 hop, then 2+ hops."""
     n = len(distance)
-    same, cross = set(), set()
+    same: set[int] = set()
+    cross: set[int] = set()
     for i in range(n):
         for j in range(n):
             if i == j:

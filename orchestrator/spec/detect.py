@@ -87,9 +87,10 @@ def detect(sys_root: Path = Path("/sys"), notes: list[str] | None = None) -> Top
 
     packages = [_read(cpu_root / f"cpu{node[0]}" / "topology/physical_package_id") for node in nodes]
     socket_of_node = None
-    if all(p is not None for p in packages):
-        ids = sorted(set(packages), key=lambda p: int(p))
-        socket_of_node = [ids.index(p) for p in packages]
+    known = [p for p in packages if p is not None]
+    if len(known) == len(packages):
+        ids = sorted(set(known), key=lambda p: int(p))
+        socket_of_node = [ids.index(p) for p in known]
 
     hierarchy: dict = {}
     if socket_of_node is not None:

@@ -77,7 +77,8 @@ class KernelSpec(Spec):
     # lib/lockref.c: CMPXCHG_LOOP gives up after 100 failed cmpxchg and takes the spinlock (H)
     lockref_retry_limit: PositiveInt = Field(
         100, description="failed cmpxchg attempts before a lockref takes its spinlock")
-    # Tree model (docs/sources.md, "Trees": a handful of hot lines per tree plus a per-level cost). The per-level cost is the topology's costs_ns.tree_level.
+    # Tree model (docs/sources.md, "Trees": a handful of hot lines per tree plus a per-level cost).
+    # The per-level cost is the topology's costs_ns.tree_level.
     tree_hot_levels: NonNegativeInt = Field(
         2, le=MAX_TREE_LINES, description="top levels read as real lines on every descent")
     tree_neighbor_writes: NonNegativeInt = Field(

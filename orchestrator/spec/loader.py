@@ -7,12 +7,15 @@ import re
 import stat
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from orchestrator.errors import FieldError, UserError
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeForm  # a model class or an annotated union (WorkloadSpec)
 
 T = TypeVar("T")
 
@@ -178,7 +181,11 @@ def validation_to_user_error(exc: ValidationError, source: str, data: Any = None
     return UserError(source, dotted(loc), message)
 
 
-def validate(model: type[T] | TypeAdapter, data: Any, source: str) -> T:
+@overload
+def validate(model: TypeAdapter[T], data: Any, source: str) -> T: ...
+@overload
+def validate(model: TypeForm[T], data: Any, source: str) -> T: ...
+def validate(model: TypeForm[T] | TypeAdapter[T], data: Any, source: str) -> T:
     adapter = model if isinstance(model, TypeAdapter) else TypeAdapter(model)
     try:
         return adapter.validate_python(data)
@@ -186,7 +193,7 @@ def validate(model: type[T] | TypeAdapter, data: Any, source: str) -> T:
         raise validation_to_user_error(exc, source, data) from None
 
 
-def load(model: type[T] | TypeAdapter, path: str | Path) -> T:
+def load(model: TypeForm[T], path: str | Path) -> T:
     return validate(model, read_yaml(path), str(path))
 
 

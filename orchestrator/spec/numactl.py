@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.spec.cpulist import format_cpulist
@@ -84,7 +85,7 @@ def parse_numactl(text: str, source: str, name: str = "imported",
                 if smt else "no SMT siblings (numactl output has none: see --threads-per-core)")
     notes.append(f"no socket or L3 data in numactl output; {smt_note}; latencies are the default tiers "
                  "of docs/sources.md (SLIT <= 16 taken as same socket): edit latency_ns")
-    spec = {
+    spec: dict[str, Any] = {
         "name": name,
         "description": f"Imported from numactl --hardware output ({source})",
         "sources": [f"numactl --hardware ({source}); default latency tiers (core-to-core-latency result files)"],

@@ -59,6 +59,7 @@ def registry() -> tuple[Param, ...]:
 def value_at(param: Param, unit: float, low: float | None = None, high: float | None = None) -> float:
     """The value `unit` (0 - 1) of the way across [low, high] (default: its plausible range), an
     int for an int parameter."""
-    low, high = (param.low, param.high) if low is None else (low, high)
+    if low is None or high is None:
+        low, high = param.low, param.high
     value = low + min(max(float(unit), 0.0), 1.0) * (high - low)
     return value if isinstance(param.default, float) else int(round(value))

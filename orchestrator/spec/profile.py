@@ -9,14 +9,14 @@ ensembles) are read too: their ensemble is their one fitted point.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from orchestrator.errors import FieldError, UserError
 from orchestrator.spec.base import Spec
 
-PROFILE_VERSION = 2
+PROFILE_VERSION: Final = 2
 MAX_MEMBERS = 24  # an ensemble runs once per member: a few dozen at most
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]

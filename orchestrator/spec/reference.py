@@ -34,7 +34,8 @@ def _type(annotation) -> str:
     if typing.get_origin(annotation) is typing.Annotated:
         return _type(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) in (list, dict):
-        return f"{typing.get_origin(annotation).__name__} of {' to '.join(_type(a) for a in typing.get_args(annotation))}"
+        args = " to ".join(_type(a) for a in typing.get_args(annotation))
+        return f"{typing.get_origin(annotation).__name__} of {args}"
     return "null" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
 
 

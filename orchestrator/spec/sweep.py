@@ -108,9 +108,9 @@ class SweepSpec(Spec):
             if len(set(values)) != len(values):
                 raise FieldError(field, "duplicate entries")
         files = [(w.file, json.dumps(w.overrides, sort_keys=True)) for w in self.workloads]
-        for i, key in enumerate(files):
-            if files.index(key) != i:
-                raise FieldError(("workloads", i), f"duplicate workload {key[0]!r} with the same overrides")
+        for i, entry in enumerate(files):
+            if files.index(entry) != i:
+                raise FieldError(("workloads", i), f"duplicate workload {entry[0]!r} with the same overrides")
         for key, values in self.axes.items():
             if not values:
                 raise FieldError(("axes", key), "empty list")

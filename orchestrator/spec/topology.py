@@ -104,8 +104,10 @@ class Topology(Spec):
         them ("0-8191" in each of 1,024 nodes, or in each of many L3 groups)."""
         if not isinstance(data, dict):
             return data
-        nodes = data.get("nodes") if isinstance(data.get("nodes"), list) else []
-        hierarchy = data.get("hierarchy") if isinstance(data.get("hierarchy"), dict) else {}
+        nodes = data.get("nodes")
+        nodes = nodes if isinstance(nodes, list) else []
+        hierarchy = data.get("hierarchy")
+        hierarchy = hierarchy if isinstance(hierarchy, dict) else {}
         cpulists = {("nodes",): [node.get("cpus") for node in nodes if isinstance(node, dict)],
                     ("hierarchy", "l3_groups"): hierarchy.get("l3_groups"),
                     ("hierarchy", "smt_siblings"): hierarchy.get("smt_siblings")}

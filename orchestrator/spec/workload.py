@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import (
     Field,
@@ -113,14 +113,15 @@ class ImmapWorkload(Spec):
     think_cv: Annotated[NonNegativeFloat, zero_or_at_least(MIN_THINK_CV)] = Field(
         0.1, le=MAX_THINK_CV,
         description="coefficient of variation of think times (gamma distributed; 0 = fixed)")
+    if TYPE_CHECKING:  # each subclass declares files, with its own default: one here would move it in the dump
+        files: list[MappedFile]
 
     def walked_file(self, name: str | None) -> "MappedFile":
-        files = getattr(self, "files")
-        return files[-1] if name is None else next(f for f in files if f.name == name)
+        return self.files[-1] if name is None else next(f for f in self.files if f.name == name)
 
     @model_validator(mode="after")
     def _walked_files_exist(self) -> "ImmapWorkload":
-        names = [f.name for f in getattr(self, "files")]
+        names = [f.name for f in self.files]
         for i, name in enumerate(names):
             if names.index(name) != i:
                 raise FieldError(("files", i, "name"), f"two files named {name!r}")

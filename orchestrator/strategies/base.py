@@ -52,7 +52,7 @@ class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
 
-    @classmethod
+    @classmethod  # noqa: B027 - a hook, not abstract: by default a design takes any parameters
     def check(cls, spec: StrategySpec, source: str) -> None:
         """Reject parameters this design cannot take, before any run starts."""
 
@@ -74,6 +74,7 @@ class Strategy(ABC):
         """An rmap walk: take `locks` ((lock, mode), in order), run `body`, drop them. A walk that
         must not block (op[5]: reclaim's folio_referenced) only try-locks, and gives up at the
         first contended lock, dropping those it took."""
+        take: list[tuple]
         if len(op) > 5 and op[5]:
             take = [(ops.TRY_ACQUIRE, lock, mode, tuple(locks[:i])) for i, (lock, mode) in enumerate(locks)]
         else:

@@ -17,7 +17,7 @@ from orchestrator.strategies.base import (
     SPINLOCK_T,
     FileDecl,
 )
-from orchestrator.strategies.sharded import Sharded, Space
+from orchestrator.strategies.sharded import Sharded, Space, Subtree, at
 
 SUBTREE = -(-(RB_ROOT_CACHED + SPINLOCK_T) // 8) * 8  # 24: padded to pointer alignment
 DEFAULT_SUBTREES = 16
@@ -35,10 +35,10 @@ def packed_subtrees(strategy: Sharded, decl: FileDecl, cls: str) -> Space:
     return Space(trees, lines, locks)
 
 
-def locked_changes(space: Space, groups: list[tuple[int, list[tuple]]]) -> list[tuple]:
+def locked_changes(space: Space, groups: list[tuple[Subtree, list[tuple]]]) -> list[tuple]:
     out: list[tuple] = []
     for index, group in groups:
-        lock = space.locks[index]
+        lock = at(space.locks, index)
         out += [*Sharded.select(space, index), (ops.ACQUIRE, lock, ops.WRITE_MODE), *group,
                 (ops.RELEASE, lock, ops.WRITE_MODE)]
     return out

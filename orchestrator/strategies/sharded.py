@@ -40,6 +40,15 @@ class Pick(ops.RunTime):
         return hash(self.vma)
 
 
+Subtree = int | Pick  # a subtree's index, or the run-time choice of one
+
+
+def at(handles: list[int], index: Subtree) -> int:
+    """handles[index]. Only a Table (sim/engine.py) takes a Pick: under the smallest choice, the
+    only one that makes Picks, add_space made Tables of the space's handles."""
+    return handles[index]  # type: ignore[index]  # a Pick comes with Tables, see above
+
+
 @dataclass
 class Space:
     """One file's address_space under a split design."""
@@ -50,13 +59,13 @@ class Space:
     main: int = -1                      # the file-wide lock, if the design has one
     mapping: list[int] = field(default_factory=list)  # address_space lines a change reads
     pointers: list[int] = field(default_factory=list)  # line of each subtree's pointer (split-node)
-    tree_of: dict[int, int] = field(default_factory=dict)
+    tree_of: dict[int, Subtree] = field(default_factory=dict)
 
 
 class Sharded(Strategy):
     default_choice: ClassVar[str] = "node"
 
-    def __init__(self, spec, engine, machine):
+    def __init__(self, spec, engine, machine) -> None:
         super().__init__(spec, engine, machine)
         self.k = spec.shards or self.default_shards()
         self.choice = spec.subtree_choice or self.default_choice
@@ -71,7 +80,7 @@ class Sharded(Strategy):
         """Node a subtree is allocated on (kzalloc_node): its own node when there is one."""
         return index % self.machine.nodes
 
-    def choose(self, space: Space, slot: int, vma: int) -> tuple[int | Pick, list[tuple]]:
+    def choose(self, space: Space, slot: int, vma: int) -> tuple[Subtree, list[tuple]]:
         """Subtree for a new VMA mapped by `slot`, and the ops the choice costs."""
         if self.choice == "node":
             return self.machine.node[slot] % self.k, []
@@ -103,12 +112,12 @@ class Sharded(Strategy):
         self.spaces.append(space)
         return len(self.spaces) - 1
 
-    def changes(self, space: Space, slot: int, op: tuple) -> tuple[list[tuple], list[tuple[int | Pick, tuple]]]:
+    def changes(self, space: Space, slot: int, op: tuple) -> tuple[list[tuple], list[tuple[Subtree, tuple]]]:
         """(ops the subtree choice costs, [(subtree, TREE micro-op)]) of a modify op."""
         kind, tree_of = op[1], space.tree_of
         reads: list[tuple] = []
 
-        def subtree(vma: int) -> int | Pick:
+        def subtree(vma: int) -> Subtree:
             """Where an existing VMA is; a run-time choice is looked up when the CPU gets there."""
             index = tree_of[vma]
             if isinstance(index, Pick):
@@ -116,7 +125,7 @@ class Sharded(Strategy):
                 return Pick(vma, chosen=True)
             return index
 
-        def inherit(new: int, parent: int) -> int | Pick:
+        def inherit(new: int, parent: int) -> Subtree:
             index = vma_hash(new, self.k) if self.choice == "hash" else subtree(parent)
             tree_of[new] = Pick(new) if isinstance(index, Pick) else index
             return index
@@ -125,29 +134,29 @@ class Sharded(Strategy):
             vma = op[3]
             index, reads = self.choose(space, slot, vma[0])
             tree_of[vma[0]] = Pick(vma[0]) if isinstance(index, Pick) else index
-            return reads, [(index, (ops.TREE, space.trees[index], ops.INSERT, vma))]
+            return reads, [(index, (ops.TREE, at(space.trees, index), ops.INSERT, vma))]
         if kind == ops.UNLINK_BATCH:
-            out = []
+            out: list[tuple[Subtree, tuple]] = []
             for vma in op[3]:
                 index = tree_of.pop(vma[0])  # a Pick: select() looks it up before its lock is taken
-                out.append((index, (ops.TREE, space.trees[index], ops.REMOVE, vma[0])))
+                out.append((index, (ops.TREE, at(space.trees, index), ops.REMOVE, vma[0])))
             return [], out
         if kind == ops.SPLIT:
             old, shrunk, new = op[3], op[4], op[5]
             index = subtree(old[0])  # the VMA keeps its subtree (and its id: shrunk is old, cut)
             new_index = vma_hash(new[0], self.k) if self.choice == "hash" else index
             tree_of[new[0]] = Pick(new[0]) if isinstance(new_index, Pick) else new_index
-            return reads, [(new_index, (ops.TREE, space.trees[new_index], ops.INSERT, new)),
-                           (index, (ops.TREE, space.trees[index], ops.REMOVE, old[0])),
-                           (index, (ops.TREE, space.trees[index], ops.INSERT, shrunk))]
+            return reads, [(new_index, (ops.TREE, at(space.trees, new_index), ops.INSERT, new)),
+                           (index, (ops.TREE, at(space.trees, index), ops.REMOVE, old[0])),
+                           (index, (ops.TREE, at(space.trees, index), ops.INSERT, shrunk))]
         if kind == ops.DUP:
             parent, child = op[3], op[4]
             index = inherit(child[0], parent[0])
-            return reads, [(index, (ops.TREE, space.trees[index], ops.INSERT, child))]
+            return reads, [(index, (ops.TREE, at(space.trees, index), ops.INSERT, child))]
         raise ValueError(f"not a modify op: {op!r}")
 
     @staticmethod
-    def select(space: Space, index: int | Pick) -> list[tuple]:
+    def select(space: Space, index: Subtree) -> list[tuple]:
         """The op that points the CPU's subtree register at a VMA's subtree, when a run-time
         choice put it there and nothing has looked it up yet."""
         if isinstance(index, Pick) and not index.chosen:
@@ -155,7 +164,7 @@ class Sharded(Strategy):
         return []
 
     @staticmethod
-    def by_subtree(changes: list[tuple[int, tuple]]) -> list[tuple[int, list[tuple]]]:
+    def by_subtree(changes: list[tuple[Subtree, tuple]]) -> list[tuple[Subtree, list[tuple]]]:
         """Consecutive changes to the same subtree, grouped: one lock round trip each."""
         return [(index, [c for _, c in group]) for index, group in groupby(changes, key=lambda c: c[0])]
 

@@ -20,7 +20,7 @@ from orchestrator.strategies.base import (
     FileDecl,
     kmalloc_size,
 )
-from orchestrator.strategies.sharded import Sharded, Space
+from orchestrator.strategies.sharded import Sharded, Space, Subtree, at
 
 I_MMAP_TREE = RB_ROOT_CACHED + RW_SEMAPHORE + ATOMIC_T
 
@@ -44,9 +44,9 @@ class SplitNode(Sharded):
         return self.add_space(decl, Space(trees, lines, locks, mapping=[mapping, *array], pointers=pointers))
 
     @staticmethod
-    def _find_tree(space: Space, index) -> list[tuple]:
+    def _find_tree(space: Space, index: Subtree) -> list[tuple]:
         """mapping->i_mmap[idx]: the address_space line, then the array slot."""
-        return [(ops.READ, space.mapping[0]), (ops.READ, space.pointers[index])]
+        return [(ops.READ, space.mapping[0]), (ops.READ, at(space.pointers, index))]
 
     def expand(self, slot: int, op: tuple) -> list[tuple]:
         space = self.spaces[op[2]]
@@ -59,7 +59,7 @@ class SplitNode(Sharded):
         per_vma = op[1] == ops.UNLINK_BATCH  # the patch locks inside __remove_shared_vm_struct
         groups = [(i, [c]) for i, c in changes] if per_vma else self.by_subtree(changes)
         for index, group in groups:
-            lock, line = space.locks[index], space.lines[index]
+            lock, line = at(space.locks, index), at(space.lines, index)
             out += self.select(space, index) + self._find_tree(space, index)
             out.append((ops.ACQUIRE, lock, ops.WRITE_MODE))
             for change in group:  # inc/dec_mapping_vma: the tree's counter and the global one

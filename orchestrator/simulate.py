@@ -7,7 +7,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 from orchestrator.generators import GENERATORS
 from orchestrator.generators.base import Context, Generator, World
-from orchestrator.results.steady import steady_throughput
 from orchestrator.sim import ops
 from orchestrator.sim.driver import Driver
 from orchestrator.sim.encoder import Batch
@@ -15,6 +14,7 @@ from orchestrator.sim.engine import Engine
 from orchestrator.sim.histogram import Histogram, bucket_high, bucket_low
 from orchestrator.sim.machine import Machine
 from orchestrator.sim.measurements import Measurements
+from orchestrator.sim.steady import steady_throughput
 from orchestrator.sim.streams import WORKLOAD, stream
 from orchestrator.spec.run import RunSpec
 from orchestrator.strategies import get as get_strategy

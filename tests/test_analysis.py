@@ -17,7 +17,7 @@ from scipy import stats
 
 from orchestrator.analysis.stats import FASTER, SAME, SLOWER, fit_usl, mean_ci, paired_ratio, verdict
 from orchestrator.cli.schema import data_contract
-from orchestrator.results.steady import mser5
+from orchestrator.sim.steady import mser5
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -76,9 +76,9 @@ def load_study(path: str, sweep: str | None = None) -> Study:
 
 def _backfill_steady(dataset: Dataset, runs: list[dict]) -> None:
     """Runs written before the runs table had steady_throughput_per_s get it from their
-    timeseries, by the same estimator (results/steady.py): else they would drop out unseen.
+    timeseries, by the same estimator (sim/steady.py): else they would drop out unseen.
     Fills in the dicts given: load_study's own copies."""
-    from orchestrator.results.steady import steady_throughput
+    from orchestrator.sim.steady import steady_throughput
 
     missing = {(r["run_id"], r.get("sweep")): r for r in runs if r.get("steady_throughput_per_s") is None}
     if not missing:

@@ -1,4 +1,4 @@
-"""Statistics for comparing lock designs: CIs, paired ratios, verdicts, USL (MSER-5 is in results/steady.py)."""
+"""Statistics for comparing lock designs: CIs, paired ratios, verdicts, USL (MSER-5 is in sim/steady.py)."""
 
 from __future__ import annotations
 

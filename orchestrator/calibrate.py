@@ -38,7 +38,10 @@ from orchestrator.spec.profile import (
     settings,
 )
 
-DEFAULT_FIT = ("workload.exec_ns", "kernel.cost_scale", "kernel.spin_mean_ns")
+# by default: the per-iteration work outside locks (the first of these the workload has), which
+# the 1-copy point fixes, and the serialized cost per iteration, which the points up to the peak fix
+DEFAULT_WORK = ("workload.exec_ns", "workload.fork_ns")
+DEFAULT_FIT = ("kernel.cost_scale",)
 POOR = 0.10             # an RMS log error above this (about 10%) is a fit the model could not make
 DEFAULT_NOISE = 0.05    # assumed run-to-run spread of one measured point (log) when the curve has no repeats
 CONFIDENCE = 0.95       # of the ensemble's region and of the identifiability threshold
@@ -165,11 +168,12 @@ def _dataset_repeats(path: str) -> dict[int, list[float]]:
 
 
 def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, ...]:
-    """The registry's parameters by name; by default the per-exec time, the serialized-cost scale
-    and the sleep rule's spin time, those the workload has."""
+    """The registry's parameters by name; by default the per-iteration work and the serialized-
+    cost scale."""
     known = {p.name: p for p in registry()}
     if names is None:
-        names = [n for n in DEFAULT_FIT if not known[n].workloads or workload_kind in known[n].workloads]
+        has = [n for n in DEFAULT_WORK if workload_kind in known[n].workloads]
+        names = has[:1] + list(DEFAULT_FIT)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UserError("--fit", unknown[0], f"not an uncertain parameter (orch params lists them: "

@@ -150,6 +150,7 @@ def _metrics(spec: RunSpec, machine: Machine, strategy: Strategy, m: Measurement
         "walks_contended": m.contended_walks.total,
         "walker_cpus": machine.walker_cpus,
         "lockref_fallbacks": m.lockref_fallbacks,
+        "migrations": m.migrations,
         **cpu_shares(m, spec),
         "transfers_local": local,
         "transfers_remote": remote,
@@ -165,26 +166,29 @@ def _metrics(spec: RunSpec, machine: Machine, strategy: Strategy, m: Measurement
 
 
 def _lock_rows(m: Measurements) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """lock_stat rows (a class in a mode that was taken or contended), and their wait histograms."""
+    """lock_stat rows, one per class, mode and caller that was taken or contended, and the
+    class and mode's wait histograms (over its callers)."""
     locks = []
     histograms = []
     for cls in m.lock_classes.values():
+        for (mode, caller), s in cls.callers.items():
+            locks.append({"lock_class": cls.name, "kind": cls.kind, "mode": ops.MODE_NAMES[mode],
+                          "caller": None if caller == "-" else caller, **_lock_stat(s)})
         for mode, s in enumerate(cls.stats):
-            if not s.acquisitions and not s.contentions:
-                continue
-            locks.append({
-                "lock_class": cls.name, "kind": cls.kind, "mode": ops.MODE_NAMES[mode],
-                "acquisitions": s.acquisitions, "contentions": s.contentions,
-                "acq_bounces": s.acq_bounces, "con_bounces": s.con_bounces,
-                "sleeps": s.sleeps, "handoffs": s.handoffs, "spin_ns": s.spin_ns, "sleep_ns": s.sleep_ns,
-                "wait_min_ns": s.wait_min if s.wait_hist.total else 0, "wait_max_ns": s.wait_max,
-                "wait_total_ns": s.wait_total, "wait_avg_ns": _mean(s.wait_total, s.wait_hist.total),
-                "wait_p50_ns": s.wait_hist.quantile(0.5), "wait_p99_ns": s.wait_hist.quantile(0.99),
-                "hold_min_ns": s.hold_min if s.holds else 0, "hold_max_ns": s.hold_max,
-                "hold_total_ns": s.hold_total, "hold_avg_ns": _mean(s.hold_total, s.holds),
-            })
-            histograms += _hist_rows(f"wait:{cls.name}:{ops.MODE_NAMES[mode]}", s.wait_hist)
+            if s.acquisitions or s.contentions:
+                histograms += _hist_rows(f"wait:{cls.name}:{ops.MODE_NAMES[mode]}", s.wait_hist)
     return locks, histograms
+
+
+def _lock_stat(s) -> dict[str, Any]:
+    return {"acquisitions": s.acquisitions, "contentions": s.contentions,
+            "acq_bounces": s.acq_bounces, "con_bounces": s.con_bounces,
+            "sleeps": s.sleeps, "handoffs": s.handoffs, "spin_ns": s.spin_ns, "sleep_ns": s.sleep_ns,
+            "wait_min_ns": s.wait_min if s.wait_hist.total else 0, "wait_max_ns": s.wait_max,
+            "wait_total_ns": s.wait_total, "wait_avg_ns": _mean(s.wait_total, s.wait_hist.total),
+            "wait_p50_ns": s.wait_hist.quantile(0.5), "wait_p99_ns": s.wait_hist.quantile(0.99),
+            "hold_min_ns": s.hold_min if s.holds else 0, "hold_max_ns": s.hold_max,
+            "hold_total_ns": s.hold_total, "hold_avg_ns": _mean(s.hold_total, s.holds)}
 
 
 def _timeseries(spec: RunSpec, m: Measurements) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 A digest covers the model's outputs only: every metric of the runs table but wall-clock ones and
 the engine's event count (an implementation detail), and every row of the locks, timeseries and
 histograms tables. Run ids are left out too (they change with the model version); runs are keyed
-by topology/workload/strategy/copies/seed.
+by topology/workload/strategy/copies/seed/spin rule.
 
   .venv/bin/python tests/golden.py --write   record the digests (after an intended model change)
   .venv/bin/python tests/golden.py           print the runs whose digest differs
@@ -29,7 +29,8 @@ def corpus():
 
 
 def key(spec) -> str:
-    return f"{spec.topology.name}/{spec.workload.name}/{spec.strategy.display}/{spec.copies}/{spec.seed}"
+    return (f"{spec.topology.name}/{spec.workload.name}/{spec.strategy.display}/{spec.copies}/{spec.seed}"
+            f"/{spec.kernel.spin_rule}")
 
 
 def digest(result) -> str:

@@ -340,6 +340,6 @@ def test_a_measured_dataset_is_a_curve(orch, tmp_path):
     data = tmp_path / "measured"
     assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "1", "--out", data).code == 0
     assert [c for c, _ in read_curve(str(data))] == [1, 2]
-    result = orch("calibrate", data, "-t", TOPOLOGY, "-w", "spawn", "--fit", "workload.exec_ns", "--budget", "2",
+    result = orch("calibrate", data, "-t", TOPOLOGY, "-w", "spawn", "--fit", "workload.fork_ns", "--budget", "2",
                   "--seeds", "1", "--duration-ms", "1", "--warmup-ms", "0", "--json")
-    assert result.code == 0 and "workload.exec_ns" in result.out
+    assert result.code == 0 and "workload.fork_ns" in result.out

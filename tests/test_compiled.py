@@ -25,8 +25,9 @@ from simhelp import run_spec
 
 HERE = Path(__file__).resolve().parent
 # one run of each strategy, with walkers and a fork-heavy workload, small enough for the interpreter
-SUBSET = [f"genoa-1n-128/{workload}/{strategy}/4/1" for workload in ("execl+reclaim", "spawn")
-          for strategy in ("single", "split-tree", "split-node", "split-cpu", "inverted", "writer-hold")]
+SUBSET = [f"genoa-1n-128/{workload}/{strategy}/4/1/{rule}" for workload in ("execl+reclaim", "sysexec")
+          for strategy in ("single", "split-tree", "split-node", "split-cpu", "inverted", "writer-hold")
+          for rule in ("need_resched",)] + ["milan-2n-256/spawn/single/48/1/hazard"]
 
 INTERPRETED = """
 import json, sys
@@ -70,38 +71,47 @@ class TwoTrees(Strategy):
     name = "test-two-trees"
     summary = "two subtrees, the smaller one takes a new VMA"
 
+    def __init__(self, spec, engine, machine):
+        super().__init__(spec, engine, machine)
+        self.files: list[tuple] = []
+
     def add_file(self, decl: FileDecl) -> int:
         eng = self.engine
-        lines = [eng.line(f"{decl.name}.root{i}", decl.home) for i in range(2)]
-        self.trees = eng.table([eng.tree(f"{decl.name}.tree{i}", lines[i], decl.home) for i in range(2)])
-        self.lines = eng.table(lines)
-        self.locks = eng.table([eng.lock(f"{decl.name}.lock{i}", "two.rwsem", RWSEM, decl.home) for i in range(2)])
+        roots = [eng.line(f"{decl.name}.root{i}", decl.home) for i in range(2)]
+        trees = eng.table([eng.tree(f"{decl.name}.tree{i}", roots[i], decl.home) for i in range(2)])
+        locks = eng.table([eng.lock(f"{decl.name}.lock{i}", "two.rwsem", RWSEM, decl.home) for i in range(2)])
         for vma, first, last, node, _ in decl.preload:
-            eng.preload(self.trees[vma % 2], vma, first, last, node)
-        return 0
+            eng.preload(trees[vma % 2], vma, first, last, node)
+        self.files.append((trees, eng.table(roots), locks))  # a file's subtrees, their root lines, their locks
+        return len(self.files) - 1
 
-    def locked(self, changes: list[tuple], mode: int = ops.WRITE_MODE) -> list[tuple]:
-        lock = self.locks[ops.SUBTREE]
+    def locked(self, locks, changes: list[tuple], mode: int = ops.WRITE_MODE) -> list[tuple]:
+        lock = locks[ops.SUBTREE]
         return [(ops.ACQUIRE, lock, mode), *changes, (ops.RELEASE, lock, mode)]
 
     def expand(self, slot: int, op: tuple) -> list[tuple]:
-        tree = self.trees[ops.SUBTREE]
+        trees, lines, locks = self.files[op[2]]
+        tree = trees[ops.SUBTREE]
         kind = op[1]
         if kind == ops.LINK:
-            return [(ops.SMALLEST, self.trees, self.lines), *self.locked([(ops.TREE, tree, ops.INSERT, op[3])])]
+            return [(ops.SMALLEST, trees, lines), *self.locked(locks, [(ops.TREE, tree, ops.INSERT, op[3])])]
         if kind == ops.UNLINK_BATCH:
             return [step for vma in op[3] for step in
-                    [(ops.SUBTREE_OF, vma[0], self.trees), *self.locked([(ops.TREE, tree, ops.REMOVE, vma[0])])]]
+                    [(ops.SUBTREE_OF, vma[0], trees), *self.locked(locks, [(ops.TREE, tree, ops.REMOVE, vma[0])])]]
+        if kind == ops.MERGE:  # the VMA keeps its subtree; its interval changes
+            old, new = op[3], op[4]
+            return [(ops.SUBTREE_OF, old[0], trees),
+                    *self.locked(locks, [(ops.TREE, tree, ops.REMOVE, old[0]), (ops.TREE, tree, ops.INSERT, new)])]
         if kind in (ops.SPLIT, ops.DUP):  # the new VMA joins its parent's subtree
             parent, new = op[3], (op[5] if kind == ops.SPLIT else op[4])
             changes = [(ops.TREE, tree, ops.INSERT, new)]
             if kind == ops.SPLIT:
                 changes += [(ops.TREE, tree, ops.REMOVE, parent[0]), (ops.TREE, tree, ops.INSERT, op[4])]
-            return [(ops.SUBTREE_OF, parent[0], self.trees), *self.locked(changes)]
+            return [(ops.SUBTREE_OF, parent[0], trees), *self.locked(locks, changes)]
         walk = []
         for i in range(2):
-            walk += [(ops.ACQUIRE, self.locks[i], ops.READ_MODE), (ops.TREE, self.trees[i], ops.QUERY, op[3:5]),
-                     (ops.RELEASE, self.locks[i], ops.READ_MODE)]
+            walk += [(ops.ACQUIRE, locks[i], ops.READ_MODE), (ops.TREE, trees[i], ops.QUERY, op[3:5]),
+                     (ops.RELEASE, locks[i], ops.READ_MODE)]
         return walk
 
     def memory_per_inode(self) -> int:

@@ -319,7 +319,7 @@ def test_tree_queries_match_brute_force(actions):
     for i, (action, (first, last)) in enumerate(actions):
         if action == "add":
             vma = 10_000 + i  # apart from the preloaded VMAs (0-39)
-            driver.call(trees.insert, 0, driver.encoder.new_vma(0, vma), vma, first, last, 0)
+            driver.call(trees.insert, 0, driver.encoder.new_vma(0, vma), vma, first, last, 0, True)
             reference[vma] = (first, last)
         elif action == "remove" and reference:
             victim = sorted(reference)[first % len(reference)]
@@ -344,7 +344,7 @@ def test_tree_cost_grows_with_remote_writers():
         driver, _ = run_single([[]] * 3, check=False)
         for v in range(100):
             vma = driver.encoder.new_vma(linker_slot, 10_000 + v)
-            driver.call(trees.insert, 0, vma, 10_000 + v, v, v + 1, linker_slot)
+            driver.call(trees.insert, 0, vma, 10_000 + v, v, v + 1, linker_slot, True)
         return sum(driver.call(trees.remove, 0, driver.encoder.vma_ids.pop(10_000 + v), 0) for v in range(100))
     assert unlink_cost(2) > unlink_cost(0)  # spread: slot 2 is on node 2, slot 0 on node 0
 

@@ -10,7 +10,8 @@ from orchestrator.plan import compose_run
 from orchestrator.simulate import simulate
 from orchestrator.spec.params import registry
 
-WORKLOAD_OF = {"execl": "execl", "spawn": "spawn", "mmap-churn": "mmap-churn", "closed-loop": "closed-loop"}
+WORKLOAD_OF = {"execl": "execl", "spawn": "spawn", "sysexec": "sysexec", "stress-ng-spawn": "stress-ng-spawn",
+               "doexec": "doexec", "mmap-churn": "mmap-churn", "closed-loop": "closed-loop"}
 
 
 def test_every_range_holds_its_default():

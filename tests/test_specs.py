@@ -48,6 +48,14 @@ def test_closed_loop_defaults_and_bounds():
     ({"files": [{"name": "a", "segments_pages": []}]}, "files.0.segments_pages"),
     ({"files": [{"name": "a", "segments_pages": [2]}, {"name": "a", "segments_pages": [3]}]}, "files.1.name"),
     ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 2}]}, "files.0.relro_pages"),
+    ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 0, "protections": ["r", "rx"]}]},
+     "files.0.protections"),
+    ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 1, "loader": "transient"}]}, "files.0.relro_pages"),
+    ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 0, "loader": "ld.so"}]}, "files.0.loader"),
+    ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 0},
+                {"name": "b", "segments_pages": [2], "relro_pages": 0, "per_copy": True}]}, "files.1.per_copy"),
+    ({"files": [{"name": "a", "segments_pages": [2], "relro_pages": 0, "per_copy": True}],
+      "walkers": {"reclaim_per_node_per_s": 10}}, "walkers.reclaim_file"),
 ])
 def test_bad_mapped_files(change, field):
     with pytest.raises(UserError) as info:
@@ -76,7 +84,7 @@ SWEEP = {
 
 def test_sweep_spec_valid():
     spec = validate(SweepSpec, SWEEP, "sweep.yaml")
-    assert spec.placement == "spread" and spec.output == "results"
+    assert spec.placement == "migrate" and spec.output == "results"
 
 
 @pytest.mark.parametrize("change,field", [

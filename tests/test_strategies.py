@@ -26,8 +26,13 @@ SMALL_FILES = [
 WORKLOADS = {
     "execl": {"kind": "execl", "files": SMALL_FILES, "exec_ns": 20_000,
               "walkers": {"reclaim_per_node_per_s": 20_000, "reclaim_file": "libc"}},
-    "spawn": {"kind": "spawn", "files": SMALL_FILES, "exec_ns": 20_000, "fork_ns": 5_000, "exit_ns": 2_000,
+    "spawn": {"kind": "spawn", "files": SMALL_FILES, "fork_ns": 5_000, "exit_ns": 2_000,
               "walkers": {"truncate_per_s": 50_000, "truncate_file": "libc", "reclaim_file": "libc"}},
+    "sysexec": {"kind": "sysexec", "files": SMALL_FILES, "exec_ns": 20_000, "fork_ns": 5_000, "exit_ns": 2_000,
+                "walkers": {"reclaim_per_node_per_s": 20_000, "truncate_per_s": 50_000}},
+    "stress-ng-spawn": {"kind": "stress-ng-spawn", "files": SMALL_FILES, "exec_ns": 20_000, "spawn_ns": 2_000,
+                        "exit_ns": 2_000, "walkers": {"truncate_per_s": 50_000}},
+    "doexec": {"kind": "doexec", "exec_ns": 20_000},
     "mmap-churn": {"kind": "mmap-churn", "map_pages": 64,
                    "walkers": {"truncate_per_s": 100_000, "reclaim_per_node_per_s": 50_000}},
 }
@@ -98,7 +103,7 @@ class _Recorder:
     lock = line = file = _next
 
 
-@pytest.mark.parametrize("kind", ["execl", "spawn", "mmap-churn"])
+@pytest.mark.parametrize("kind", sorted(WORKLOADS))
 def test_streams_are_pure_functions_of_seed_and_slot(kind):
     spec = run_spec(workload=WORKLOADS[kind], copies=4).workload
 
@@ -109,14 +114,6 @@ def test_streams_are_pure_functions_of_seed_and_slot(kind):
 
     assert first(1) == first(1)
     assert first(1) != first(2) and first(1) != first(1, seed=4)
-
-
-def test_execl_takes_28_write_acquisitions_per_exec_with_single():
-    spec = run_spec("laptop-1n-8", workload={"kind": "execl"}, copies=1, duration_ms=5, warmup_ms=1)
-    result = simulate(spec)
-    i_mmap = sum(row["acquisitions"] for row in result.locks if row["lock_class"] == "i_mmap_rwsem")
-    per_exec = i_mmap / result.metrics["iterations"]
-    assert per_exec == pytest.approx(8 + 8 + 12, abs=1)  # binary, ld.so, libc (docs/sources.md: 5-15 per file)
 
 
 # ---- the shape of results ---------------------------------------------------------------
@@ -142,12 +139,13 @@ def test_single_scales_then_stops():
 
 
 def test_split_node_slower_than_single_on_one_node():
-    """One node, one tree: split-node is single plus two atomics per change and a lock round
-    trip per unlinked VMA. Paired by seed (same ops), it loses every time, and by a bounded amount."""
+    """One node, one tree: split-node is single plus two atomics per change, a lock round trip per
+    unlinked VMA and two per split. Paired by seed (same ops), it loses every time, and by a
+    bounded amount."""
     ratios = [execl("genoa-1n-128", "split-node", 32, seed=seed)["throughput_per_s"] /
               execl("genoa-1n-128", "single", 32, seed=seed)["throughput_per_s"] for seed in (1, 2, 3)]
     assert max(ratios) < 1.0
-    assert sum(ratios) / 3 > 0.8
+    assert sum(ratios) / 3 > 0.7  # a split takes two locks, an unlink batch one per VMA
 
 
 def test_split_node_helps_on_the_seeds_machine():

@@ -263,9 +263,12 @@ def test_target_ci_adds_seeds_until_tight(orch, tmp_path):
     assert result.code == 0, result.err
     seeds = [r["seed"] for r in runs(out)]
     assert sorted(seeds) == [1, 2, 3, 4, 5]  # 0.5% is tighter than 5 short runs get: it stops at the cap
-    loose = tmp_path / "loose"
-    assert orch("sweep", spec, "--backend", "local", "--out", loose, "--target-ci", "50%").code == 0
-    assert len(runs(loose)) == 2  # already inside 50%: nothing added
+    loose = tmp_path / "loose"  # longer runs: two seeds already agree within the target
+    (tmp_path / "longer").mkdir()
+    longer = write_spec(tmp_path / "longer", strategies=[{"name": "single"}], copies=[4], replications=2,
+                        workloads=noisy, duration_ms=20)
+    assert orch("sweep", longer, "--backend", "local", "--out", loose, "--target-ci", "90%").code == 0
+    assert len(runs(loose)) == 2  # already inside 90%: nothing added
     assert orch("sweep", spec, "--target-ci", "two").code == 2
 
 

@@ -117,7 +117,7 @@ def flip_report(orch, tmp_path, cost_scale: list[float]) -> str:
     spec.write_text(yaml.safe_dump({
         "name": "flip", "topologies": ["two.yaml"], "strategies": [{"name": "single"}, {"name": "split-cpu"}],
         "workloads": [{"file": "execl-reclaim"}], "copies": [16], "duration_ms": 3, "warmup_ms": 0.5,
-        "seeds": [1, 2], "uncertainty": {"samples": 3, "parameters": ["kernel.cost_scale"], "seed": 1,
+        "seeds": [1, 2, 3], "uncertainty": {"samples": 3, "parameters": ["kernel.cost_scale"], "seed": 1,
                                          "ranges": {"kernel.cost_scale": cost_scale}}}))
     out = tmp_path / f"out-{cost_scale[0]}"
     assert orch("sweep", spec, "--backend", "local", "--out", out).code == 0

@@ -63,12 +63,13 @@ def lock_wait_rows(study: Study, group: Group) -> list[tuple[str, float, float]]
         if run is not None and row["wait_p50_ns"] is not None:
             totals.setdefault((run["strategy"], row["lock_class"], row["mode"]), []).append(row)
     best: dict[str, tuple] = {}
-    for (strategy, cls, mode), rows in totals.items():
+    for (strategy, cls, mode), rows in totals.items():  # rows of every seed and caller
         waited = sum(r["wait_total_ns"] for r in rows)
+        weights = [r["contentions"] or 1 for r in rows]
         if strategy not in best or waited > best[strategy][0]:
             best[strategy] = (waited, f"{strategy}: {cls} {mode}",
-                              statistics.mean(r["wait_p50_ns"] for r in rows),
-                              statistics.mean(r["wait_p99_ns"] for r in rows))
+                              sum(r["wait_p50_ns"] * w for r, w in zip(rows, weights)) / sum(weights),
+                              sum(r["wait_p99_ns"] * w for r, w in zip(rows, weights)) / sum(weights))
     return [(label, p50, p99) for _, label, p50, p99 in (best[s] for s in group.strategies() if s in best)]
 
 

@@ -30,8 +30,8 @@ def calibrate(
     workload: str = typer.Option(..., "--workload", "-w", help="workload YAML or preset the curve ran"),
     strategy: str = typer.Option("single", "--strategy", "-s", help="the measured kernel's design"),
     fit_names: str | None = typer.Option(None, "--fit", help="parameters to fit, comma-separated dotted names "
-                                         "(orch params; default: workload.exec_ns, kernel.cost_scale, "
-                                         "kernel.spin_mean_ns)"),
+                                         "(orch params; default: workload.exec_ns, or fork_ns for spawn, "
+                                         "and kernel.cost_scale)"),
     holdout: str | None = typer.Option(None, "--holdout", help="copy counts the fit must predict, not see: 4,8"),
     budget: int = typer.Option(40, "--budget", min=1, help="evaluations of the whole curve in the "
                         "search; checking what the curve identifies adds up to two per fitted parameter"),

@@ -32,7 +32,7 @@ class Workload(str, Enum):
 
 def measure(
     workload: Workload = typer.Argument(..., help="execl (a C program that execs itself) or spawn "
-                                                  "(posix_spawn of /bin/true)"),
+                                                  "(fork + exit + wait, as UnixBench's spawn)"),
     copies: str = typer.Option(..., "--copies", "-c", help="copies to run at once, one point each: 1,2,4,..."),
     duration_s: float = typer.Option(5.0, "--duration-s", help="wall seconds each repeat measures"),
     repeats: int = typer.Option(3, "--repeats", min=1, help="measurements of each point"),

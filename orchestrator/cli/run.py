@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 
 class Placement(str, Enum):
+    migrate = "migrate"
     spread = "spread"
     compact = "compact"
 
@@ -66,7 +67,8 @@ def run(
     seed: int = typer.Option(1, "--seed", min=0),
     duration_ms: float = typer.Option(20.0, "--duration-ms", help="virtual ms measured"),
     warmup_ms: float = typer.Option(0.0, "--warmup-ms", help="virtual ms run before measuring"),
-    placement: Placement = typer.Option(Placement.spread, "--placement"),
+    placement: Placement = typer.Option(Placement.migrate, "--placement", help="migrate: unpinned, moved by "
+                                       "sched_exec at exec; spread or compact: pinned"),
     overrides: list[str] = typer.Option([], "--set", help="override a spec field: dotted.key=value"),
     profile: str | None = typer.Option(None, "--profile", help="a calibration profile (orch calibrate): its "
                                        "fitted values, before any --set"),
@@ -175,12 +177,13 @@ def print_summary(result: RunResult) -> None:
     console.print(summary)
     if result.locks:
         table = Table(title="lock_stat (after warm-up)", title_justify="left")
-        for col in ("class", "mode", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
+        for col in ("class", "mode", "caller", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
                     "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces"):
-            table.add_column(col, justify="left" if col in ("class", "mode") else "right", no_wrap=True)
+            table.add_column(col, justify="left" if col in ("class", "mode", "caller") else "right", no_wrap=True)
         for lock in result.locks:
             share = lock["contentions"] / lock["acquisitions"] if lock["acquisitions"] else 0.0
-            table.add_row(lock["lock_class"], lock["mode"], f"{lock['acquisitions']:,}", f"{lock['contentions']:,}",
+            table.add_row(lock["lock_class"], lock["mode"], lock["caller"] or "-", f"{lock['acquisitions']:,}",
+                          f"{lock['contentions']:,}",
                           f"{share:.1%}", ns(lock["wait_avg_ns"]), ns(lock["wait_p99_ns"]), ns(lock["wait_max_ns"]),
                           ns(lock["hold_avg_ns"]), ns(lock["spin_ns"]), ns(lock["sleep_ns"]),
                           f"{lock['sleeps']:,}", f"{lock['handoffs']:,}",

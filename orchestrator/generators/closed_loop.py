@@ -13,6 +13,8 @@ from orchestrator.generators.base import BATCH, Generator, World
 from orchestrator.sim import ops
 from orchestrator.sim.ops import RWSEM
 
+CALLER = ops.CALLER_CODE["closed_loop"]  # an encoded ACQUIRE row names its caller in column 4
+
 
 class ClosedLoop(Generator):
     kind = "closed-loop"
@@ -46,7 +48,8 @@ class ClosedLoop(Generator):
             rows = np.zeros((BATCH, 6, ops.ROW), dtype=np.int64)
             rows[:, 0, :2] = np.column_stack([np.full(BATCH, ops.DELAY), think])
             rows[:, 1, 0] = ops.START
-            rows[:, 2, :4] = np.column_stack([np.full(BATCH, ops.ACQUIRE), lock, mode, np.ones(BATCH)])  # HOLD next
+            rows[:, 2, :5] = np.column_stack([np.full(BATCH, ops.ACQUIRE), lock, mode, np.ones(BATCH),  # HOLD next
+                                              np.full(BATCH, CALLER)])
             rows[:, 3, :2] = np.column_stack([np.full(BATCH, ops.HOLD), np.where(reads, read_hold, hold)])
             rows[:, 4, :3] = np.column_stack([np.full(BATCH, ops.RELEASE), lock, mode])
             rows[:, 5, :2] = np.column_stack([np.full(BATCH, ops.END), mode])

@@ -1,112 +1,79 @@
-"""Building blocks of the i_mmap workloads: ELF image mapping, teardown, shared state, walkers."""
+"""Building blocks of the i_mmap workloads: the files and shared state they declare, and the
+programs of exec, fork, exit and wait, in the order the kernel and ld.so run them.
+
+A copy's process is a `Process`: the VMAs it has of each file (generators/vmas.py), the binary it
+runs and the pages its mm allocated. Every copy starts with its image mapped (preloaded before the
+run), so that every iteration, the first included, does the same i_mmap operations. The table
+of what each workload's iteration does, per file and operation, is in docs/model.md
+(Workloads); tests/test_workloads.py checks it against the engine's lock statistics.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterator
 
 import numpy as np
 
 from orchestrator.generators.base import Generator, World
 from orchestrator.generators.mm import MmLocks
+from orchestrator.generators.pages import PageLists, folio_atomics, zone_lock_ops
+from orchestrator.generators.tasks import TaskLocks
+from orchestrator.generators.vmas import (
+    LOADERS,
+    Ids,
+    Mappings,
+    Vma,
+    final_layout,
+    protect_relro,
+    unmap_whole,
+)
 from orchestrator.sim import ops
 from orchestrator.sim.ops import SPINLOCK
 from orchestrator.spec.workload import ImmapWorkload, MappedFile
 from orchestrator.strategies.base import FileDecl
 
 BACKGROUND_IDS = 1 << 60   # VMAs of other processes, preloaded
-IMAGE_IDS = 1 << 59        # a copy's own image present before the run (spawn's parent)
-
-Vma = tuple[int, int, int]  # (id, first pgoff, last pgoff)
-
-
-def segment_bounds(f: MappedFile) -> list[int]:
-    """Start pgoff of each segment, then the file's end."""
-    bounds = [0]
-    for pages in f.segments_pages:
-        bounds.append(bounds[-1] + pages)
-    return bounds
+IMAGE_IDS = 1 << 59        # the VMAs of each copy's own image, preloaded
+KERNEL_LOADED = ("kernel", "kernel-fixed")
+ITERATIONS_PER_BATCH = 4   # an exec is ~100 ops: generate only a little ahead of the engine
+# Shares of exec_ns: before the old image goes (syscall entry, path walk, bprm set-up), between
+# teardown and mapping (ELF parsing, page tables), and after each file is mapped (ld.so and libc
+# start-up, the program's own work up to its next exec or exit).
+BEFORE, AFTER_TEARDOWN, AFTER_FILES = 0.2, 0.3, 0.5
+START, END = (ops.START,), (ops.END, 0)
 
 
-def final_image(f: MappedFile) -> list[tuple[int, int]]:
-    """The (first, last) pgoffs of a mapped image: one VMA per segment, the last split by RELRO."""
-    b = segment_bounds(f)
-    spans = [(b[i], b[i + 1] - 1) for i in range(len(f.segments_pages))]
-    if f.relro_pages:
-        first, last = spans.pop()
-        spans += [(first, first + f.relro_pages - 1), (first + f.relro_pages, last)]
-    return spans
+@dataclass
+class Declared:
+    """A declared file (one per copy for a per_copy file): its handle and the shared state its
+    opening, mapping and closing touch."""
+
+    spec: MappedFile
+    handle: int
+    folios: list[int]          # the struct page line of each folio an exec maps
+    lockref: list[tuple]       # the dentry's lockref op (a get or a put), if modelled
+    writecount: list[tuple]    # the inode's i_writecount atomic (deny or allow), if exec opens it
 
 
-class Ids:
-    """VMA ids of one copy: unique across copies, deterministic."""
+@dataclass
+class Process:
+    """One process's mm as the model sees it."""
 
-    def __init__(self, slot: int):
-        self.next = (slot + 1) << 40
-
-    def __call__(self) -> int:
-        self.next += 1
-        return self.next
-
-
-def _split(file: int, vma: Vma, at: int, new_id: int) -> tuple[tuple, Vma, Vma]:
-    """__split_vma at pgoff `at`: the VMA keeps the low part, a new VMA takes the high part."""
-    vid, first, last = vma
-    low, high = (vid, first, at - 1), (new_id, at, last)
-    return (ops.IMMAP, ops.SPLIT, file, vma, low, high), low, high
+    binary: str                  # the file it runs
+    files: dict[str, Mappings]   # its VMAs of each file, by file name
+    owns_binary: bool            # an exec opened the binary (a fork's copy shares the parent's file)
+    pages: int                   # pages its mm allocated, which its teardown frees
 
 
-def map_image(f: MappedFile, file: int, ids: Ids) -> tuple[list[tuple], list[Vma]]:
-    """The i_mmap ops of mapping one file as an ELF image, and the VMAs it leaves.
+@dataclass
+class Copy:
+    """What one copy's stream carries from one iteration to the next."""
 
-    kernel (load_elf_binary / load_elf_interp): map the first segment with the image's total
-    size, unmap the excess (a split and an unlink), map the other segments at fixed addresses.
-    ld.so (libraries): one full-size mmap, then a MAP_FIXED mmap per later segment over it:
-    split at its start and end, unlink the piece it replaces, link the new VMA. Both end with
-    the RELRO mprotect, which splits the last segment (docs/sources.md, "exec").
-    """
-    b = segment_bounds(f)
-    end = b[-1] - 1
-    whole: Vma = (ids(), 0, end)
-    out: list[tuple] = [(ops.IMMAP, ops.LINK, file, whole)]
-    if f.loader == "kernel":
-        if len(b) > 2:
-            op, first, excess = _split(file, whole, b[1], ids())
-            out += [op, (ops.IMMAP, ops.UNLINK_BATCH, file, (excess,))]
-            image = [first]
-            for i in range(1, len(f.segments_pages)):
-                vma = (ids(), b[i], b[i + 1] - 1)
-                out.append((ops.IMMAP, ops.LINK, file, vma))
-                image.append(vma)
-        else:
-            image = [whole]
-    else:
-        image, tail = [], whole
-        for i in range(1, len(f.segments_pages)):
-            start, stop = b[i], b[i + 1]
-            if tail[1] < start:
-                op, low, tail = _split(file, tail, start, ids())
-                out.append(op)
-                image.append(low)
-            piece = tail
-            if stop - 1 < end:
-                op, piece, tail = _split(file, tail, stop, ids())
-                out.append(op)
-            vma = (ids(), start, stop - 1)
-            out += [(ops.IMMAP, ops.UNLINK_BATCH, file, (piece,)), (ops.IMMAP, ops.LINK, file, vma)]
-            image.append(vma)
-        if len(f.segments_pages) == 1:
-            image = [whole]
-    if f.relro_pages:
-        last = image.pop()
-        op, low, high = _split(file, last, last[1] + f.relro_pages, ids())
-        out.append(op)
-        image += [low, high]
-    return out, image
-
-
-def teardown(file: int, image: list[Vma], batch: int) -> list[tuple]:
-    """exit_mmap / exec_mmap: unlink_file_vma_batch takes the lock once per `batch` VMAs."""
-    return [(ops.IMMAP, ops.UNLINK_BATCH, file, tuple(image[i:i + batch])) for i in range(0, len(image), batch)]
+    slot: int
+    ids: Ids
+    pcp: PageLists
 
 
 def think_scale(rng: np.random.Generator, cv: float, count: int) -> list[float]:
@@ -118,9 +85,10 @@ def think_scale(rng: np.random.Generator, cv: float, count: int) -> list[float]:
 
 
 class ImmapGenerator(Generator):
-    """Declares the files, shared lines and walkers common to the i_mmap workloads."""
+    """Declares the files, shared state and walkers of the i_mmap workloads; builds their programs."""
 
     spec: ImmapWorkload
+    forks = False  # whether the workload forks: it then declares the task locks
 
     @staticmethod
     def helper_nodes(spec: ImmapWorkload, nodes: int) -> tuple[int, ...]:
@@ -128,41 +96,83 @@ class ImmapGenerator(Generator):
         reclaim = tuple(range(nodes)) if walkers.reclaim_per_node_per_s > 0 else ()
         return reclaim + ((0,) if walkers.truncate_per_s > 0 else ())
 
-    def preload(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int, int]]:
-        """Background VMAs of other processes, spread over the image's VMAs and over nodes."""
-        spans = final_image(f)
+    # ---- declarations -----------------------------------------------------------------------
+
+    def image_files(self) -> list[MappedFile]:
+        """The files each copy's process has mapped when the run starts (a transient file is gone)."""
+        return [f for f in self.spec.files if f.loader != "transient"]
+
+    @cached_property
+    def layouts(self) -> dict[str, list[tuple[int, int, str]]]:
+        """(first, last, protection) of the VMAs each file leaves mapped once loaded, by name."""
+        return {f.name: final_layout(f) for f in self.spec.all_files()}
+
+    def layout(self, f: MappedFile) -> list[tuple[int, int, str]]:
+        return self.layouts[f.name]
+
+    def image_vmas(self, f: MappedFile, slot: int) -> list[tuple[Vma, str]]:
+        """The VMAs of `f` in copy `slot`'s image at the start: ids the preload and the stream agree on."""
+        index = [g.name for g in self.spec.all_files()].index(f.name)
+        base = IMAGE_IDS + (slot << 20) + (index << 8)
+        return [((base + k, first, last), prot) for k, (first, last, prot) in enumerate(self.layout(f))]
+
+    def background(self, f: MappedFile, instance: int) -> list[tuple[int, int, int, int, int]]:
+        """VMAs of other processes, spread over the image's VMAs and over nodes."""
+        spans = self.layout(f)
         nodes = self.ctx.nodes
-        base = BACKGROUND_IDS + (index << 32)
-        return [(base + i, *spans[i % len(spans)], (i // len(spans)) % nodes, -1) for i in range(f.background_vmas)]
+        base = BACKGROUND_IDS + (instance << 32)
+        return [(base + i, *spans[i % len(spans)][:2], (i // len(spans)) % nodes, -1)
+                for i in range(f.background_vmas)]
 
     def declare(self, world: World) -> None:
-        spec = self.spec
-        self.files = {}
-        for index, f in enumerate(spec.files):
-            preload = self.preload(f, index) + self.own_images(f, index)
-            self.files[f.name] = world.file(FileDecl(f.name, 0, preload))
-        shared = spec.shared
-        self.dentry = {}  # file -> its dentry's lockref op: struct lockref packs d_lock and the count
-        if shared.lockref:
-            for f in spec.files:
-                line = world.line(f"{f.name}.dentry.lockref", 0)
-                lock = world.lock(f"{f.name}.dentry.d_lock", "dentry->d_lock", SPINLOCK, 0, line=line)
-                self.dentry[f.name] = (ops.CMPXCHG, line, lock)
-        self.writecount = world.line(f"{spec.files[0].name}.i_writecount", 0) if shared.writecount else None
-        self.zone = world.lock("zone", "zone->lock", SPINLOCK, 0) if shared.zone_lock_per_iteration else None
-        self.mm = MmLocks(world, self.ctx.kernel) if shared.mm_locks else None
+        spec, ctx, shared = self.spec, self.ctx, self.spec.shared
+        self.declared: dict[tuple[str, int], Declared] = {}
+        for f in spec.all_files():
+            if f.per_copy:
+                for slot in range(ctx.copies):
+                    self.declared[f.name, slot] = self._declare_file(world, f, f"{f.name}.{slot}",
+                                                                     ctx.slot_node[slot], [slot])
+            else:
+                self.declared[f.name, -1] = self._declare_file(world, f, f.name, 0, range(ctx.copies))
+        self.files = {name: d.handle for (name, slot), d in self.declared.items() if slot < 0}  # walkers
+        self.batch = ctx.kernel.unlink_batch
+        zoned = shared.zone_pages_per_exec or shared.zone_pages_per_fork
+        self.zone = world.lock("zone", "zone->lock", SPINLOCK, 0) if zoned else None
+        self.mm = MmLocks(world, ctx.kernel) if shared.mm_locks else None
+        self.tasks = (TaskLocks(world, spec.tasklist_lock_hold_ns, spec.pidmap_lock_hold_ns)  # type: ignore[attr-defined]
+                      if self.forks and shared.fork_locks else None)
 
-    def own_images(self, f: MappedFile, index: int) -> list[tuple[int, int, int, int, int]]:
-        """VMAs each copy has mapped before the run starts (none, unless the workload forks)."""
-        return []
+    def _declare_file(self, world: World, f: MappedFile, name: str, home: int, slots) -> Declared:
+        shared = self.spec.shared
+        imaged = f in self.image_files()
+        own = [(vma[0], vma[1], vma[2], self.ctx.slot_node[slot], self.ctx.slot_cpu[slot])
+               for slot in slots if imaged for vma, _ in self.image_vmas(f, slot)]
+        handle = world.file(FileDecl(name, home, self.background(f, len(self.declared)) + own))
+        folios = [world.line(f"{name}.folio{k}", home) for k in range(f.faulted_folios)] if shared.folio_atomics else []
+        lockref: list[tuple] = []
+        if shared.lockref:  # struct lockref packs d_lock and the count on one line
+            line = world.line(f"{name}.dentry.lockref", home)
+            lockref = [(ops.CMPXCHG, line, world.lock(f"{name}.dentry.d_lock", "dentry->d_lock", SPINLOCK, home,
+                                                      line=line))]
+        writecount = []
+        if shared.writecount and f.loader in KERNEL_LOADED:
+            writecount = [(ops.ATOMIC, world.line(f"{name}.i_writecount", home))]
+        return Declared(f, handle, folios, lockref, writecount)
 
-    # ---- shared state ---------------------------------------------------------------------
+    def declared_file(self, f: MappedFile, slot: int) -> Declared:
+        return self.declared[f.name, slot if f.per_copy else -1]
 
-    def lockref(self, name: str) -> list[tuple]:
-        return [self.dentry[name]] if name in self.dentry else []
+    def new_copy(self, slot: int) -> Copy:
+        return Copy(slot, Ids(slot), PageLists(self.spec.shared.pcp_batch))
 
-    def writecount_op(self) -> list[tuple]:
-        return [(ops.ATOMIC, self.writecount)] if self.writecount is not None else []
+    def initial_process(self, copy: Copy) -> Process:
+        """The copy's process as the run finds it: its image mapped and faulted in by an exec."""
+        files = {f.name: Mappings(self.declared_file(f, copy.slot).handle, copy.ids, self.batch,
+                                  self.image_vmas(f, copy.slot), faulted=True)
+                 for f in self.image_files()}
+        return Process(self.image_files()[0].name, files, True, self.spec.shared.zone_pages_per_exec)
+
+    # ---- shared state -----------------------------------------------------------------------
 
     def mm_alloc_ops(self) -> list[tuple]:
         return self.mm.alloc_ops() if self.mm else []
@@ -170,15 +180,150 @@ class ImmapGenerator(Generator):
     def mm_free_ops(self) -> list[tuple]:
         return self.mm.free_ops() if self.mm else []
 
-    def zone_ops(self) -> list[tuple]:
+    def binfmt_ops(self) -> list[tuple]:
+        return self.mm.binfmt_ops() if self.mm else []
+
+    def zone_allocs(self, copy: Copy, pages: int) -> list[tuple]:
         if self.zone is None:
             return []
-        shared = self.spec.shared
-        one = [(ops.ACQUIRE, self.zone, ops.WRITE_MODE), (ops.HOLD, shared.zone_lock_hold_ns),
-               (ops.RELEASE, self.zone, ops.WRITE_MODE)]
-        return one * shared.zone_lock_per_iteration
+        return zone_lock_ops(self.zone, self.spec.shared.zone_lock_hold_ns, copy.pcp.refills(pages), "rmqueue_bulk")
 
-    # ---- walkers ----------------------------------------------------------------------------
+    def zone_frees(self, copy: Copy, pages: int) -> list[tuple]:
+        if self.zone is None:
+            return []
+        return zone_lock_ops(self.zone, self.spec.shared.zone_lock_hold_ns, copy.pcp.drains(pages),
+                             "free_pcppages_bulk")
+
+    def by_name(self, name: str) -> MappedFile:
+        return next(f for f in self.spec.all_files() if f.name == name)
+
+    # ---- files ------------------------------------------------------------------------------
+
+    def open(self, copy: Copy, f: MappedFile) -> list[tuple]:
+        """The path walk ends with a lockref get on the file's dentry (fs/namei.c, legitimize_path);
+        open_exec denies writes to a file the kernel loads (deny_write_access)."""
+        d = self.declared_file(f, copy.slot)
+        return d.lockref + d.writecount
+
+    def close(self, copy: Copy, f: MappedFile) -> list[tuple]:
+        """allow_write_access (for a file the kernel loaded), then fput's dput: a lockref put."""
+        d = self.declared_file(f, copy.slot)
+        return d.writecount + d.lockref
+
+    def map(self, copy: Copy, process: Process, f: MappedFile) -> list[tuple]:
+        """Map `f` into `process` with its loader, then fault its pages in (its folios' atomics)."""
+        d = self.declared_file(f, copy.slot)
+        m = process.files[f.name] = Mappings(d.handle, copy.ids, self.batch, faulted=True)
+        return LOADERS[f.loader](f, m) + folio_atomics(d.folios)
+
+    def unmap(self, copy: Copy, process: Process, f: MappedFile) -> list[tuple]:
+        """munmap of a whole file's mapping: its pages go, then its VMAs."""
+        return folio_atomics(self.declared_file(f, copy.slot).folios) + unmap_whole(f, process.files.pop(f.name))
+
+    # ---- exec, fork, exit -------------------------------------------------------------------
+
+    def release_mm(self, copy: Copy, process: Process) -> list[tuple]:
+        """mmput of a process's last reference (exit, or exec_mmap of the old mm): exit_mmap
+        unmaps every page (zap_pte_range: the folios' atomics), then free_pgtables unlinks every
+        file's VMAs in batches; the exe file's dentry is put with the mm's file, and __mmdrop
+        frees the mm (its global locks) and its pages."""
+        out: list[tuple] = []
+        for name, m in process.files.items():
+            if m.faulted:
+                out += folio_atomics(self.declared_file(self.by_name(name), copy.slot).folios)
+        for m in process.files.values():
+            out += m.teardown()
+        if process.owns_binary:
+            out += self.declared_file(self.by_name(process.binary), copy.slot).lockref
+        return out + self.mm_free_ops() + self.zone_frees(copy, process.pages)
+
+    def exec_program(self, copy: Copy, old: Process | None, scale: float) -> tuple[list[tuple], Process]:
+        """execve of the workload's files[0]: the kernel loads the binary and its interpreter,
+        tearing down the old mm in between (exec_mmap; `old` None: a vfork child's mm is its
+        parent's, which exec only lets go of); ld.so maps the cache and the libraries, applies
+        RELRO (the libraries in reverse load order, then the binary, then itself) and unmaps the
+        cache, as strace shows it. Returns the ops and the new process."""
+        spec = self.spec
+        work = spec.exec_ns * scale  # type: ignore[attr-defined]
+        files = spec.files
+        binary = files[0]
+        interpreters = [f for f in files[1:] if f.loader in KERNEL_LOADED]
+        caches = [f for f in files if f.loader == "transient"]
+        libraries = [f for f in files if f.loader == "ld.so"]
+        new = Process(binary.name, {}, True, spec.shared.zone_pages_per_exec)
+        # bprm_execve: the file and the new mm come first, then sched_exec may move the task (placement
+        # migrate), then the binary handler
+        out = [(ops.DELAY, int(work * BEFORE)), *self.open(copy, binary), *self.mm_alloc_ops(), (ops.MIGRATE,),
+               *self.binfmt_ops()]
+        for f in interpreters:  # load_elf_binary opens the interpreter before the point of no return
+            out += self.open(copy, f)
+        if old is not None:
+            out += self.release_mm(copy, old)
+        out.append((ops.DELAY, int(work * AFTER_TEARDOWN)))
+        share = (ops.DELAY, int(work * AFTER_FILES / len(files)))
+        for f in [binary, *interpreters]:
+            out += [*self.map(copy, new, f), share]
+        for f in interpreters:
+            out += self.close(copy, f)
+        for f in caches + libraries:
+            out += [*self.open(copy, f), *self.map(copy, new, f), *self.close(copy, f), share]
+        for f in [*reversed(libraries), binary, *interpreters]:
+            out += protect_relro(f, new.files[f.name])
+        for f in caches:
+            out += self.unmap(copy, new, f)
+        out += self.declared_file(binary, copy.slot).writecount  # the binary's write access comes back
+        return out + self.zone_allocs(copy, new.pages), new
+
+    def fork_program(self, copy: Copy, parent: Process, work_ns: float) -> tuple[list[tuple], Process]:
+        """fork: copy_process duplicates the mm (dup_mm: a new mm, then dup_mmap, one i_mmap lock
+        hold per file VMA), allocates the pid and links the task. Returns the ops and the child."""
+        out = [(ops.DELAY, int(work_ns)), *self.mm_alloc_ops()]
+        files = {}
+        for name, m in parent.files.items():
+            dups, files[name] = m.dup(copy.ids)
+            out += dups
+        child = Process(parent.binary, files, False, self.spec.shared.zone_pages_per_fork)
+        return out + self.zone_allocs(copy, child.pages) + self.task_fork_ops(), child
+
+    def vfork_program(self, work_ns: float) -> list[tuple]:
+        """posix_spawn's clone(CLONE_VM | CLONE_VFORK): the child borrows the parent's mm."""
+        return [(ops.DELAY, int(work_ns)), *self.task_fork_ops()]
+
+    def exit_program(self, copy: Copy, child: Process, work_ns: float) -> list[tuple]:
+        """The child's exit (exit_mm, then exit_notify) and the parent's wait (release_task)."""
+        out = [(ops.DELAY, int(work_ns)), *self.release_mm(copy, child)]
+        if self.tasks is not None:
+            out += self.tasks.exit_ops() + self.tasks.reap_ops()
+        return out
+
+    def task_fork_ops(self) -> list[tuple]:
+        return self.tasks.fork_ops() if self.tasks is not None else []
+
+    # ---- streams ----------------------------------------------------------------------------
+
+    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+        if slot >= self.ctx.copies:
+            return self.walker_batches(slot, rng)
+        return self.copy_batches(slot, rng)
+
+    def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+        """Batches of ITERATIONS_PER_BATCH iterations, each between START and END."""
+        copy = self.new_copy(slot)
+        state = self.start(copy)
+        while True:
+            batch: list[tuple] = []
+            for scale in think_scale(rng, self.spec.think_cv, ITERATIONS_PER_BATCH):
+                program, state = self.iteration(copy, state, scale)
+                batch += [START, *program, END]
+            yield batch
+
+    def start(self, copy: Copy):
+        """What the copy's first iteration starts from (by default its process)."""
+        return self.initial_process(copy)
+
+    def iteration(self, copy: Copy, state, scale: float) -> tuple[list[tuple], object]:
+        """One iteration's ops, and the state the next one starts from."""
+        raise NotImplementedError
 
     def walker_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
         """Streams of the helper slots: kswapd per node, then one truncating thread.
@@ -203,11 +348,3 @@ class ImmapGenerator(Generator):
             for wait, first in zip(waits, starts):
                 batch += [(ops.IDLE, wait), (ops.IMMAP, ops.RMAP_WALK, file, first, first + span - 1, try_lock)]
             yield batch
-
-    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
-        if slot >= self.ctx.copies:
-            return self.walker_batches(slot, rng)
-        return self.copy_batches(slot, rng)
-
-    def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
-        raise NotImplementedError

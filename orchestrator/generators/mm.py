@@ -26,14 +26,9 @@ from orchestrator.spec.kernel import KernelSpec
 W = ops.WRITE_MODE
 
 
-def release_tuple(release: str) -> tuple[int, int]:
-    major, minor = release.split(".")[:2]
-    return int(major), int(minor)
-
-
 def percpu_allocations(release: str) -> tuple[int, int]:
     """(alloc_percpu calls per mm, percpu_counters list insertions per mm) of a release."""
-    version = release_tuple(release)
+    version = KernelSpec(release=release).version
     rss = 0 if version < (6, 2) else 4 if version < (6, 6) else 1  # one percpu_counter_init each
     cid = 1 if version >= (6, 4) else 0
     return rss + cid, rss  # each rss allocation puts its counters on the list under one lock hold
@@ -54,27 +49,28 @@ class MmLocks:
             self.counters_lock = world.lock("percpu_counters_lock", "percpu_counters_lock", SPINLOCK, 0)
 
     @staticmethod
-    def _held(lock: int, ns: int) -> list[tuple]:
-        return [(ops.ACQUIRE, lock, W), (ops.HOLD, ns), (ops.RELEASE, lock, W)]
+    def _held(lock: int, ns: int, caller: str) -> list[tuple]:
+        return [(ops.ACQUIRE, lock, W, caller), (ops.HOLD, ns), (ops.RELEASE, lock, W)]
 
     def alloc_ops(self) -> list[tuple]:
         k = self.kernel
-        out = self._held(self.pgd_lock, k.pgd_lock_hold_ns)
+        out = self._held(self.pgd_lock, k.pgd_lock_hold_ns, "pgd_alloc")
         for _ in range(self.allocations):
-            out += [(ops.ACQUIRE, self.pcpu_mutex, W), *self._held(self.pcpu_lock, k.pcpu_lock_hold_ns),
+            out += [(ops.ACQUIRE, self.pcpu_mutex, W, "pcpu_alloc"),
+                    *self._held(self.pcpu_lock, k.pcpu_lock_hold_ns, "pcpu_alloc"),
                     (ops.HOLD, max(0, k.pcpu_alloc_hold_ns - k.pcpu_lock_hold_ns)),
                     (ops.RELEASE, self.pcpu_mutex, W)]
-        for _ in range(self.counter_lists):
-            out += self._held(self.counters_lock, 0)
+        for _ in range(self.counter_lists):  # named after the grouped call of 6.6 in every release
+            out += self._held(self.counters_lock, 0, "percpu_counter_init_many")
         return out
 
     def free_ops(self) -> list[tuple]:
         k = self.kernel
-        out = self._held(self.pgd_lock, k.pgd_lock_hold_ns)
+        out = self._held(self.pgd_lock, k.pgd_lock_hold_ns, "pgd_free")
         for _ in range(self.allocations):
-            out += self._held(self.pcpu_lock, k.pcpu_lock_hold_ns)
+            out += self._held(self.pcpu_lock, k.pcpu_lock_hold_ns, "free_percpu")
         for _ in range(self.counter_lists):
-            out += self._held(self.counters_lock, 0)
+            out += self._held(self.counters_lock, 0, "percpu_counter_destroy_many")
         return out
 
     def binfmt_ops(self) -> list[tuple]:

@@ -6,8 +6,10 @@ from typing import Iterator
 
 import numpy as np
 
-from orchestrator.generators.immap import Ids, ImmapGenerator, think_scale
+from orchestrator.generators.immap import ImmapGenerator, think_scale
+from orchestrator.generators.vmas import Ids
 from orchestrator.sim import ops
+from orchestrator.spec.workload import MappedFile
 from orchestrator.spec.workload import MmapChurn as MmapChurnSpec
 
 
@@ -15,6 +17,9 @@ class MmapChurn(ImmapGenerator):
     kind = "mmap-churn"
     summary = "will-it-scale style mmap + munmap of one shared file in a loop"
     spec: MmapChurnSpec
+
+    def image_files(self) -> list[MappedFile]:
+        return []  # the loop maps nothing else of its files
 
     def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
         spec = self.spec
@@ -27,5 +32,5 @@ class MmapChurn(ImmapGenerator):
                 vma = (ids(), 0, spec.map_pages - 1)
                 work = int(spec.syscall_ns * scale)
                 batch += [start, (ops.DELAY, work), (ops.IMMAP, ops.LINK, file, vma), (ops.DELAY, work),
-                          (ops.IMMAP, ops.UNLINK_BATCH, file, (vma,)), *self.zone_ops(), end]
+                          (ops.IMMAP, ops.UNLINK_BATCH, file, (vma,)), end]
             yield batch

@@ -15,7 +15,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,7 @@ from pathlib import Path
 from orchestrator.errors import UserError
 from orchestrator.spec.topology import Topology, shape_digest
 
-WORKLOADS = ("execl", "spawn")
-SPAWNED = "/bin/true"            # a small dynamically linked binary: the loader's work is measured too
-EXECL_SOURCE = Path(__file__).with_name("execl.c")
+WORKLOADS = ("execl", "spawn")  # each a C program beside this file, as UnixBench's programs do it
 START_MARGIN_NS = 20_000_000     # time to hand START to every copy before it comes
 
 
@@ -96,34 +93,38 @@ def cache_folder() -> Path:
     return Path(base) / "orch" / "measure"
 
 
-def execl_binary() -> Path:
-    """execl.c compiled with the system compiler ($CC, else cc), once per version of the source."""
-    source = EXECL_SOURCE.read_bytes()
-    binary = cache_folder() / f"execl-{hashlib.sha256(source).hexdigest()[:16]}"
+def source_of(workload: str) -> Path:
+    return Path(__file__).with_name(f"{workload}.c")
+
+
+def benchmark_binary(workload: str) -> Path:
+    """The workload's C program compiled with the system compiler ($CC, else cc), once per
+    version of the source."""
+    path = source_of(workload)
+    source = path.read_bytes()
+    binary = cache_folder() / f"{workload}-{hashlib.sha256(source).hexdigest()[:16]}"
     if binary.exists():
         return binary
     compiler = os.environ.get("CC") or "cc"
     if shutil.which(compiler) is None:
-        raise UserError("measure", "execl", f"needs a C compiler to build its benchmark: no {compiler} on PATH")
+        raise UserError("measure", workload, f"needs a C compiler to build its benchmark: no {compiler} on PATH")
     temp = binary.with_name(f".{binary.name}.{os.getpid()}")  # two builders never write one file
     try:
         binary.parent.mkdir(parents=True, exist_ok=True)
-        built = subprocess.run([compiler, "-O2", "-o", str(temp), str(EXECL_SOURCE)], capture_output=True, text=True)
+        built = subprocess.run([compiler, "-O2", "-o", str(temp), str(path)], capture_output=True, text=True)
         if built.returncode != 0:
             temp.unlink(missing_ok=True)
             why = (built.stderr.strip().splitlines() or ["no message"])[0]
-            raise UserError("measure", "execl", f"{compiler} could not build {EXECL_SOURCE.name}: {why}")
+            raise UserError("measure", workload, f"{compiler} could not build {path.name}: {why}")
         temp.replace(binary)
     except OSError as exc:
         raise UserError(str(binary.parent), None,
-                        f"cannot build the execl benchmark there: {exc.strerror or exc}") from None
+                        f"cannot build the {workload} benchmark there: {exc.strerror or exc}") from None
     return binary
 
 
 def command(workload: str) -> list[str]:
-    if workload == "execl":
-        return [str(execl_binary())]
-    return [sys.executable, "-m", "orchestrator.measure.spawn", SPAWNED]
+    return [str(benchmark_binary(workload))]
 
 
 def pinned_cpus(copies: int, topology: Topology, allowed: set[int]) -> list[int]:
@@ -220,7 +221,7 @@ def row(host: Host, workload: str, copies: int, repeat: int, result: Repeat, pin
 
 
 def command_label(workload: str) -> str:
-    return f"{EXECL_SOURCE.name} built with -O2" if workload == "execl" else f"posix_spawn {SPAWNED}"
+    return f"{source_of(workload).name} built with -O2"
 
 
 def measure_host(workload: str, counts: list[int], seconds: float, repeats: int, pin: bool,

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from orchestrator.errors import UserError
 from orchestrator.results import provenance
-from orchestrator.results.schema import ADDED_RUNS, SCHEMAS, TABLES
+from orchestrator.results.schema import ADDED, SCHEMAS, TABLES
 
 TEMP_PREFIX = ".tmp~"
 TEMP_SUFFIX = ".tmp"
@@ -349,7 +349,7 @@ class Dataset:
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """A table's rows in every sweep, with a `sweep` column. Runs parts written before a
-        column was added (ADDED_RUNS) read it as null."""
+        column was added (schema.ADDED) read it as null."""
         data = self._scan(table)
         try:
             return data.to_table(columns=columns)
@@ -385,7 +385,7 @@ class Dataset:
         if not data.files:
             raise UserError(self.uri, f"table={table}", "empty: no runs written yet")
         expected = SCHEMAS[table]
-        added = ADDED_RUNS if table == "runs" else set()
+        added = ADDED.get(table, set())
         missing = [f.name for f in expected if f.name not in data.schema.names and f.name not in added]
         if missing:
             raise UserError(self.uri, f"table={table}", f"another schema: missing columns {', '.join(missing[:5])}")

@@ -60,6 +60,7 @@ RUNS = [
     ("walks_contended", I, "reclaim walks that gave up on a contended lock (folio_referenced's try-lock)"),
     ("walker_cpus", S, "where walker threads ran: none, free (CPUs no copy uses) or shared (with copies)"),
     ("lockref_fallbacks", I, "lockref updates that took the spinlock after the cmpxchg retry limit"),
+    ("migrations", I, "copies sched_exec moved to another CPU at exec, over the whole run (placement migrate)"),
     ("cpu_work_share", F, "share of the machine's CPU time (all CPUs x measured time) spent working"),
     ("cpu_spin_share", F, "share spent spinning on locks (osq, qspinlock, handoff, flag waits)"),
     ("cpu_sleep_share", F, "share of CPU time whose thread slept on a lock (the CPU idles meanwhile)"),
@@ -85,13 +86,17 @@ RUNS = [
 
 # runs columns added after datasets were first written: a reader takes them as null where absent
 ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest", "sample", "parameters_json",
-              "steady_throughput_per_s"}  # older rows: analysis/data.py computes it from their timeseries
+              "steady_throughput_per_s", "migrations"}  # older rows: analysis/data.py computes it from their timeseries
 
 LOCKS = [
     ("run_id", S, "the run"),
     ("lock_class", S, "lock class, as lockdep names it (i_mmap_rwsem, i_mmap_tree.rwsem, ...)"),
     ("kind", S, "rwsem, mutex, spinlock or percpu-rwsem"),
     ("mode", S, "write or read"),
+    ("caller", S, "the kernel function that took the lock (vma_link_file, vma_prepare, dup_mmap, ...: sim/ops.py "
+                  "CALLERS), as perf lock contention names callers; a row per class, mode and caller, so a "
+                  "class's figures are the sum of its rows; null before model version 4 (one row per class "
+                  "and mode) or where the taker is not said"),
     ("acquisitions", I, "acquisitions while measuring"),
     ("contentions", I, "acquisitions that had to wait"),
     ("acq_bounces", I, "uncontended acquisitions whose lock line came from another CPU"),
@@ -131,6 +136,9 @@ HISTOGRAMS = [
     ("high_ns", I, "largest value in the bucket, ns"),
     ("count", I, "samples in the bucket"),
 ]
+
+# columns added after datasets were first written, per table: a reader takes them as null where absent
+ADDED = {"runs": ADDED_RUNS, "locks": {"caller"}}
 
 COLUMNS = {"runs": RUNS, "locks": LOCKS, "timeseries": TIMESERIES, "histograms": HISTOGRAMS}
 SCHEMAS = {name: pa.schema([(col, kind) for col, kind, _ in cols]) for name, cols in COLUMNS.items()}

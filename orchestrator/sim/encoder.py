@@ -20,10 +20,21 @@ from orchestrator.sim.ops import ROW
 
 CHUNK = 256  # rows encoded per refill: the rest of a batch waits, so buffers stay small
 PLAIN = frozenset({ops.DELAY, ops.HOLD, ops.RELEASE, ops.READ, ops.WRITE, ops.ATOMIC, ops.START, ops.END,
-                   ops.IDLE})  # ops whose tuple is already their row
+                   ops.IDLE, ops.MIGRATE})  # ops whose tuple is already their row
 ENCODED = np.array(sorted(PLAIN | {ops.ACQUIRE}))  # what a batch handed over as rows may hold
 PAD = [(0,) * (ROW - k) for k in range(ROW + 1)]  # what fills a plain op's tuple to a row
 WALK_BEGIN, WALK_END = (ops.WALK_BEGIN,) + PAD[1], (ops.WALK_END,) + PAD[1]
+LOCKREF_CALLER = ops.CALLER_CODE["lockref_get_not_dead"]  # a lockref's spinlock fallback
+
+
+def caller_code(op: tuple, at: int) -> int:
+    """The code of the caller an ACQUIRE or TRY_ACQUIRE names at op[at] ("-" if none)."""
+    if len(op) <= at:
+        return 0
+    try:
+        return ops.CALLER_CODE[op[at]]
+    except KeyError:
+        raise ValueError(f"{op[at]!r} is not a caller orch knows (sim/ops.py, CALLERS)") from None
 
 
 Batch = list[tuple] | np.ndarray  # ops, or rows already encoded (plain ops and ACQUIRE only)
@@ -95,9 +106,11 @@ class Encoder:
             if code in PLAIN:
                 rows += op
                 rows += PAD[len(op)]
+                if code == ops.MIGRATE and limit:
+                    return i  # the rest is expanded once the task runs where sched_exec put it
             elif code == ops.ACQUIRE:
                 fold = i < n and program[i][0] == ops.HOLD
-                rows += (code, op[1], op[2], int(fold), 0, 0, 0)
+                rows += (code, op[1], op[2], int(fold), caller_code(op, 3), 0, 0)
                 if fold:
                     continue
             elif code == ops.IMMAP:
@@ -118,7 +131,7 @@ class Encoder:
                     pool += (lock, mode)
                 undo, undo_at = op[3], start
                 jumps.append(len(rows) + 5)  # where its jump target goes
-                rows += (code, op[1], op[2], start, len(op[3]), 0, 0)
+                rows += (code, op[1], op[2], start, len(op[3]), 0, caller_code(op, 4))
             else:
                 rows += self._row(slot, op, pool)
             if limit and len(rows) >= limit:
@@ -136,6 +149,11 @@ class Encoder:
             if action == ops.INSERT:
                 vma_id, lo, hi = op[3]
                 return (code, op[1], action, self.new_vma(slot, vma_id), lo, hi, vma_id)
+            if action == ops.INSERT_AFTER:  # linking under the VMA it follows writes that VMA's node
+                vma_id, lo, hi = op[3]
+                after = self.vma_ids[op[4]]
+                return (ops.WRITE_VMA, after, 0, 0, 0, 0, 0,
+                        code, op[1], action, self.new_vma(slot, vma_id), lo, hi, vma_id)
             if action == ops.REMOVE:
                 vma = self.vma_ids.pop(op[3])
                 self.cpus[slot].free_vmas.append(vma)
@@ -149,7 +167,7 @@ class Encoder:
             line, lock = op[1], op[2]
             self.lockrefs[line] = None
             if lock >= 0:  # the fallback: take the spinlock (lockref_get's slow path)
-                return (code, line, lock, 2, 0, 0, 0, ops.ACQUIRE, lock, ops.WRITE_MODE, 0, 0, 0, 0,
+                return (code, line, lock, 2, 0, 0, 0, ops.ACQUIRE, lock, ops.WRITE_MODE, 0, LOCKREF_CALLER, 0, 0,
                         ops.RELEASE, lock, ops.WRITE_MODE, 0, 0, 0, 0)
             return (code, line, lock, 0, 0, 0, 0)
         if code == ops.SUBTREE_OF:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from orchestrator.sim import ops
+from orchestrator.sim import ops, state
 from orchestrator.sim.encoder import Batch
 from orchestrator.sim.machine import Machine
 from orchestrator.sim.ops import KINDS, PERCPU_RWSEM
@@ -63,6 +63,7 @@ class Engine:
         self.tree_names: list[str] = []
         self.tree_roots: list[int] = []
         self.tree_tops: list[list[int]] = []
+        self.tree_paths: list[list[int]] = []
         self.tables: list[list[int]] = []
         self.preloads: list[tuple[int, int, int, int, int]] = []  # (tree, vma, first, last, node)
         self.streams: list[Iterator[Batch]] = []  # each CPU's op batches
@@ -93,6 +94,8 @@ class Engine:
         self.tree_names.append(name)
         self.tree_roots.append(root_line)
         self.tree_tops.append([self.line(f"{name}.level{i + 1}", home) for i in range(self.kernel.tree_hot_levels)])
+        # the nodes on the insertion paths of VMAs that share a start offset (state.PATH_KEYS of them)
+        self.tree_paths.append([self.line(f"{name}.path{i}", home) for i in range(state.PATH_KEYS)])
         return len(self.tree_names) - 1
 
     def table(self, values: list[int]) -> Table:

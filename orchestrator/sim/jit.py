@@ -19,7 +19,7 @@ from numba import njit as _njit
 from orchestrator.compat import set_numba_cache_dir
 
 # the modules compiled code comes from (functions, and the constants they fold in)
-COMPILED = ("heap", "histogram", "jit", "lines", "locks", "loop", "ops", "rng", "state", "trees")
+COMPILED = ("heap", "histogram", "jit", "lines", "locks", "loop", "migrate", "ops", "rng", "state", "trees")
 
 
 def _cache_dir() -> str:

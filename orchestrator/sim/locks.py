@@ -6,12 +6,14 @@ rw_semaphore rules modelled:
   waiter holds the handoff. A reader takes it when no writer holds it, no handoff is pending
   and either nobody holds it or nobody sleeps in the wait list (the read fast path, then
   rwsem_down_read_slowpath's stealing rule); otherwise readers sleep (they do not spin).
-- A contended writer spins on the osq (FIFO) while the owner runs. It leaves the osq and joins
-  the wait list (sleeps) when need_resched() arrives, at a random time drawn from the slot's
-  engine generator (kernel.spin_rule "hazard": Weibull with mean spin_mean_ns and shape
-  spin_shape; "fixed": after spin_limit_ns), when the owner stops running (owner_on_cpu,
-  checked at arrival and whenever the owner falls asleep), or, on a reader-owned lock, after
-  (base + per_reader x readers), capped.
+- An arrival tries the fast path first (a cmpxchg on the lock word, which pulls its line). A
+  contended writer spins on the osq (FIFO) while the owner runs. It leaves the osq and joins
+  the wait list (sleeps) when need_resched() arrives (kernel.spin_rule "need_resched": only
+  when another task is runnable on its CPU, once the scheduler's slice is used up, at a tick;
+  "hazard": a Weibull time with mean spin_mean_ns and shape spin_shape, model version 3's rule;
+  "fixed": after spin_limit_ns), when the owner stops running (owner_on_cpu, checked at
+  arrival and whenever the owner falls asleep), or, on a reader-owned lock, after (base +
+  per_reader x readers), capped.
 - On release the osq head, which polls the lock word, takes the lock (lock word and MCS node
   transfers); a release that finds sleepers also takes the wait_lock and wakes the first
   sleeper, which retries after the wakeup latency: the lock stays free meanwhile unless a
@@ -39,6 +41,7 @@ from orchestrator.sim.lines import atomic, between, read, write
 
 # the lock kinds are re-exported for plugins written against earlier versions
 from orchestrator.sim.ops import (  # noqa: F401
+    CALLERS,
     HOLD,
     KINDS,
     MUTEX,
@@ -50,6 +53,7 @@ from orchestrator.sim.ops import (  # noqa: F401
 )
 from orchestrator.sim.rng import next_random
 from orchestrator.sim.state import (
+    BACKGROUND,
     BIG,
     CHECK,
     COST_SCALE,
@@ -78,13 +82,18 @@ from orchestrator.sim.state import (
     RSPIN_BASE,
     RSPIN_MAX,
     RSPIN_PER,
+    RULE_FIXED,
+    RULE_NEED_RESCHED,
     RUNNING,
     SLEEP,
     SLEEPING,
+    SLICE_LATENCY,
+    SLICE_MIN,
     SMT_SLOWDOWN,
+    SMT_SPIN_SLOWDOWN,
     SPIN,
-    SPIN_FIXED,
     SPIN_LIMIT,
+    SPIN_RULE,
     SPIN_SCALE,
     SPIN_SHAPE,
     SPINNING,
@@ -104,12 +113,15 @@ from orchestrator.sim.state import (
     ST_WAIT_MIN,
     ST_WAIT_TOTAL,
     ST_WAITS,
+    TICK_NS,
     WAIT_TOTAL,
     WAKEUP,
     WAKING,
     WARMUP_NS,
 )
 from orchestrator.sim.trees import fail
+
+NCALLERS = len(CALLERS)
 
 # ---- small helpers -----------------------------------------------------------------------------
 
@@ -121,11 +133,16 @@ def in_window(S, start, end):
 
 @njit
 def smt_factor(S, slot):
-    """A CPU whose SMT sibling runs or spins shares its core: its work takes longer."""
+    """A CPU whose SMT sibling runs shares its core: its work takes longer; a sibling spinning on
+    cpu_relax (PAUSE) takes less of the core than one that runs."""
+    factor = 1.0
     for sibling in S.siblings[slot]:
-        if sibling >= 0 and S.state[sibling] <= SPINNING:
-            return S.fparam[SMT_SLOWDOWN]
-    return 1.0
+        if sibling >= 0:
+            if S.state[sibling] == RUNNING:
+                return S.fparam[SMT_SLOWDOWN]
+            if S.state[sibling] == SPINNING:
+                factor = S.fparam[SMT_SPIN_SLOWDOWN]
+    return factor
 
 
 @njit
@@ -149,20 +166,53 @@ def resume_cpu(S, slot, when, waited):
 
 
 @njit
+def uniform(S, slot):
+    """A draw from the slot's engine generator, uniform in (0, 1]."""
+    return float((next_random(S, slot) >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0)
+
+
+@njit
 def spin_time(S, slot):
     """How long a new spinner spins before need_resched() (kernel.spin_rule hazard): Weibull
-    with the kernel's mean and shape; the exponential draw is -log(u), u uniform in (0, 1]."""
-    u = float((next_random(S, slot) >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0)
-    e = -math.log(u)
+    with the kernel's mean and shape; the exponential draw is -log(u)."""
+    e = -math.log(uniform(S, slot))
     shape = S.fparam[SPIN_SHAPE]
     return int(S.fparam[SPIN_SCALE] * (e if shape == 1.0 else e ** (1 / shape)))
+
+
+@njit
+def runnable_beside(S, slot):
+    """Other tasks runnable on the slot's CPU: the stated background load, and the run's other
+    slots on that CPU that run or spin (a walker beside a copy)."""
+    n = S.reg[BACKGROUND]
+    for mate in S.mates[slot]:
+        if mate >= 0 and S.state[mate] <= SPINNING:
+            n += 1
+    return n
+
+
+@njit
+def resched_time(S, slot, others):
+    """When need_resched() reaches a spinner with `others` tasks runnable beside it
+    (kernel.spin_rule need_resched): once its slice is used up, at a tick. The slice is
+    max(latency / k, minimum) of run time for k runnable tasks (sim/layout.py, slice_ns); the
+    spinner has already run a uniform part of it, and ticks come at a uniform phase."""
+    reg = S.reg
+    slice_ns = max(reg[SLICE_LATENCY] // (others + 1), reg[SLICE_MIN])
+    left = uniform(S, slot) * slice_ns
+    tick = reg[TICK_NS]
+    phase = uniform(S, slot) * tick
+    if left <= phase:
+        return int(phase)
+    return int(phase + math.ceil((left - phase) / tick) * tick)
 
 
 # ---- lock_stat -----------------------------------------------------------------------------------
 
 @njit
-def stat_row(S, lock, mode):
-    return S.lk_cls[lock] * 2 + mode
+def stat_row(S, lock, mode, slot):
+    """The statistics row of `slot`'s acquisition of `lock`: its class, mode and caller."""
+    return (S.lk_cls[lock] * 2 + mode) * NCALLERS + S.caller[slot]
 
 
 @njit
@@ -189,7 +239,7 @@ def charge(S, lock, slot, end):
     """Book the waiter's current spin or sleep, from w_since to end, to its lock class and CPU."""
     ns = in_window(S, S.w_since[slot], end)
     if ns:
-        row = stat_row(S, lock, S.w_mode[slot])
+        row = stat_row(S, lock, S.w_mode[slot], slot)
         if S.w_state[slot] == SPIN:
             S.stats[row, ST_SPIN_NS] += ns
             S.cpu_ns[SPINNING] += ns
@@ -284,6 +334,7 @@ def hold_from(S, lock, slot, mode, start):
         trace_grant(S, lock, slot, mode, start)
     S.hold_mode[lock, slot] = mode
     S.hold_since[lock, slot] = start
+    S.hold_row[lock, slot] = stat_row(S, lock, mode, slot)
     S.lk_holders[lock] += 1
     if mode == WRITE_MODE and (S.lk_kind[lock] == K_RWSEM or S.lk_kind[lock] == K_MUTEX):
         n = S.held_n[slot]
@@ -300,7 +351,7 @@ def end_hold(S, lock, slot, mode, now):
         fail(S, E_RELEASE_NOT_HELD, lock, slot)
     S.hold_mode[lock, slot] = -1
     S.lk_holders[lock] -= 1
-    stat_hold(S, stat_row(S, lock, mode), now - S.hold_since[lock, slot])
+    stat_hold(S, S.hold_row[lock, slot], now - S.hold_since[lock, slot])
     if mode == WRITE_MODE and (S.lk_kind[lock] == K_RWSEM or S.lk_kind[lock] == K_MUTEX):
         held = S.held[slot]
         n = S.held_n[slot]
@@ -320,10 +371,14 @@ def acquire(S, lock, slot, mode, now):
         return percpu_acquire(S, lock, slot, mode, now)
     if free_for(S, lock, mode):
         return take(S, lock, slot, mode, now)
-    st = S.stats[stat_row(S, lock, mode)]
+    st = S.stats[stat_row(S, lock, mode, slot)]
     st[ST_CONT] += 1
-    if S.owner[S.lk_line[lock]] != slot:
+    line = S.lk_line[lock]
+    if S.owner[line] != slot:
         st[ST_CON_BOUNCES] += 1
+    # the fast path's cmpxchg (rwsem_write_trylock, the reader's add, the spinlock's) failed, but
+    # pulled the lock word's line here: the owner's release must take it back
+    atomic(S, line, slot, now)
     new_waiter(S, lock, slot, mode, now, SPIN)
     deadline = spin_deadline(S, lock, slot, mode, now)
     if deadline <= now:
@@ -359,7 +414,7 @@ def free_for(S, lock, mode):
 
 @njit
 def take(S, lock, slot, mode, now):
-    st = S.stats[stat_row(S, lock, mode)]
+    st = S.stats[stat_row(S, lock, mode, slot)]
     if mode == WRITE_MODE:
         S.lk_writer[lock] = slot
     else:
@@ -384,7 +439,11 @@ def spin_deadline(S, lock, slot, mode, now):
     if owner >= 0 and S.state[owner] == SLEEPING:
         return now  # owner_on_cpu() is false: nothing to spin for
     reg = S.reg
-    if reg[SPIN_FIXED]:
+    rule = reg[SPIN_RULE]
+    if rule == RULE_NEED_RESCHED:  # the tick asks only when another task wants the CPU
+        others = runnable_beside(S, slot)
+        deadline = now + resched_time(S, slot, others) if others else BIG
+    elif rule == RULE_FIXED:
         deadline = BIG if reg[SPIN_LIMIT] < 0 else now + reg[SPIN_LIMIT]
     else:
         deadline = now + spin_time(S, slot)
@@ -430,7 +489,7 @@ def sleep_one(S, lock, slot, now):
     if S.w_queued[slot] < 0 and S.lk_handoff[lock] != slot:
         S.w_queued[slot] = now
         q_push(S, S.lk_sl_head, S.lk_sl_tail, S.lk_sl_n, lock, slot)
-        S.stats[stat_row(S, lock, S.w_mode[slot]), ST_SLEEPS] += 1
+        S.stats[stat_row(S, lock, S.w_mode[slot], slot), ST_SLEEPS] += 1
         write(S, S.lk_wait[lock], slot)  # queued under wait_lock
 
 
@@ -493,7 +552,7 @@ def grant(S, lock, now, waker):
     if head >= 0:
         S.lk_handoff[lock] = -1
         S.lk_writer[lock] = head
-        S.stats[stat_row(S, lock, WRITE_MODE), ST_HANDOFFS] += 1
+        S.stats[stat_row(S, lock, WRITE_MODE, head), ST_HANDOFFS] += 1
         wakeup = S.reg[WAKEUP] if S.w_state[head] == SLEEP else 0
         resume(S, lock, head, now, write(S, line, head) + wakeup)
         return
@@ -502,7 +561,7 @@ def grant(S, lock, now, waker):
     if first >= 0 and S.w_mode[first] == READ_MODE and (
             not spinners or now - S.w_queued[first] >= S.lk_handoff_ns[lock]):
         if spinners:
-            S.stats[stat_row(S, lock, READ_MODE), ST_HANDOFFS] += 1
+            S.stats[stat_row(S, lock, READ_MODE, first), ST_HANDOFFS] += 1
         grant_readers(S, lock, now, waker)
         return
     if spinners:
@@ -576,7 +635,7 @@ def resume(S, lock, slot, now, cost):
     S.w_state[slot] = GRANTED
     S.w_deadline[slot] = BIG
     S.state[slot] = RUNNING
-    row = stat_row(S, lock, mode)
+    row = stat_row(S, lock, mode, slot)
     S.stats[row, ST_ACQ] += 1
     stat_wait(S, row, start - S.w_arrived[slot])
     hold_from(S, lock, slot, mode, start)
@@ -618,7 +677,7 @@ def counter(S, lock, slot):
 @njit
 def percpu_acquire(S, lock, slot, mode, now):
     flag = S.lk_line[lock]
-    row = stat_row(S, lock, mode)
+    row = stat_row(S, lock, mode, slot)
     if mode == READ_MODE:
         cost = write(S, counter(S, lock, slot), slot)
         cost += read(S, flag, slot)
@@ -661,7 +720,7 @@ def start_walk(S, lock, slot, now):
         return percpu_hold(S, lock, slot, WRITE_MODE, now, cost, S.w_arrived[slot])
     S.lk_draining[lock] = 1
     if S.w_arrived[slot] == now:  # one that queued behind another walker was counted then
-        S.stats[stat_row(S, lock, WRITE_MODE), ST_CONT] += 1
+        S.stats[stat_row(S, lock, WRITE_MODE, slot), ST_CONT] += 1
     charge(S, lock, slot, now)
     S.w_state[slot] = SPIN
     S.state[slot] = SPINNING
@@ -673,7 +732,7 @@ def start_walk(S, lock, slot, now):
 def percpu_hold(S, lock, slot, mode, now, cost, arrived):
     """Grant at once (arrived < 0) or after a wait; returns the delay until the hold starts."""
     start = now + cost + S.reg[LOCK_OP]
-    row = stat_row(S, lock, mode)
+    row = stat_row(S, lock, mode, slot)
     S.stats[row, ST_ACQ] += 1
     if S.reg[CHECK]:
         if mode == WRITE_MODE and S.lk_readers[lock]:
@@ -683,6 +742,7 @@ def percpu_hold(S, lock, slot, mode, now, cost, arrived):
         trace_grant(S, lock, slot, mode, start)
     S.hold_mode[lock, slot] = mode
     S.hold_since[lock, slot] = start
+    S.hold_row[lock, slot] = row
     S.lk_holders[lock] += 1
     if arrived >= 0 and arrived != now:
         stat_wait(S, row, start - arrived)
@@ -692,7 +752,7 @@ def percpu_hold(S, lock, slot, mode, now, cost, arrived):
 @njit
 def percpu_resume(S, lock, slot, now, cost):
     delay = percpu_hold(S, lock, slot, S.w_mode[slot], now, cost, -1)
-    stat_wait(S, stat_row(S, lock, S.w_mode[slot]), now + delay - S.w_arrived[slot])
+    stat_wait(S, stat_row(S, lock, S.w_mode[slot], slot), now + delay - S.w_arrived[slot])
     percpu_granted(S, lock, slot, now + delay)
 
 

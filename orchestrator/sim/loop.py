@@ -28,6 +28,7 @@ from orchestrator.sim.locks import (
     try_acquire,
     woken_writer,
 )
+from orchestrator.sim.migrate import sched_exec
 from orchestrator.sim.state import (
     BIG,
     CHECK,
@@ -95,9 +96,9 @@ def room(S):
 @njit
 def tree_op(S, row, slot, t):
     action = row[2]
-    if action == ops.INSERT:
+    if action == ops.INSERT or action == ops.INSERT_AFTER:
         S.reg[INSERTED] += 1
-        return insert(S, operand(S, slot, row[1]), row[3], row[6], row[4], row[5], slot)
+        return insert(S, operand(S, slot, row[1]), row[3], row[6], row[4], row[5], slot, action == ops.INSERT)
     if action == ops.REMOVE:
         S.reg[REMOVED] += 1
         vma = row[3]
@@ -109,7 +110,7 @@ def tree_op(S, row, slot, t):
 @njit
 def needs_room(S, row, slot):
     """GROW_* if an INSERT could not place its VMA, else -1."""
-    if row[0] != ops.TREE or row[2] != ops.INSERT:
+    if row[0] != ops.TREE or (row[2] != ops.INSERT and row[2] != ops.INSERT_AFTER):
         return -1
     if S.reg[NFREE] == 0 and S.reg[NLINES] == len(S.owner):
         return GROW_LINES
@@ -190,6 +191,7 @@ def run_cpu(S, slot, t):
                 push_event(S, t, EV_RUN, slot)
             return DONE
         elif code == ops.ACQUIRE:
+            S.caller[slot] = row[4]
             cost = acquire(S, operand(S, slot, row[1]), slot, row[2], t)
             if cost < 0:
                 return DONE  # parked: the lock resumes this CPU when it grants it
@@ -197,6 +199,7 @@ def run_cpu(S, slot, t):
         elif code == ops.RELEASE:
             t += release(S, operand(S, slot, row[1]), slot, row[2], t)
         elif code == ops.TRY_ACQUIRE:
+            S.caller[slot] = row[6]
             cost = try_acquire(S, operand(S, slot, row[1]), slot, row[2], t)
             if cost >= 0:
                 t += cost
@@ -209,6 +212,8 @@ def run_cpu(S, slot, t):
                 S.pc[slot] = row[5]
         elif code == ops.START:
             S.started[slot] = t
+        elif code == ops.MIGRATE:
+            t += sched_exec(S, slot, t)
         elif code == ops.END:
             iteration_done(S, slot, row[1], t)
         elif code == ops.WALK_BEGIN:
@@ -227,6 +232,8 @@ def run_cpu(S, slot, t):
             t += write(S, operand(S, slot, row[1]), slot)
         elif code == ops.ATOMIC:
             t += atomic(S, operand(S, slot, row[1]), slot, t)
+        elif code == ops.WRITE_VMA:
+            t += write(S, S.v_line[row[1]], slot)
         elif code == ops.CMPXCHG:
             lock = row[2]
             if lock >= 0 and busy(S, lock):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,12 @@ def cpu_order(topo: Topology, placement: str) -> list[int]:
     return order
 
 
+# node_reclaim_distance (include/linux/topology.h, RECLAIM_DISTANCE 30): sched domains spanning
+# nodes farther apart than this lose SD_BALANCE_EXEC (kernel/sched/topology.c), so sched_exec
+# moves a task only between nodes this close
+RECLAIM_DISTANCE = 30
+
+
 @dataclass
 class Machine:
     topology: Topology
@@ -36,8 +42,16 @@ class Machine:
     latency: list[list[int]]      # slot x slot one-way line transfer, ns
     to_node: list[list[int]]      # slot x node: transfer between the slot and a line homed there
     siblings: list[tuple[int, ...]]  # slots on SMT siblings of each slot's CPU (they share a core)
+    mates: list[tuple[int, ...]]     # other slots on each slot's CPU (a walker beside a copy)
     home_node_effect: bool
     walker_cpus: str = "none"     # where walkers run: "free" CPUs, or "shared" with copies
+    migrate: bool = False         # sched_exec may move a copy at exec (placement migrate)
+    # every CPU of the topology, for migration: its node, core (SMT group) and L3 group (-1: none)
+    cpu_node: list[int] = field(default_factory=list)
+    cpu_core: list[int] = field(default_factory=list)
+    cpu_l3: list[int] = field(default_factory=list)
+    node_latency: list[list[int]] = field(default_factory=list)  # node x node line transfer, ns
+    exec_nodes: list[list[bool]] = field(default_factory=list)   # node x node: sched_exec may move between
 
     @property
     def nodes(self) -> int:
@@ -50,7 +64,7 @@ class Machine:
         in placement order; when there is none, it shares the node's least-loaded CPU (the last
         of those), and walker_cpus says "shared". The model does not time-share a CPU: two slots
         on one CPU both run, at no transfer cost between them."""
-        order = cpu_order(topo, placement)
+        order = cpu_order(topo, "spread" if placement == "migrate" else placement)
         node_of = topo.node_of_cpu
         cpus = order[:copies]
         shared = False
@@ -63,8 +77,8 @@ class Machine:
         h = topo.hierarchy
         smt_group: dict[int, int] = {}
         l3_group: dict[int, int] = {}
-        for field, target in (("smt_siblings", smt_group), ("l3_groups", l3_group)):
-            for g, group in enumerate(getattr(h, field) or [] if h else []):
+        for level, target in (("smt_siblings", smt_group), ("l3_groups", l3_group)):
+            for g, group in enumerate(getattr(h, level) or [] if h else []):
                 for cpu in group:
                     target[cpu] = g
         lat = topo.latency_ns
@@ -92,6 +106,14 @@ class Machine:
             latency=pairs(),
             to_node=[[node_lat[n][m] for m in range(len(topo.nodes))] for n in nodes],
             siblings=siblings,
+            mates=[tuple(other for other, c in enumerate(cpus) if c == cpu and other != slot)
+                   for slot, cpu in enumerate(cpus)],
             home_node_effect=topo.home_node_effect,
             walker_cpus=("shared" if shared else "free") if helpers else "none",
+            migrate=placement == "migrate",
+            cpu_node=[node_of.get(c, -1) for c in range(max(node_of) + 1)],
+            cpu_core=[smt_group.get(c, -1) for c in range(max(node_of) + 1)],
+            cpu_l3=[l3_group.get(c, -1) for c in range(max(node_of) + 1)],
+            node_latency=node_lat,
+            exec_nodes=[[d <= RECLAIM_DISTANCE for d in row] for row in topo.distance],
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from orchestrator.sim import state
+from orchestrator.sim import ops, state
 from orchestrator.sim.histogram import Histogram
 from orchestrator.sim.state import IDLE, SLEEPING, SPINNING, State
 
@@ -44,11 +44,13 @@ STAT_COLUMNS = (state.ST_ACQ, state.ST_CONT, state.ST_ACQ_BOUNCES, state.ST_CON_
 
 @dataclass
 class LockClassStats:
-    """Locks of one class share statistics, as lockdep classes do in /proc/lock_stat."""
+    """Locks of one class share statistics, as lockdep classes do in /proc/lock_stat; each mode's
+    are kept per caller too (the function that took the lock, as perf lock contention shows)."""
 
     name: str
     kind: str
-    stats: tuple[LockStats, LockStats]  # by mode: ops.WRITE_MODE, ops.READ_MODE
+    stats: tuple[LockStats, LockStats]  # by mode: ops.WRITE_MODE, ops.READ_MODE; every caller
+    callers: dict[tuple[int, str], LockStats]  # (mode, caller) -> its share, where it was taken or contended
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Measurements:
     transfers_local: int                   # cache-line transfers within a node ...
     transfers_remote: int                  # ... and between nodes
     lockref_fallbacks: int                 # cmpxchg loops that took their spinlock
+    migrations: int                        # moves at exec (placement migrate)
     walks: Histogram                       # rmap walk latency
     contended_walks: Histogram             # ... of the walks that gave up at a contended trylock
     spin_ns: int                           # CPU time spinning, sleeping and idle, summed over slots
@@ -86,7 +89,7 @@ def read(S: State, world: Engine, wall_s: float) -> Measurements:
         response=(Histogram(S.resp_hist[0].tolist()), Histogram(S.resp_hist[1].tolist())),
         slot_iterations=S.iters.tolist(), lock_classes=lock_classes(S, world),
         wait_total_ns=reg[state.WAIT_TOTAL], transfers_local=reg[state.LOCAL], transfers_remote=reg[state.REMOTE],
-        lockref_fallbacks=reg[state.FALLBACKS],
+        lockref_fallbacks=reg[state.FALLBACKS], migrations=reg[state.MIGRATIONS],
         walks=Histogram(S.walk_hist.tolist()), contended_walks=Histogram(S.cwalk_hist.tolist()),
         spin_ns=cpu_ns[SPINNING], sleep_ns=cpu_ns[SLEEPING], idle_ns=cpu_ns[IDLE],
         window_ns=world.window_ns, window_iterations=S.win_iter.tolist(), window_response_ns=S.win_resp.tolist(),
@@ -96,8 +99,30 @@ def read(S: State, world: Engine, wall_s: float) -> Measurements:
 
 
 def lock_classes(S: State, world: Engine) -> dict[str, LockClassStats]:
-    return {name: LockClassStats(name, kind, (lock_stats(S, 2 * index), lock_stats(S, 2 * index + 1)))
-            for index, (name, kind) in enumerate(world.lock_classes.items())}
+    out = {}
+    for index, (name, kind) in enumerate(world.lock_classes.items()):
+        callers = {}
+        for mode in (0, 1):
+            for code, caller in enumerate(ops.CALLERS):
+                found = lock_stats(S, (2 * index + mode) * len(ops.CALLERS) + code)
+                if found.acquisitions or found.contentions:
+                    callers[mode, caller] = found
+        out[name] = LockClassStats(name, kind, (summed(S, [s for (m, _), s in callers.items() if m == 0]),
+                                                summed(S, [s for (m, _), s in callers.items() if m == 1])), callers)
+    return out
+
+
+def summed(S: State, parts: list[LockStats]) -> LockStats:
+    """One class and mode's statistics over its callers."""
+    hist = Histogram([0] * S.stats_hist.shape[1])
+    for part in parts:
+        hist.merge(part.wait_hist)
+    total = {f.name: sum(getattr(p, f.name) for p in parts) for f in fields(LockStats) if f.name != "wait_hist"}
+    total["wait_min"] = min((p.wait_min for p in parts), default=state.BIG)
+    total["hold_min"] = min((p.hold_min for p in parts), default=state.BIG)
+    total["wait_max"] = max((p.wait_max for p in parts), default=0)
+    total["hold_max"] = max((p.hold_max for p in parts), default=0)
+    return LockStats(**total, wait_hist=hist)
 
 
 def lock_stats(S: State, row: int) -> LockStats:

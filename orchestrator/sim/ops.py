@@ -12,7 +12,7 @@ from __future__ import annotations
 # executed by the engine
 DELAY = 0      # (DELAY, ns)               work outside any lock; slowed by a busy SMT sibling
 HOLD = 1       # (HOLD, ns)                work inside a critical section
-ACQUIRE = 2    # (ACQUIRE, lock, mode)
+ACQUIRE = 2    # (ACQUIRE, lock, mode[, caller])  caller: a name of CALLERS (default "-")
 RELEASE = 3    # (RELEASE, lock, mode)
 READ = 4       # (READ, line)              read a cache line
 WRITE = 5      # (WRITE, line)             plain store to a cache line
@@ -25,14 +25,18 @@ IMMAP = 10     # (IMMAP, kind, file, *args) i_mmap operation, expanded by the st
 TREE = 11      # (TREE, tree, action, arg) apply a tree change or query, costed by the tree model
 READ_ALL = 12  # (READ_ALL, (line, ...))   read several lines back to back (a scan of counters)
 IDLE = 13      # (IDLE, ns)                wait on the clock without running (a kernel thread between walks)
-TRY_ACQUIRE = 14  # (TRY_ACQUIRE, lock, mode, ((lock, mode), ...)) trylock; if it fails, release the
-                  # listed locks and skip the rest of the program (an rmap walk gives up)
+TRY_ACQUIRE = 14  # (TRY_ACQUIRE, lock, mode, ((lock, mode), ...)[, caller]) trylock; if it fails,
+                  # release the listed locks and skip the rest of the program (an rmap walk gives up)
 SMALLEST = 15     # (SMALLEST, trees, lines)   choose the subtree with the fewest VMAs, reading the
                   #                            counters (lines) up to the first empty one: SUBTREE
 SUBTREE_OF = 16   # (SUBTREE_OF, vma, trees)   choose the subtree that holds `vma`: SUBTREE
 # added by the engine's encoder, not by plugins
 WALK_BEGIN = 17   # an rmap walk's expansion starts (walk latency is measured from here)
 WALK_END = 18     # ... and ends here
+WRITE_VMA = 20    # (WRITE_VMA, vma) write a VMA's node line (an insert after it links under it)
+MIGRATE = 19      # (MIGRATE,)  sched_exec: under placement migrate the task may move to the idlest CPU
+                  #             (sim/migrate.py); the encoder ends a chunk after it, so that what follows
+                  #             is expanded on the CPU the task runs on
 
 # A run-time choice (SMALLEST, SUBTREE_OF) sets the CPU's subtree register; `table[SUBTREE]` of
 # a Table (engine.table) is an operand that the engine resolves through that register.
@@ -61,14 +65,49 @@ WRITE_MODE = 0
 READ_MODE = 1
 MODE_NAMES = ("write", "read")
 
-# i_mmap operation kinds
-LINK = "link"                  # (IMMAP, LINK, file, vma)
-UNLINK_BATCH = "unlink_batch"  # (IMMAP, UNLINK_BATCH, file, (vma, ...))
-SPLIT = "split"                # (IMMAP, SPLIT, file, old, low, high): low keeps old's id
-DUP = "dup"                    # (IMMAP, DUP, file, parent_vma, child_vma)
+# i_mmap operation kinds (a vma is (id, first pgoff, last pgoff))
+LINK = "link"                  # (IMMAP, LINK, file, vma): mmap's vma_link_file
+UNLINK_BATCH = "unlink_batch"  # (IMMAP, UNLINK_BATCH, file, (vma, ...)): one lock hold for the batch
+SPLIT = "split"                # (IMMAP, SPLIT, file, old, low, high[, anon]): __split_vma; low keeps old's
+                               #   id; anon: the VMA has anonymous pages (vma_prepare locks its anon_vma)
+MERGE = "merge"                # (IMMAP, MERGE, file, old, new): vma_expand; the VMA keeps its id, its
+                               #   interval becomes new's (a MAP_FIXED mapping merged into a neighbour)
+DUP = "dup"                    # (IMMAP, DUP, file, parent_vma, child_vma): dup_mmap at fork
 RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgoff[, try_lock])
 
+# The kernel functions that take a lock, as `perf lock contention` names its callers. A lock
+# acquisition names one (ACQUIRE's and TRY_ACQUIRE's last field); lock statistics are kept per
+# class, mode and caller, and a class's table sums its callers.
+CALLERS = (
+    "-",                              # not said
+    # i_mmap_rwsem (mm/vma.c, mm/memory.c, kernel/fork.c, mm/rmap.c)
+    "vma_link_file", "vma_link", "vma_prepare", "unlink_file_vma_batch_process", "unlink_file_vma",
+    "dup_mmap", "rmap_walk_file", "unmap_mapping_pages",
+    # outside i_mmap: page allocator, fork and exit, path walk, mm set-up and teardown
+    "rmqueue_bulk", "free_pcppages_bulk", "copy_process", "exit_notify", "release_task", "alloc_pid",
+    "free_pid", "lockref_get_not_dead", "pcpu_alloc", "free_percpu", "percpu_counter_init_many",
+    "percpu_counter_destroy_many", "pgd_alloc", "pgd_free",
+    "closed_loop",                    # the validation workload's one lock
+)
+CALLER_CODE = {name: code for code, name in enumerate(CALLERS)}
+
+
+def immap_caller(kind: str, release: tuple[int, int], try_lock: bool = False) -> str:
+    """The function that takes i_mmap's lock for an i_mmap operation, in a kernel release: what
+    perf lock contention reports as the caller (mm/vma.c from 6.12, mm/mmap.c before)."""
+    if kind == LINK:
+        return "vma_link_file" if release >= (6, 12) else "vma_link"
+    if kind in (SPLIT, MERGE):
+        return "vma_prepare"
+    if kind == UNLINK_BATCH:
+        return "unlink_file_vma_batch_process" if release >= (6, 11) else "unlink_file_vma"
+    if kind == DUP:
+        return "dup_mmap"
+    return "rmap_walk_file" if try_lock else "unmap_mapping_pages"
+
 # tree actions
-INSERT = 0
-REMOVE = 1
-QUERY = 2
+INSERT = 0        # (TREE, tree, INSERT, vma): at its offset's place, the rightmost of equal keys
+REMOVE = 1        # (TREE, tree, REMOVE, vma_id)
+QUERY = 2         # (TREE, tree, QUERY, (first, last))
+INSERT_AFTER = 3  # (TREE, tree, INSERT_AFTER, vma, after_id): beside a VMA (dup_mmap's
+                  #   vma_interval_tree_insert_after: under the parent's node, not on the equal keys' path)

@@ -29,11 +29,15 @@ BITS = 63     # slots per sharer word (bit 63 stays clear: the same integers wit
 
 # ---- reg: the engine's scalars -------------------------------------------------------------
 (NOW, SEQ, EVENTS, HEAP_N, LOCAL, REMOTE, NLINES, NFREE, END_NS, WARMUP_NS, WINDOW_NS, LOCK_OP, WAKEUP,
- RETRY_LIMIT, SPIN_FIXED, SPIN_LIMIT, RSPIN_BASE, RSPIN_PER, RSPIN_MAX, MAX_WOKEN, HANDOFF_NS, HOME_EFFECT,
+ RETRY_LIMIT, SPIN_RULE, SPIN_LIMIT, RSPIN_BASE, RSPIN_PER, RSPIN_MAX, MAX_WOKEN, HANDOFF_NS, HOME_EFFECT,
  CHECK, WAIT_TOTAL, FALLBACKS, INSERTED, REMOVED, ERROR, ERROR_A, ERROR_B, RESUME_SLOT, RESUME_T,
- LEVEL_NS, RMAP_VMA_NS, NEIGHBOR_WRITES, ROOT_WRITES, GRANTS_N, NREG) = range(38)
+ LEVEL_NS, RMAP_VMA_NS, NEIGHBOR_WRITES, ROOT_WRITES, GRANTS_N, SLICE_LATENCY, SLICE_MIN, TICK_NS, BACKGROUND,
+ PATH_WRITES, MIGRATE, MIGRATE_NS, MIGRATIONS, LAT_SMT, LAT_L3, NREG) = range(48)
 # fparam
-SMT_SLOWDOWN, SPIN_SCALE, SPIN_SHAPE, HANDOFF_TRANSFERS, COST_SCALE, NFPARAM = range(6)
+SMT_SLOWDOWN, SMT_SPIN_SLOWDOWN, SPIN_SCALE, SPIN_SHAPE, HANDOFF_TRANSFERS, COST_SCALE, NFPARAM = range(7)
+# reg[SPIN_RULE]: when a spinning waiter gives up and sleeps (kernel.spin_rule)
+RULE_NEED_RESCHED, RULE_HAZARD, RULE_FIXED = range(3)
+PATH_KEYS = 8  # lines per tree standing for the insertion paths of VMAs with equal start offsets
 
 # what the run loop returns
 DONE, NEED_OPS, GROW = range(3)
@@ -56,7 +60,7 @@ EV_RUN, EV_END_WARMUP, EV_SPIN_ENDS, EV_WOKEN_WRITER = 0, 1, 2, 3
 GEN_SHIFT = 20  # an event's waiter: slot | generation << GEN_SHIFT (an old wait's event is ignored)
 CLASSES = 2     # an iteration's class (ops.END): 0 write, 1 read
 
-# lock statistics: one row per (class, mode), lock_stat's columns and where waits went
+# lock statistics: one row per (class, mode, caller: ops.CALLERS), lock_stat's columns and where waits went
 (ST_ACQ, ST_CONT, ST_ACQ_BOUNCES, ST_CON_BOUNCES, ST_WAIT_TOTAL, ST_WAIT_MIN, ST_WAIT_MAX, ST_HOLD_TOTAL,
  ST_HOLD_MIN, ST_HOLD_MAX, ST_HOLDS, ST_SLEEPS, ST_HANDOFFS, ST_SPIN_NS, ST_SLEEP_NS, ST_WAITS, NSTAT) = range(17)
 
@@ -76,6 +80,19 @@ FIELDS = (
     Field("latency", ("slots", "slots")),
     Field("to_node", ("slots", "nodes")),
     Field("siblings", ("slots", "siblings"), -1),
+    Field("mates", ("slots", "mates"), -1),  # other slots on the same CPU (a walker beside a copy)
+    # every CPU of the machine, for migration at exec (placement migrate, sim/migrate.py)
+    Field("slot_cpu", ("slots",)),
+    Field("cpu_slot", ("cpus",), -1),       # the slot running there (-1: idle)
+    Field("cpu_idle_since", ("cpus",)),
+    Field("cpu_node", ("cpus",), -1),
+    Field("cpu_core", ("cpus",), -1),
+    Field("cpu_l3", ("cpus",), -1),
+    Field("cpu_threads", ("cpus", "threads"), -1),  # the other CPUs of its core
+    Field("node_cpus", ("nodes", "node_width"), -1),
+    Field("node_idle", ("nodes",)),                  # idle CPUs per node
+    Field("node_lat", ("nodes", "nodes")),
+    Field("exec_nodes", ("nodes", "nodes")),  # 1 where sched_exec may move a task between the two
     # cache lines, and the RMWs in flight on the lines that see cmpxchg loops ("lockrefs")
     Field("home", ("lines",)),
     Field("owner", ("lines",), MEMORY),
@@ -107,6 +124,7 @@ FIELDS = (
     Field("pc_lines", ("counters",)),
     Field("hold_mode", ("locks", "slots"), -1),
     Field("hold_since", ("locks", "slots")),
+    Field("hold_row", ("locks", "slots")),  # the statistics row a hold counts in (its caller's)
     Field("lk_holders", ("locks",)),
     Field("held", ("slots", "held"), -1),
     Field("held_n", ("slots",)),
@@ -127,6 +145,7 @@ FIELDS = (
     # trees and VMAs
     Field("tr_root", ("trees",)),
     Field("tr_top", ("trees", "levels")),
+    Field("tr_path", ("trees", PATH_KEYS)),
     Field("tr_start", ("trees",)),
     Field("tr_cap", ("trees",)),
     Field("tr_size", ("trees",)),
@@ -150,6 +169,7 @@ FIELDS = (
     Field("walk_began", ("slots",)),
     Field("contended", ("slots",)),
     Field("subtree", ("slots",)),
+    Field("caller", ("slots",)),  # the caller (ops.CALLERS) of the slot's current lock acquisition
     Field("rng", ("slots",), dtype=np.uint64),
     # event heap
     Field("h_time", ("heap",)),

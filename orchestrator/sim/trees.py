@@ -3,9 +3,10 @@
 The structure is exact, not a real rb-tree: a query visits every member and returns exactly
 the VMAs that overlap, as a brute-force scan would. Costs come from the cache-line model: a
 descent reads the root line and the top levels' lines (hot in every operation) and pays
-`tree_level` ns per level of depth ~ log2(size); a change writes the lines of a few VMAs near
-the change (linking and rebalancing), which other CPUs may have inserted, and the root line;
-each VMA node is a real cache line owned by its last writer.
+`tree_level` ns per level of depth ~ log2(size); an insert writes the lines on the insertion
+path of its start offset (equal keys share it, so they move between CPUs) and an erase the
+lines of a few VMAs near the change and the root line; each VMA node is a real cache line owned
+by its last writer.
 
 A tree's members sit in a slice of one shared array (`members`, from tr_start, tr_cap long);
 VMAs are dense engine ids with their own arrays (v_*), mapped from the workload's ids when the
@@ -25,6 +26,8 @@ from orchestrator.sim.state import (
     ERROR_B,
     LEVEL_NS,
     NEIGHBOR_WRITES,
+    PATH_KEYS,
+    PATH_WRITES,
     RMAP_VMA_NS,
     ROOT_WRITES,
 )
@@ -51,7 +54,8 @@ def descend(S, tree, slot):
 
 @njit
 def touch_neighbors(S, tree, vma_id, slot):
-    """Write the nodes of a few members picked by hashing the VMA's id, then the root."""
+    """An erase's writes: the nodes of a few members picked by hashing the VMA's id (the successor
+    that takes its place, the rebalancing), then the root."""
     n = S.tr_size[tree]
     start = S.tr_start[tree]
     cost = 0
@@ -85,8 +89,17 @@ def add(S, tree, vma, vma_id, first, last, home):
 
 
 @njit
-def insert(S, tree, vma, vma_id, first, last, slot):
-    cost = descend(S, tree, slot) + touch_neighbors(S, tree, vma_id, slot)
+def insert(S, tree, vma, vma_id, first, last, slot, on_path):
+    """Equal start offsets go right (interval_tree_generic.h): every copy's VMA of one segment
+    lands on one path, whose nodes the link and the red-black fix-up rewrite (the parent, the
+    grandparent...). The augmented subtree_last is rewritten only where it grows, which equal
+    intervals never make it, and the cached root only when the tree's first node changes. An
+    insert beside a given VMA (on_path false: fork's insert_after) links under that VMA's own
+    node instead, which the op writes first (ops.WRITE_VMA)."""
+    cost = descend(S, tree, slot)
+    if on_path:
+        for level in range(S.reg[PATH_WRITES]):  # the new node's parent, grandparent ...
+            cost += write(S, S.tr_path[tree, (first + level) % PATH_KEYS], slot)
     # the vm_area_struct was allocated on the node of the CPU that mapped it
     return cost + write(S, add(S, tree, vma, vma_id, first, last, S.node[slot]), slot)
 

@@ -28,6 +28,7 @@ MIN_THINK_CV = 1e-3          # ... and when not 0 (fixed), not so small that its
 MAX_LINE_TRANSFERS = 1_000.0
 MAX_TREE_LINES = 64          # lines per tree descent or update: a tree of 2^64 VMAs is 64 deep
 MAX_ZONE_LOCKS = 1_000       # zone lock acquisitions per iteration (each one is simulated)
+MAX_BACKGROUND_TASKS = 64    # other runnable tasks per CPU
 
 DurationMs = Annotated[float, Field(ge=MIN_DURATION_MS, le=MAX_DURATION_MS)]
 WarmupMs = Annotated[float, Field(ge=0, le=MAX_DURATION_MS)]

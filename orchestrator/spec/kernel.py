@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from orchestrator.spec.base import (
+    MAX_BACKGROUND_TASKS,
     MAX_COST_SCALE,
     MAX_LINE_TRANSFERS,
     MAX_TREE_LINES,
@@ -27,20 +28,36 @@ class KernelSpec(Spec):
         10_000, description="a writer spins on a reader-owned rwsem for base + per_reader x readers")
     reader_owned_spin_per_reader_ns: NonNegativeInt = Field(500, description="(10 + readers/2) us")
     reader_owned_spin_max_ns: NonNegativeInt = Field(25_000, description="... at most 25 us")
-    # When a spinning writer gives up and sleeps (docs/model.md, "Sleeping that depends on waiting").
-    # need_resched() ends an optimistic spin when the scheduler wants the CPU: at a tick (HZ 250 -
-    # 1000: every 1 - 4 ms) once another task is runnable, or at a wakeup that preempts. Its time
-    # is not published for any workload: 0.1 - 4 ms is the plausible range (L).
-    spin_rule: Literal["hazard", "fixed"] = Field(
-        "hazard", description="hazard: a spinner sleeps at a random time (Weibull, spin_mean_ns, "
-                              "spin_shape); fixed: after spin_limit_ns, the rule of model version 2")
+    # When a spinning writer gives up and sleeps (docs/model.md, "When a spinner sleeps"): an
+    # optimistic spinner (osq_lock, rwsem_spin_on_owner) stops on need_resched(), when the owner is
+    # off its CPU, or on a handoff. need_resched() comes only when another task is runnable on the
+    # CPU: the fair class's tick asks for it once the task has run its slice, and only then
+    # (kernel/sched/fair.c: entity_tick calls check_preempt_tick only with nr_running > 1 before
+    # 6.6; update_deadline reschedules only with nr_running > 1 from 6.6).
+    spin_rule: Literal["need_resched", "hazard", "fixed"] = Field(
+        "need_resched", description="need_resched: a spinner sleeps only when another task is runnable on "
+                                    "its CPU, once the scheduler's slice is used up (at a tick); hazard: at a "
+                                    "random time (Weibull, spin_mean_ns, spin_shape), model version 3's rule; "
+                                    "fixed: after spin_limit_ns, model version 2's")
+    migration_ns: NonNegativeInt = Field(
+        5_000, description="what sched_exec's move costs the task (placement migrate): stop_one_cpu wakes the "
+                           "stopper on the old CPU, which moves it (migration_cpu_stop); L, 2 - 20 us",
+        json_schema_extra=plausible(2_000, 20_000, "ns", "L: assumed; a cross-CPU wakeup and two context switches"))
+    hz: Literal[100, 250, 300, 1000] = Field(
+        250, description="CONFIG_HZ, the scheduler tick (Kconfig's default is 250; many distributions "
+                         "build 1000): need_resched is noticed at a tick")
+    background_tasks: NonNegativeInt = Field(
+        0, le=MAX_BACKGROUND_TASKS, description="other runnable tasks on every CPU besides the run's own (the "
+                                                "rest of the machine's load): with any, a spinner is asked "
+                                                "to reschedule once its slice is used up")
     spin_mean_ns: PositiveInt = Field(
-        1_000_000, description="mean time a writer spins before need_resched() (plausible 0.1 - 4 ms)",
+        1_000_000, description="spin_rule hazard: mean time a writer spins before need_resched() "
+                               "(plausible 0.1 - 4 ms)",
         json_schema_extra=plausible(100_000, 4_000_000, "ns", "L: scheduler ticks every 1 - 4 ms; no published "
                                                               "spin-time distribution"))
     spin_shape: float = Field(
-        1.0, ge=1.0, le=10.0, description="Weibull shape of that time: 1 = exponential (a constant "
-                                          "hazard); above 1 the hazard grows with time spun (plausible 1 - 3)",
+        1.0, ge=1.0, le=10.0, description="spin_rule hazard: Weibull shape of that time: 1 = exponential (a "
+                                          "constant hazard); above 1 the hazard grows with time spun (plausible 1 - 3)",
         json_schema_extra=plausible(1.0, 3.0, "", "L: assumed"))
     spin_limit_ns: NonNegativeInt | None = Field(
         1_000_000, description="spin_rule fixed: a spinning waiter sleeps after this long; none = never")
@@ -54,8 +71,21 @@ class KernelSpec(Spec):
     # exec's global locks outside i_mmap (orchestrator/generators/mm.py lists them per release)
     release: str = Field(
         "6.18", pattern=r"^[1-9][0-9]*\.[0-9]+$",
-        description="kernel release (major.minor): selects the global locks exec takes when it "
-                    "allocates and frees an mm (per-CPU counters since 6.2, grouped since 6.6)")
+        description="kernel release (major.minor): the scheduler's slice (EEVDF from 6.6), what i_mmap's "
+                    "critical sections hold (the maple-tree store left mmap's in 6.6), unlink batching "
+                    "(6.11), the callers' names, and the global locks exec takes when it allocates and frees "
+                    "an mm (per-CPU counters since 6.2, grouped since 6.6)")
+    # mm/vma.c: what vma_prepare .. vma_complete hold under i_mmap_rwsem besides the interval tree
+    maple_store_ns: NonNegativeInt = Field(
+        150, description="the maple-tree store of a VMA change (vma_iter_store, preallocated nodes): held "
+                         "under i_mmap_rwsem by a split or merge (vma_complete), and by a plain mmap before "
+                         "6.6 (6852c46c783d moved mmap's out of the lock); L, 0.05 - 0.4 us",
+        json_schema_extra=plausible(50, 400, "ns", "L: assumed; a maple-tree store of a preallocated node"))
+    anon_vma_ns: NonNegativeInt = Field(
+        100, description="anon_vma_lock_write and the anon_vma interval-tree update that vma_prepare does "
+                         "under i_mmap_rwsem for a VMA with anonymous pages (a private file mapping that was "
+                         "written: data, RELRO); uncontended, per process; L, 0.03 - 0.3 us",
+        json_schema_extra=plausible(30, 300, "ns", "L: assumed; an uncontended rwsem and a small tree update"))
     pcpu_alloc_hold_ns: NonNegativeInt = Field(
         1_000, description="pcpu_alloc_mutex hold per alloc_percpu, pcpu_lock part included. Derived "
                            "(M): 133.5k execs/s at 26 cores with four allocations per exec (Guzik, "
@@ -83,6 +113,33 @@ class KernelSpec(Spec):
         2, le=MAX_TREE_LINES, description="top levels read as real lines on every descent")
     tree_neighbor_writes: NonNegativeInt = Field(
         2, le=MAX_TREE_LINES,
-        description="lines of other VMAs a link or unlink writes (linking, rebalancing, subtree_last)")
+        description="lines of other VMAs an erase writes (the successor taking its place, rebalancing)")
     tree_root_writes: NonNegativeInt = Field(
-        1, le=MAX_TREE_LINES, description="writes of the root line per link or unlink")
+        1, le=MAX_TREE_LINES, description="writes of the root line per erase (the rb_root_cached)")
+    tree_path_writes: NonNegativeInt = Field(
+        2, le=MAX_TREE_LINES,
+        description="lines an insert writes on the path of VMAs that share its start offset: equal keys go "
+                    "right (interval_tree_generic.h), so every copy's VMA of one segment lands on the same "
+                    "rightmost path, and the new node's parent and grandparent are rewritten by the "
+                    "red-black fix-up (plausible 1 - 3)",
+        json_schema_extra=plausible(1, 3, "lines", "M: include/linux/interval_tree_generic.h, lib/rbtree.c"))
+
+    @field_validator("release", mode="before")
+    @classmethod
+    def _release_is_text(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(f"{value!r} is a number: write the release as text, e.g. kernel.release='6.10' "
+                             "(as a number, 6.10 reads as 6.1)")
+        return value
+
+    @property
+    def version(self) -> tuple[int, int]:
+        """release as (major, minor), for comparisons."""
+        major, minor = self.release.split(".")[:2]
+        return int(major), int(minor)
+
+    @property
+    def unlink_batch(self) -> int:
+        """VMAs of one file unlinked under one lock hold at teardown: 8 since 3577dbb19241 ("mm: batch
+        unlink_file_vma calls in free_pgd_range", 6.11), one at a time before."""
+        return 8 if self.version >= (6, 11) else 1

@@ -12,11 +12,10 @@ from pydantic import BaseModel
 
 from orchestrator.spec.kernel import KernelSpec
 from orchestrator.spec.topology import Costs
-from orchestrator.spec.workload import ClosedLoop, Execl, MmapChurn, Spawn
+from orchestrator.spec.workload import KINDS
 
 MODELS: tuple[tuple[str, type[BaseModel]], ...] = (
-    ("kernel", KernelSpec), ("topology.costs_ns", Costs),
-    *(("workload", kind) for kind in (Execl, Spawn, MmapChurn, ClosedLoop)))
+    ("kernel", KernelSpec), ("topology.costs_ns", Costs), *(("workload", kind) for kind in KINDS))
 
 
 @dataclass(frozen=True)

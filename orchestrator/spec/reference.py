@@ -16,7 +16,7 @@ from orchestrator.spec.params import registry
 from orchestrator.spec.strategy import StrategySpec
 from orchestrator.spec.sweep import SweepSpec, Uncertainty, WorkloadRef
 from orchestrator.spec.topology import Costs
-from orchestrator.spec.workload import ClosedLoop, Execl, MmapChurn, Spawn
+from orchestrator.spec.workload import KINDS
 
 DOCS = Path(__file__).resolve().parent.parent.parent / "docs"
 LIMITS = ("Types are strict (an int takes no `true` or `\"3\"`, a bool no `1`), numbers finite, and an "
@@ -98,7 +98,7 @@ def parameters_page() -> str:
            "## Machine costs (`topology.costs_ns.*`)", "",
            "Cache-line latencies are per topology (`latency_ns`, see the presets and sources.md).", "",
            *_ranged(rows(Costs, "topology.costs_ns"))]
-    for kind in (Execl, Spawn, MmapChurn, ClosedLoop):
+    for kind in KINDS:
         name = typing.get_args(kind.model_fields["kind"].annotation)[0]
         entries = [r for r in rows(kind, "workload") if r[0] not in ("workload.kind", "workload.name",
                                                                       "workload.description")]

@@ -17,7 +17,7 @@ from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
 
 # Bump when the model changes what a run computes: run ids change, so old results are not reused.
-MODEL_VERSION = "3"
+MODEL_VERSION = "4"
 
 
 # fields added to model version 3 after datasets were written with it, and their defaults
@@ -33,7 +33,9 @@ class RunSpec(Spec):
     seed: Seed = 1
     duration_ms: DurationMs = Field(description="virtual time measured")
     warmup_ms: WarmupMs = Field(0.0, description="virtual time run before measuring")
-    placement: Literal["spread", "compact"] = "spread"
+    placement: Literal["migrate", "spread", "compact"] = Field(
+        "migrate", description="migrate: copies start spread and sched_exec may move one at each exec, as "
+                               "unpinned UnixBench copies run; spread, compact: pinned")
     sample: NonNegativeInt | None = Field(None, description="which uncertainty sample of its sweep the run is")
 
     @model_validator(mode="after")

@@ -80,8 +80,10 @@ class SweepSpec(Spec):
     replications: PositiveInt | None = Field(None, le=MAX_REPLICATIONS, description="instead of seeds: seeds 1..N")
     duration_ms: DurationMs = Field(description="virtual time measured per run")
     warmup_ms: WarmupMs = Field(0.0, description="virtual time discarded before measuring")
-    placement: Literal["spread", "compact"] = Field(
-        "spread", description="where copies run: spread round-robin over nodes, or compact (fill a node first)")
+    placement: Literal["migrate", "spread", "compact"] = Field(
+        "migrate", description="where copies run: migrate (start spread; sched_exec may move one at each exec, "
+                               "as UnixBench runs them unpinned), or pinned: spread round-robin over nodes, "
+                               "compact (fill a node first)")
     output: str = Field("results", description="dataset path or pyarrow filesystem URI; a relative path is "
                         "taken from the working directory, as --out is (files the spec reads are taken "
                         "from the spec's folder)")

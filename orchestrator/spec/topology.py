@@ -68,6 +68,13 @@ class Costs(Spec):
                                  "the throughput of one (H. Wong, 'Hyper-Threading Performance', 2011), "
                                  "so 1.5 - 2.0; 1.5 assumes the high end of that yield",
         json_schema_extra=plausible(1.5, 2.0, "x", "M: Wong 2011, SMT yield 1 - 1.33x"))
+    smt_spin_slowdown: float = Field(
+        1.05, ge=1.0, description="work of a CPU whose SMT sibling spins on a lock (cpu_relax, PAUSE) takes this "
+                                  "many times longer: PAUSE de-pipelines the spin loop and frees the core for the "
+                                  "sibling, its latency raised to ~140 cycles from Skylake for that purpose (Intel "
+                                  "64 and IA-32 Architectures Optimization Reference Manual, on spin-wait loops); no "
+                                  "published slowdown figure: 1 - 1.2 assumed (L)",
+        json_schema_extra=plausible(1.0, 1.2, "x", "L: Intel Optimization Reference Manual, PAUSE; assumed"))
 
 
 SHAPE = ("nodes", "distance", "hierarchy")  # what a machine is; latencies and costs are what the model assumes

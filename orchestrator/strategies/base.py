@@ -48,6 +48,16 @@ class FileDecl:
     preload: list[tuple[int, int, int, int, int]] = field(default_factory=list)
 
 
+def trying(op: tuple) -> bool:
+    """An rmap walk that only try-locks (reclaim's folio_referenced)."""
+    return op[1] == ops.RMAP_WALK and len(op) > 5 and bool(op[5])
+
+
+def held(ns: int) -> list[tuple]:
+    """Work inside the critical section, if any."""
+    return [(ops.HOLD, ns)] if ns else []
+
+
 class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -69,16 +79,35 @@ class Strategy(ABC):
     def expand(self, slot: int, op: tuple) -> list[tuple]:
         """Micro-ops for one i_mmap op (ops.IMMAP, kind, file, ...) executed by `slot`."""
 
-    @staticmethod
-    def walk_under(locks: list[tuple[int, int]], body: list[tuple], op: tuple) -> list[tuple]:
+    def caller(self, op: tuple) -> str:
+        """The kernel function that takes the lock for an i_mmap op, in the run's release."""
+        return ops.immap_caller(op[1], self.engine.kernel.version, trying(op))
+
+    def under_lock_ns(self, op: tuple) -> int:
+        """What mainline's critical section holds for an i_mmap op besides the interval tree
+        (mm/vma.c: vma_prepare .. vma_complete): the maple-tree store of a split or merge, and of
+        a plain mmap before 6.6 (6852c46c783d moved it out); the anon_vma lock and its tree
+        update for a VMA with anonymous pages. A design puts it inside whatever lock its patch
+        holds there."""
+        kernel = self.engine.kernel
+        kind = op[1]
+        if kind in (ops.SPLIT, ops.MERGE):
+            anon = kind == ops.SPLIT and len(op) > 6 and op[6]
+            return kernel.maple_store_ns + (kernel.anon_vma_ns if anon else 0)
+        if kind == ops.LINK and kernel.version < (6, 6):
+            return kernel.maple_store_ns
+        return 0
+
+    def walk_under(self, locks: list[tuple[int, int]], body: list[tuple], op: tuple) -> list[tuple]:
         """An rmap walk: take `locks` ((lock, mode), in order), run `body`, drop them. A walk that
         must not block (op[5]: reclaim's folio_referenced) only try-locks, and gives up at the
         first contended lock, dropping those it took."""
+        caller = self.caller(op)
         take: list[tuple]
-        if len(op) > 5 and op[5]:
-            take = [(ops.TRY_ACQUIRE, lock, mode, tuple(locks[:i])) for i, (lock, mode) in enumerate(locks)]
+        if trying(op):
+            take = [(ops.TRY_ACQUIRE, lock, mode, tuple(locks[:i]), caller) for i, (lock, mode) in enumerate(locks)]
         else:
-            take = [(ops.ACQUIRE, lock, mode) for lock, mode in locks]
+            take = [(ops.ACQUIRE, lock, mode, caller) for lock, mode in locks]
         return [*take, *body, *((ops.RELEASE, lock, mode) for lock, mode in locks)]
 
     @abstractmethod

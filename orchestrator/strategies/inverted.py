@@ -16,6 +16,7 @@ from orchestrator.strategies.base import (
     RW_SEMAPHORE,
     SPINLOCK_T,
     FileDecl,
+    held,
 )
 from orchestrator.strategies.sharded import Sharded, Space, Subtree, at
 
@@ -35,11 +36,11 @@ def packed_subtrees(strategy: Sharded, decl: FileDecl, cls: str) -> Space:
     return Space(trees, lines, locks)
 
 
-def locked_changes(space: Space, groups: list[tuple[Subtree, list[tuple]]]) -> list[tuple]:
+def locked_changes(space: Space, groups: list[tuple[Subtree, list[tuple]]], caller: str) -> list[tuple]:
     out: list[tuple] = []
     for index, group in groups:
         lock = at(space.locks, index)
-        out += [*Sharded.select(space, index), (ops.ACQUIRE, lock, ops.WRITE_MODE), *group,
+        out += [*Sharded.select(space, index), (ops.ACQUIRE, lock, ops.WRITE_MODE, caller), *group,
                 (ops.RELEASE, lock, ops.WRITE_MODE)]
     return out
 
@@ -66,7 +67,10 @@ class Inverted(Sharded):
         if op[1] == ops.RMAP_WALK:
             return self.walk_under([(rwsem, ops.WRITE_MODE)], self.walk_all(space, op), op)
         reads, changes = self.changes(space, slot, op)
-        return [*reads, (ops.ACQUIRE, rwsem, ops.READ_MODE), *locked_changes(space, self.by_subtree(changes)),
+        caller = self.caller(op)
+        # the rest of vma_prepare .. vma_complete stays under the file-wide lock, now its shared side
+        return [*reads, (ops.ACQUIRE, rwsem, ops.READ_MODE, caller),
+                *locked_changes(space, self.by_subtree(changes), caller), *held(self.under_lock_ns(op)),
                 (ops.RELEASE, rwsem, ops.READ_MODE)]
 
     def memory_per_inode(self) -> int:

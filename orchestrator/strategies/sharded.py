@@ -16,7 +16,7 @@ from itertools import groupby
 from typing import ClassVar
 
 from orchestrator.sim import ops
-from orchestrator.strategies.base import FileDecl, Strategy
+from orchestrator.strategies.base import FileDecl, Strategy, held
 
 _MIX = 0x9E3779B97F4A7C15  # golden-ratio hash, like the kernel's hash_64
 
@@ -149,10 +149,15 @@ class Sharded(Strategy):
             return reads, [(new_index, (ops.TREE, at(space.trees, new_index), ops.INSERT, new)),
                            (index, (ops.TREE, at(space.trees, index), ops.REMOVE, old[0])),
                            (index, (ops.TREE, at(space.trees, index), ops.INSERT, shrunk))]
+        if kind == ops.MERGE:
+            old, new = op[3], op[4]
+            index = subtree(old[0])  # the VMA keeps its subtree and its id; its interval grows
+            return reads, [(index, (ops.TREE, at(space.trees, index), ops.REMOVE, old[0])),
+                           (index, (ops.TREE, at(space.trees, index), ops.INSERT, new))]
         if kind == ops.DUP:
             parent, child = op[3], op[4]
             index = inherit(child[0], parent[0])
-            return reads, [(index, (ops.TREE, at(space.trees, index), ops.INSERT, child))]
+            return reads, [(index, (ops.TREE, at(space.trees, index), ops.INSERT_AFTER, child, parent[0]))]
         raise ValueError(f"not a modify op: {op!r}")
 
     @staticmethod
@@ -172,10 +177,11 @@ class Sharded(Strategy):
         return [(ops.TREE, tree, ops.QUERY, (op[3], op[4])) for tree in space.trees]
 
     def under_main_lock(self, space: Space, slot: int, op: tuple) -> list[tuple]:
-        """Mainline's protocol on the file-wide lock: write to change, read to walk."""
+        """Mainline's protocol on the file-wide lock: write to change, read to walk; a change's
+        critical section holds the rest of vma_prepare .. vma_complete too."""
         lock = space.main
         if op[1] == ops.RMAP_WALK:
             return self.walk_under([(lock, ops.READ_MODE)], self.walk_all(space, op), op)
         reads, changes = self.changes(space, slot, op)
-        return [*reads, (ops.ACQUIRE, lock, ops.WRITE_MODE), *(c for _, c in changes),
-                (ops.RELEASE, lock, ops.WRITE_MODE)]
+        return [*reads, (ops.ACQUIRE, lock, ops.WRITE_MODE, self.caller(op)), *(c for _, c in changes),
+                *held(self.under_lock_ns(op)), (ops.RELEASE, lock, ops.WRITE_MODE)]

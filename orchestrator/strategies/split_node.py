@@ -5,6 +5,10 @@ vma_count} (60 bytes, one kmalloc-64 object, so one cache line) kzalloc_node()ed
 address_space holds a pointer to a NULL-terminated array of them and a global atomic vma_count
 beside it. A change takes only its tree's rwsem, but bumps both counters; an unlink batch locks
 per VMA (__remove_shared_vm_struct); an rmap walk takes every tree's rwsem for read, in order.
+A split takes two locks one after the other, as the patch's vma_prepare does: the new VMA's tree
+to insert it, then the old VMA's tree to remove and reinsert it until vma_complete; the tree
+lock is dropped before vma_complete's maple-tree store, and the anon_vma lock is taken between
+the two, so neither is inside a tree lock.
 """
 
 from __future__ import annotations
@@ -56,16 +60,21 @@ class SplitNode(Sharded):
             return [(ops.READ, mapping), *self.walk_under(locks, self.walk_all(space, op), op)]
         reads, changes = self.changes(space, slot, op)
         out = list(reads)
-        per_vma = op[1] == ops.UNLINK_BATCH  # the patch locks inside __remove_shared_vm_struct
-        groups = [(i, [c]) for i, c in changes] if per_vma else self.by_subtree(changes)
+        if op[1] == ops.UNLINK_BATCH:  # the patch locks inside __remove_shared_vm_struct
+            groups = [(i, [c]) for i, c in changes]
+        elif op[1] == ops.SPLIT:  # the new VMA's tree, then the old VMA's (vma_prepare)
+            groups = [(changes[0][0], [changes[0][1]]), (changes[1][0], [c for _, c in changes[1:]])]
+        else:
+            groups = self.by_subtree(changes)
         for index, group in groups:
             lock, line = at(space.locks, index), at(space.lines, index)
             out += self.select(space, index) + self._find_tree(space, index)
-            out.append((ops.ACQUIRE, lock, ops.WRITE_MODE))
+            out.append((ops.ACQUIRE, lock, ops.WRITE_MODE, self.caller(op)))
             for change in group:  # inc/dec_mapping_vma: the tree's counter and the global one
                 out += [change, (ops.ATOMIC, line), (ops.ATOMIC, mapping)]
             out.append((ops.RELEASE, lock, ops.WRITE_MODE))
-        return out
+        under = self.under_lock_ns(op)
+        return out + ([(ops.DELAY, under)] if under else [])  # outside the tree locks
 
     def memory_per_inode(self) -> int:
         # address_space: the root and rwsem go, a pointer and an atomic come; plus the array

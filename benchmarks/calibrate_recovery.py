@@ -5,8 +5,8 @@ at held-out points hold the truth.
 The machine: benchmarks/data/xeon-2s-128.numactl (a 2-socket, 32-core-per-socket SMT Xeon, 128
 CPUs) through `orch topology import-numactl --threads-per-core 2`. The curve: single x execl at
 1 - 128 copies (2 seeds each, the calibrate defaults' 10 ms after 2 ms) with workload.exec_ns,
-kernel.cost_scale and kernel.spin_mean_ns set to non-default values inside their ranges, and
-+-2% noise; the fit sees 1 - 32 copies, 64 and 128 are held out. Prints fitted against true
+kernel.cost_scale and kernel.handoff_line_transfers set to non-default values inside their
+ranges, and +-2% noise; the fit (of those three) sees 1 - 32 copies, 64 and 128 are held out. Prints fitted against true
 values, identified or not, the prediction and band at each held-out point with the true model
 value (the model at the true values, the fit's seeds), and the wall time with the default budget.
 Run: .venv/bin/python benchmarks/calibrate_recovery.py [--budget N] [--backend local|ray]
@@ -29,7 +29,7 @@ NUMACTL = HERE / "data" / "xeon-2s-128.numactl"
 WORKLOAD = "execl"
 COPIES = (1, 2, 4, 8, 16, 32, 64, 128)
 HELD_OUT = (64, 128)
-TRUTH = {"workload.exec_ns": 190_000, "kernel.cost_scale": 1.3, "kernel.spin_mean_ns": 600_000}
+TRUTH = {"workload.exec_ns": 190_000, "kernel.cost_scale": 1.3, "kernel.handoff_line_transfers": 2.0}
 NOISE = (1.02, 0.98, 1.01, 0.99, 1.02, 0.98, 1.0, 1.01)
 
 
@@ -66,6 +66,7 @@ def main() -> None:
             writer.writerows((c, v * noise) for (c, v), noise in zip(measured, NOISE))
         profile = Path(folder) / "profile.yaml"
         command = [orch, "calibrate", str(path), "-t", str(topology), "-w", WORKLOAD, "--backend", args.backend,
+                   "--fit", ",".join(TRUTH),
                    "--holdout", ",".join(map(str, HELD_OUT)), "--out", str(profile),
                    *(["--budget", str(args.budget)] if args.budget else [])]
         began = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -56,23 +57,33 @@ def test_a_temp_part_matches_no_reader_glob(orch, tmp_path):
     assert run_counts(out) == (TOTAL, TOTAL, TOTAL)
 
 
-def test_concurrent_sweeps_into_one_dataset(tmp_path):
-    """Two sweeps of one name but other runs (other copy counts) into one dataset at once both
-    finish, and readers agree on what they wrote. (Whether the second's start-up cleanup meets a
-    part of the first in flight is luck: the test below checks that rule directly.)"""
-    spec, other = tmp_path / "sweep.yaml", tmp_path / "other.yaml"
-    spec.write_text(yaml.safe_dump({**SPEC, "copies": [1, 2], "replications": 4, "duration_ms": 2.0}))
-    other.write_text(yaml.safe_dump({**SPEC, "copies": [4, 8], "replications": 4, "duration_ms": 2.0}))
+def temp_files(out: Path) -> list[Path]:
+    """Hidden files a writer left, but the writer lock's file, which stays (see Dataset.writing)."""
+    return [p for p in out.rglob(".*") if p.name != dataset.WRITER_LOCK]
+
+
+def test_the_same_sweep_started_twice_is_refused(orch, tmp_path, monkeypatch):
+    """A second sweep into a dataset another is writing is refused in one line (it would write
+    the same runs twice): started from inside the first sweep's first run, so it meets the first
+    while it holds the lock, every time. The first then finishes, and readers count each run once."""
+    from orchestrator.runners import sweep as sweeping
+    from orchestrator.runners.work import simulate_run
+
     out = tmp_path / "data"
-    cmd = [sys.executable, "-m", "orchestrator", "sweep", "--backend", "local", "--out", str(out), "--part-rows", "1"]
-    first = subprocess.Popen([*cmd, str(spec)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    while first.poll() is None and not list(out.glob("table=runs/*/part-*.parquet")):
-        time.sleep(0.05)
-    second = subprocess.run([*cmd, str(other)], capture_output=True, text=True, timeout=300, check=False)
-    assert first.wait(timeout=300) == 0, first.stderr.read()
-    assert second.returncode == 0, second.stderr
-    assert run_counts(out) == (2 * TOTAL, 2 * TOTAL, 2 * TOTAL)  # each: half the copies, twice the seeds
-    assert not list(out.rglob(".*"))
+    cmd = [sys.executable, "-m", "orchestrator", "sweep", str(tmp_path / "sweep.yaml"), "--backend", "local",
+           "--out", str(out)]
+    second = []
+
+    def start_another_then_run(spec, streams=None):
+        if not second:
+            second.append(subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False))
+        return simulate_run(spec, streams=streams)
+
+    monkeypatch.setattr(sweeping, "simulate_run", start_another_then_run)
+    assert sweep(orch, tmp_path, out).code == 0
+    assert second[0].returncode == 2 and "Traceback" not in second[0].stderr
+    assert f"orch pid {os.getpid()} on " in second[0].stderr and "is writing into this dataset" in second[0].stderr
+    assert run_counts(out) == (TOTAL, TOTAL, TOTAL) and not temp_files(out)
 
 
 def _dead_pid() -> int:
@@ -127,7 +138,7 @@ def test_a_write_error_leaves_a_readable_dataset_and_exits_2(orch, tmp_path, mon
     out = tmp_path / "data"
     error = the_error(sweep(orch, tmp_path, out, "--part-rows", "1"))
     assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
-    assert not [p for p in out.rglob(".*")]  # the temp file went with the error
+    assert not temp_files(out)  # the temp file went with the error
     arrow, duck, polars = run_counts(out)
     assert arrow == duck == polars and 0 < arrow < TOTAL  # the first three batches
 
@@ -142,7 +153,7 @@ def test_a_full_tmpfs(orch, tmp_path):
         out = mount / "data"
         error = the_error(sweep(orch, tmp_path, out, "--part-rows", "1"))
         assert error.startswith(f"orch: error: {out}/table=") and "No space left on device" in error
-        assert not [p for p in out.rglob(".*")]
+        assert not temp_files(out)
         arrow, duck, polars = run_counts(out)
         assert arrow == duck == polars and 0 < arrow < TOTAL
     finally:
@@ -172,3 +183,38 @@ def test_repair_moves_unreadable_parts_aside_and_recomputes_their_runs(orch, tmp
     assert result.code == 0 and "moved an unreadable part aside" in result.err
     assert victim.exists() and run_counts(out) == good  # its run was computed again
     assert list((out / "unreadable").rglob(f"{victim.name}.*.unreadable"))
+
+
+def table_rows(out: Path) -> dict[str, int]:
+    return {table: ds.dataset(out / f"table={table}", partitioning="hive").count_rows()
+            for table in ("runs", "locks", "timeseries", "histograms")}
+
+
+@pytest.mark.parametrize("copy_name", ["{stem} copy.parquet", "part-backup.parquet"])
+def test_a_copied_runs_part_loses_no_row(orch, tmp_path, copy_name):
+    """A backup copy of a runs part, under any name, is a duplicate of runs, not a batch without
+    rows: resume removes the copy alone, and every row of every table stays."""
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out, "--part-rows", "1").code == 0
+    good = table_rows(out)
+    original = sorted((out / "table=runs" / "sweep=faults").glob("part-*.parquet"))[0]
+    shutil.copy(original, original.with_name(copy_name.format(stem=original.stem)))
+    assert table_rows(out)["runs"] > good["runs"]
+    result = sweep(orch, tmp_path, out)
+    assert result.code == 0 and f"0 run(s) done now, {TOTAL} already" in result.out
+    assert table_rows(out) == good
+    assert orch("compact", out).code == 0 and table_rows(out) == good
+
+
+def test_a_copied_batch_loses_no_row(orch, tmp_path):
+    """A batch copied whole (its part in every table) is one batch too many: one of the two goes."""
+    out = tmp_path / "data"
+    assert sweep(orch, tmp_path, out, "--part-rows", "1").code == 0
+    good = table_rows(out)
+    name = sorted((out / "table=runs" / "sweep=faults").glob("part-*.parquet"))[0].name
+    for table in ("runs", "locks", "timeseries", "histograms"):
+        folder = out / f"table={table}" / "sweep=faults"
+        shutil.copy(folder / name, folder / "part-backup.parquet")
+    result = sweep(orch, tmp_path, out)
+    assert result.code == 0 and f"0 run(s) done now, {TOTAL} already" in result.out
+    assert table_rows(out) == good

@@ -198,7 +198,7 @@ def test_an_interrupted_compact_is_undone_by_reconcile(orch, tmp_path, reference
     assert orch("sweep", spec, "--backend", "local", "--out", out, "--part-rows", "1").code == 0
     data = Dataset(str(out), "parts")
     data.remove_batch = lambda name: None  # compact dies before it removes anything
-    compact._merge(data, sorted(data.run_ids()))
+    compact._commit_merged(data, sorted(data.run_ids()))  # the object-store path
     assert len(rows(out)["runs"]) == 2 * RUNS
     assert "0 run(s) done now, 12 already" in orch("sweep", spec, "--backend", "local", "--out", out).out
     assert rows(out) == reference and len(parts(out)) == 1

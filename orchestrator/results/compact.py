@@ -1,35 +1,50 @@
 """orch compact: rewrite a dataset into few large parts, every row kept as it was.
 
 Per sweep, whole committed batches are merged into new batches of up to `rows` rows (over all
-tables). A new batch is committed like any other (its runs part last) before the batches it
-holds are removed, runs part first; a run is in two batches only in between, and reconcile
-removes the old batch if compact is killed there (Dataset.reconcile). Run it when no sweep is
-writing into the dataset.
+tables). On a local filesystem each table's sweep folder is rebuilt beside the dataset and
+swapped in whole (results/swap.py), so a reader globbing the files sees the old parts or the
+new ones, never both, whenever compact is killed or the disk fills. On an object store, where
+no folder can be swapped, a merged batch is committed like any other (its runs part last) and
+then the batches it holds are removed, runs part first: a glob reader may count those rows
+twice until compact finishes, and reconcile removes the old batches if it is killed between.
+Compact holds the dataset's writer lock: no sweep writes while it runs.
 """
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from orchestrator.results.dataset import Dataset, batch_name
+from orchestrator.errors import UserError
+from orchestrator.results import swap
+from orchestrator.results.dataset import Dataset, batch_name, write_parquet
 from orchestrator.results.schema import TABLES
 
 
 def compact(uri: str, rows: int) -> tuple[int, int]:
     """Returns (parts before, parts after), over every table and sweep."""
+    whole = Dataset(uri)
+    whole.sweeps()  # not a dataset: one line, before the lock file is made
     before = after = 0
-    for sweep in Dataset(uri).sweeps():
-        dataset = Dataset(uri, sweep)
-        dataset.remove_temp_files()
-        dataset.runs(["run_id"])  # an unreadable part is a one-line error here, before anything moves
-        dataset.reconcile()
-        groups = _groups(dataset, rows)
-        before += len(TABLES) * sum(len(g) for g in groups)
-        for group in groups:
-            if len(group) > 1:
-                _merge(dataset, group)
-            after += len(TABLES)
+    with whole.writing():
+        for sweep in whole.sweeps():
+            dataset = Dataset(uri, sweep)
+            dataset.remove_temp_files()
+            dataset.runs(["run_id"])  # an unreadable part is a one-line error here, before anything moves
+            dataset.reconcile()
+            groups = _groups(dataset, rows)
+            before += len(TABLES) * sum(len(g) for g in groups)
+            after += len(TABLES) * len(groups)
+            if all(len(group) == 1 for group in groups):
+                continue
+            if not dataset.local:  # an object store: no folder to swap
+                for group in groups:
+                    if len(group) > 1:
+                        _commit_merged(dataset, group)
+            else:
+                _rebuild(dataset, groups)
     return before, after
 
 
@@ -55,7 +70,9 @@ def _groups(dataset: Dataset, rows: int) -> list[list[str]]:
     return groups
 
 
-def _merge(dataset: Dataset, group: list[str]) -> None:
+def _merged(dataset: Dataset, group: list[str]) -> tuple[str, dict[str, pa.Table], dict[str, str]]:
+    """A group of batches as one: its part name, its tables and the first batch's file metadata
+    (the spec and provenance: the files' metadata, not their rows, may differ)."""
     tables: dict[str, pa.Table] = {}
     meta: dict[str, str] = {}
     for table in TABLES:
@@ -65,9 +82,52 @@ def _merge(dataset: Dataset, group: list[str]) -> None:
                 parts.append(pq.read_table(handle))
         meta = meta or {k.decode(): v.decode() for k, v in (parts[0].schema.metadata or {}).items()}
         tables[table] = pa.concat_tables([p.replace_schema_metadata(None) for p in parts], promote_options="default")
-    # the spec and provenance of the first batch: the files' metadata, not their rows, may differ
-    name = f"part-{batch_name(tables['runs'].column('run_id').to_pylist())}.parquet"
+    return f"part-{batch_name(tables['runs'].column('run_id').to_pylist())}.parquet", tables, meta
+
+
+def _commit_merged(dataset: Dataset, group: list[str]) -> None:
+    name, tables, meta = _merged(dataset, group)
     dataset.commit(name, tables, meta)
     for old in group:
         if old != name:
             dataset.remove_batch(old)
+
+
+def _rebuild(dataset: Dataset, groups: list[list[str]]) -> None:
+    """Every table's folder of this sweep written anew beside the dataset, then swapped in."""
+    root = dataset.root
+    problem = swap.can_stage(root)
+    if problem:
+        raise UserError(dataset.uri, None, problem)
+    try:
+        staging = swap.begin(root, TABLES)
+        kept = {name for group in groups for name in group}
+        for table in TABLES:  # what is not a batch (a user's own file) moves with the folder
+            for entry in os.scandir(dataset.folder(table)):
+                if entry.name not in kept:
+                    _link(entry.path, os.path.join(swap.staged_folder(staging, table), entry.name))
+        for group in groups:
+            if len(group) == 1:
+                for table in TABLES:
+                    _link(f"{dataset.folder(table)}/{group[0]}",
+                          f"{swap.staged_folder(staging, table)}/{group[0]}")
+                continue
+            name, tables, meta = _merged(dataset, group)
+            for table in TABLES:
+                write_parquet(dataset.fs, swap.staged_folder(staging, table), name, tables[table], meta)
+    except (OSError, UserError) as exc:
+        swap.abandon(root)  # nothing live has changed yet
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(dataset.uri, None, f"cannot stage the compacted parts: {exc}") from None
+    swap.commit(root, dataset.sweep, TABLES)
+
+
+def _link(source: str, target: str) -> None:
+    """The same file under a second name: no copy, and the live one stays as it is."""
+    try:
+        os.link(source, target)
+    except OSError:  # a filesystem without hard links
+        import shutil
+
+        shutil.copy2(source, target)

@@ -30,14 +30,16 @@ import os
 import socket
 import time
 import uuid
+from contextlib import contextmanager
 from functools import lru_cache
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from orchestrator.errors import UserError
-from orchestrator.results import provenance
+from orchestrator.results import provenance, swap
 from orchestrator.results.schema import ADDED, SCHEMAS, TABLES
 
 TEMP_PREFIX = ".tmp~"
@@ -46,6 +48,7 @@ OLD_TEMP_PREFIX = ".tmp-"        # orch before owner names: .tmp-UUID-part-RUNID
 STALE_AFTER_S = 24 * 3600        # no part write takes a day: by then its writer is gone
 OTHERS = tuple(t for t in TABLES if t != "runs")  # written before runs, in this order
 OBJECT_STORES = ("s3", "gcs")    # pyarrow filesystems whose move is a copy
+WRITER_LOCK = ".orch-writer.lock"  # in ROOT: hidden, no reader's glob takes it
 SWEEP_COLUMN = pa.schema([("sweep", pa.string())])  # what a reader of every sweep gets from sweep=SWEEP
 
 
@@ -143,6 +146,24 @@ def is_part(info: pafs.FileInfo) -> bool:
     return info.base_name.startswith("part-") and info.base_name.endswith(".parquet")
 
 
+def destination(uri: str, source: str = "--out") -> str:
+    """A dataset's address as written: `~` expanded; an empty one, a filesystem's root or one
+    pyarrow cannot resolve refused (a dataset written into / mixes with everything there)."""
+    text = uri.strip()
+    if not text:
+        raise UserError(source, "output", "empty: name a folder or a URI for the dataset")
+    if "://" not in text:
+        text = os.path.expanduser(text)
+    try:
+        _, path = pafs.FileSystem.from_uri(text if "://" in text else os.path.abspath(text))
+    except (pa.ArrowInvalid, ValueError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(source, "output", f"{uri!r}: not a folder or URI pyarrow can open ({reason})") from None
+    if not path.strip("/"):
+        raise UserError(source, "output", f"{uri!r} is the root of a filesystem: name a folder for the dataset")
+    return text
+
+
 class Dataset:
     """ROOT and one sweep in it: what a sweep writes, resumes and repairs. sweep=None is the
     whole dataset, for the readers of every sweep (sweeps, read, file_metadata)."""
@@ -162,8 +183,63 @@ class Dataset:
     def object_store(self) -> bool:
         return self.fs.type_name in OBJECT_STORES
 
+    @property
+    def local(self) -> bool:
+        return self.fs.type_name == "local"
+
     def folder(self, table: str) -> str:
         return f"{self.root}/table={table}/sweep={self.sweep}"
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the dataset's writer lock while writing into it: a second orch writing into the
+        same local dataset at once (the same spec started twice, a compact beside a sweep) is
+        refused with one line. An advisory lock (flock on ROOT/.orch-writer.lock): the kernel
+        drops it when the holder dies, so a killed writer never leaves it behind. Object stores
+        have no such lock: two writers there must not run at once (docs/analysis.md)."""
+        if not self.local:
+            yield
+            return
+        self.fs.create_dir(self.root, recursive=True)
+        with self._lock() as holder:
+            if holder:
+                raise UserError(self.uri, None, f"{holder} is writing into this dataset: wait for it to finish, "
+                                                "or write elsewhere (--out)")
+            swap.recover(self.root)  # a compact killed half way: finished (or undone) before anything else
+            yield
+
+    def settle(self) -> None:
+        """For readers: finish a compact that a kill interrupted, unless a writer is at work."""
+        if self.local and os.path.exists(os.path.join(self.root, swap.JOURNAL)):
+            with self._lock() as holder:
+                if not holder:
+                    swap.recover(self.root)
+
+    @contextmanager
+    def _lock(self) -> Iterator[str | None]:
+        """Take the writer lock, yielding None, or yield who holds it (taking nothing)."""
+        import fcntl
+
+        try:
+            handle = open(os.path.join(self.root, WRITER_LOCK), "a+")
+        except OSError as exc:
+            raise UserError(self.uri, "output", f"cannot write there: {exc.strerror or exc}") from None
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                yield handle.read().strip() or "another orch"
+                return
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"orch pid {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+            try:
+                yield None
+            finally:
+                handle.seek(0)
+                handle.truncate()
 
     def check_writable(self) -> None:
         """Fail before any run starts if the output cannot be written."""
@@ -280,19 +356,36 @@ class Dataset:
         return changed
 
     def _drop_superseded(self, batches: dict[str, list[str]]) -> int:
+        """Remove batches whose every run another batch lists too. A runs part with no rows in
+        the other tables under its name (a copy a user made, whatever its name) goes first, and
+        alone: a batch that holds its runs' rows is removed only where another batch holding
+        them lists every one of its runs (an interrupted orch compact), so no row of a run that
+        runs lists is ever lost."""
+        holds = self._holding_rows(batches)
         where: dict[str, set[str]] = {}
         for name, run_ids in batches.items():
             for run_id in run_ids:
                 where.setdefault(run_id, set()).add(name)
         gone = 0
-        for name, run_ids in sorted(batches.items(), key=lambda item: len(item[1])):
-            if run_ids and all(len(where[run_id]) > 1 for run_id in run_ids):
-                self.remove_batch(name)
+        for name, run_ids in sorted(batches.items(), key=lambda item: (item[0] in holds, len(item[1]), item[0])):
+            others = [{b for b in where[run_id] if b != name} for run_id in run_ids]
+            covered = all(others) and (name not in holds or all(b & holds for b in others))
+            if run_ids and covered:
+                if name in holds:
+                    self.remove_batch(name)
+                else:  # a copy of a runs part: its name owns no rows elsewhere
+                    self._delete(f"{self.folder('runs')}/{name}")
                 for run_id in run_ids:
                     where[run_id].discard(name)
                 del batches[name]
                 gone += 1
         return gone
+
+    def _holding_rows(self, batches: dict[str, list[str]]) -> set[str]:
+        """The batches with a part in another table: those whose runs' rows live under their name
+        (a batch of failed runs alone has none, and stands for no rows)."""
+        named = {info.base_name for table in OTHERS for info in self.parts(table)}
+        return {name for name in batches if name in named}
 
     def remove_batch(self, name: str) -> None:
         """Remove a batch, its runs part first: its other parts are then no one's rows."""
@@ -340,6 +433,7 @@ class Dataset:
 
     def sweeps(self) -> list[str]:
         """The sweeps the runs table has a folder for, by name."""
+        self.settle()
         selector = pafs.FileSelector(f"{self.root}/table=runs", allow_not_found=True)
         names = [i.base_name.removeprefix("sweep=") for i in self.fs.get_file_info(selector)
                  if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")]
@@ -369,6 +463,7 @@ class Dataset:
         import pyarrow.dataset as ds  # pulls in pandas: only where a dataset is scanned
 
         folder = f"{self.root}/table={table}"
+        self.settle()
         try:
             root, found = self.fs.get_file_info([self.root, folder])
         except OSError as exc:  # a local name too long; a bucket we may not list

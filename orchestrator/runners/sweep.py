@@ -25,7 +25,7 @@ from orchestrator.analysis.stats import mean_ci
 from orchestrator.errors import one_line
 from orchestrator.plan import sweep_id, sweep_runs
 from orchestrator.results.buffer import Bounds, PartBuffer
-from orchestrator.results.dataset import Dataset, owner
+from orchestrator.results.dataset import Dataset, destination, owner
 from orchestrator.results.tables import failed_tables
 from orchestrator.runners import stopping
 from orchestrator.runners.backends import open_executor
@@ -70,7 +70,8 @@ class Plan:
                 yield run
 
 
-def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list[str], repair: bool = False) -> Plan:
+def plan(spec: SweepSpec, source: str, dataset: Dataset, force: bool, notes: list[str],
+         repair: bool = False) -> Plan:
     """Everything that can fail on bad input, before any run starts: every run is built and
     checked once here, and only its id kept."""
     runs = sweep_runs(spec, source, notes)
@@ -79,7 +80,6 @@ def plan(spec: SweepSpec, source: str, out: str | None, force: bool, notes: list
         stopping.check()
         ids.add(run.run_id())
         nodes = max(nodes, len(run.topology.nodes))
-    dataset = Dataset(out or spec.output, spec.name)
     dataset.check_writable()
     removed = dataset.remove_temp_files()
     if removed:
@@ -161,9 +161,16 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     run: how one run is computed (default simulate_run; tests hand a failing one to every backend)."""
     run = run or simulate_run
     workers = workers or (1 if backend == "local" else 2)  # local: in orch's own process unless asked
+    dataset = Dataset(destination(out, "--out") if out else destination(spec.output, source), spec.name)
+    with dataset.writing():  # one writer at a time: the same sweep started twice is refused
+        return _run(spec, source, dataset, backend, address, workers, layout, force, target_ci, max_replications,
+                    repair, bounds, shared_out, batch_s, console, run)
+
+
+def _run(spec, source, dataset, backend, address, workers, layout, force, target_ci, max_replications, repair,
+         bounds, shared_out, batch_s, console, run) -> tuple[Outcome, Dataset, list[str]]:
     notes: list[str] = []
-    planned = plan(spec, source, out, force, notes, repair)
-    dataset = planned.dataset
+    planned = plan(spec, source, dataset, force, notes, repair)
     console = console or terminal.console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)

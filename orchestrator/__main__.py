@@ -1,5 +1,5 @@
 """python -m orchestrator: the same as the `orch` command (used by submitted Ray jobs)."""
 
-from orchestrator.cli import main
+from orchestrator.entry import main
 
 main()

@@ -192,3 +192,27 @@ def test_compact_refuses_a_mount_point_root(monkeypatch, many_parts, tmp_path):
     with pytest.raises(UserError, match="mount point"):
         compact(str(out), 10**9)
     assert digest(out) == rows
+
+
+def test_a_stop_signal_during_compact_leaves_the_dataset_as_it_was(orch, many_parts, tmp_path, monkeypatch):
+    """SIGTERM noted while compact merges (as runners/stopping.py notes it): compact stops at its
+    next safe point, drops what it staged and says what it kept."""
+    import signal
+
+    from orchestrator.results import compact as compact_module
+    from orchestrator.runners import stopping
+
+    out = fresh_copy(many_parts, tmp_path)
+    rows, parts = digest(out), part_count(out)
+    real = compact_module._merged
+
+    def merged_then_signalled(*args):
+        stopping.received = signal.SIGTERM
+        return real(*args)
+
+    monkeypatch.setattr(compact_module, "_merged", merged_then_signalled)
+    result = orch("compact", out)
+    assert result.code == 143
+    assert result.err == f"orch: interrupted: {out}: nothing compacted, the dataset is as it was\n"
+    assert digest(out) == rows and part_count(out) == parts
+    assert not Path(swap.staging_folder(str(out))).exists()

@@ -51,7 +51,11 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     sampled = [r for r in runs if r.get("sample") is not None and r["model_version"] == MODEL_VERSION]
     runs = [r for r in runs if r.get("sample") is None]  # pooling samples with seeds would mix two spreads
     stale = sum(1 for r in runs if r["model_version"] != MODEL_VERSION)
+    newer = sorted({v for r in runs if _newer(v := r["model_version"])})
     runs = [r for r in runs if r["model_version"] == MODEL_VERSION]  # older models answer differently
+    if not runs and newer:
+        raise UserError(path, "table=runs", f"written by a newer orch (model version {newer[-1]}; this orch has "
+                                            f"{MODEL_VERSION}): upgrade orch to report it")
     if not runs:
         raise UserError(path, "table=runs", "empty: no runs" + (f" in sweep {sweep!r}" if sweep else "")
                         + (f" besides {len(sampled)} uncertainty samples (rerun the sweep: it adds the nominal runs)"
@@ -97,6 +101,14 @@ def _backfill_steady(dataset: Dataset, runs: list[dict]) -> None:
 AXES = ("seed", "copies", "strategy", "sample")
 # text about a topology or workload: editing it changes a run's id, not what the run computes
 PROSE = ("topology.description", "topology.sources", "workload.description")
+
+
+def _newer(version) -> bool:
+    """A model version after this orch's (versions are whole numbers written as text)."""
+    try:
+        return int(version) > int(MODEL_VERSION)
+    except (TypeError, ValueError):
+        return False
 
 
 def _identity(run: dict) -> str:

@@ -19,9 +19,10 @@ from rich.progress import (
 from rich.table import Table
 
 from orchestrator import terminal
-from orchestrator.cli.options import Backend, parse_copies
+from orchestrator.cli.options import Backend, number, parse_copies
 from orchestrator.errors import UserError
 from orchestrator.fileio import write_text_atomic
+from orchestrator.runners import stopping
 
 
 def calibrate(
@@ -36,13 +37,13 @@ def calibrate(
     budget: int = typer.Option(40, "--budget", min=1, help="evaluations of the whole curve in the "
                         "search; checking what the curve identifies adds up to two per fitted parameter"),
     seeds: int = typer.Option(2, "--seeds", min=1, max=100, help="seeds per point (the same in every evaluation)"),
-    duration_ms: float = typer.Option(10.0, "--duration-ms", min=0.001, max=10_000, help="virtual ms per run"),
-    warmup_ms: float = typer.Option(2.0, "--warmup-ms", min=0, max=10_000, help="virtual ms before measuring"),
+    duration_ms: float = typer.Option(10.0, "--duration-ms", parser=number(0.001, 10_000), help="virtual ms per run"),
+    warmup_ms: float = typer.Option(2.0, "--warmup-ms", parser=number(0, 10_000), help="virtual ms before measuring"),
     workers: int = typer.Option(2, "--workers", min=1, max=256, help="runs in parallel"),
     backend: Backend = typer.Option(Backend.local, "--backend", help="local (worker processes) or ray (tasks on "
                                     "a Ray instance started for the fit, or the cluster at --address)"),
     address: str | None = typer.Option(None, "--address", help="Ray cluster for the evaluations (--backend ray)"),
-    noise: float | None = typer.Option(None, "--noise", min=0.001, max=1.0, help="RMS log spread of one "
+    noise: float | None = typer.Option(None, "--noise", parser=number(0.001, 1.0), help="RMS log spread of one "
                                        "measured point (0.05 = 5%); default: from the curve's repeats, else 0.05"),
     out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
     as_json: bool = typer.Option(False, "--json", help="print the fitted values, errors and bands as JSON"),
@@ -89,11 +90,25 @@ def calibrate(
                       tuple(range(1, seeds + 1)), duration_ms, warmup_ms, spread,
                       (probe.topology.name, probe.workload.name, probe.strategy.display))
     total = budget + identification_evaluations(problem)
-    with Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  TimeElapsedColumn(), console=terminal.console(100, stderr=True), transient=True) as bar:
+    done = 0
+
+    def advance(n: int, best: float) -> None:
+        nonlocal done
+        done = n
+        bar.update(task, completed=n, description=f"best RMS {best:.3f}")
+
+    # SIGINT, SIGTERM: noted; the fit stops between evaluations and its workers go with it
+    with stopping.handling(), Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(),
+                                       TextColumn("{task.description}"), TimeElapsedColumn(),
+                                       console=terminal.console(100, stderr=True), transient=True) as bar:
         task = bar.add_task("", total=total)
-        result = fit(problem, budget, workers, backend=backend.value, address=address,
-                     progress=lambda n, best: bar.update(task, completed=n, description=f"best RMS {best:.3f}"))
+        try:
+            result = fit(problem, budget, workers, backend=backend.value, address=address, progress=advance)
+        except KeyboardInterrupt:
+            bar.stop()
+            print(f"orch: interrupted after {done} of {total} evaluations: no profile written (a profile is "
+                  "written when the fit ends)", file=sys.stderr)
+            raise typer.Exit(stopping.exit_code()) from None
     command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
                           "--fit", ",".join(p.name for p in params),
                           *(["--holdout", holdout] if held and holdout else []),

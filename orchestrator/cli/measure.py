@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from contextlib import nullcontext
 from enum import Enum
 from functools import partial
 
@@ -17,9 +20,10 @@ from rich.progress import (
 from rich.table import Table
 
 from orchestrator import terminal
-from orchestrator.cli.options import parse_copies
+from orchestrator.cli.options import number, parse_copies
 from orchestrator.errors import UserError, one_line
 from orchestrator.measure import bench
+from orchestrator.runners import stopping
 
 MAX_COPIES = 4096
 SWEEP = "measured"  # the dataset partition measured rows go to (sweep=measured)
@@ -34,7 +38,8 @@ def measure(
     workload: Workload = typer.Argument(..., help="execl (a C program that execs itself) or spawn "
                                                   "(fork + exit + wait, as UnixBench's spawn)"),
     copies: str = typer.Option(..., "--copies", "-c", help="copies to run at once, one point each: 1,2,4,..."),
-    duration_s: float = typer.Option(5.0, "--duration-s", help="wall seconds each repeat measures"),
+    duration_s: float = typer.Option(5.0, "--duration-s", parser=number(0.01, 86_400),
+                                     help="wall seconds each repeat measures"),
     repeats: int = typer.Option(3, "--repeats", min=1, help="measurements of each point"),
     out: str | None = typer.Option(None, "--out", help="dataset to add the rows to (table=runs/sweep=measured)"),
     pin: bool = typer.Option(False, "--pin", help="pin each copy to one CPU, spread over the NUMA nodes "
@@ -46,25 +51,38 @@ def measure(
     """Measure the real benchmark on this host (or every node of a Ray cluster): throughput per
     second at each number of copies."""
     counts = parse_copies(copies, "--copies", MAX_COPIES)
-    if not duration_s > 0:  # also refuses nan
-        raise UserError("measure", "--duration-s", f"must be more than 0, got {duration_s:g}")
     if address is None:
         bench.command(workload.value)  # builds execl: without a compiler, fail before the progress bar
+    if address is None and max(counts) > len(os.sched_getaffinity(0)):
+        print(f"orch: warning: {max(counts)} copies on {len(os.sched_getaffinity(0))} CPUs: copies share CPUs, "
+              "so the curve past that point measures the scheduler as much as the kernel's locks", file=sys.stderr)
     dataset = None
     if out is not None:
-        from orchestrator.results.dataset import Dataset
+        from orchestrator.results.dataset import Dataset, destination
 
-        dataset = Dataset(out, SWEEP)
+        dataset = Dataset(destination(out, "--out"), SWEEP)
         dataset.check_writable()
+    kept = 0
 
     def keep(row: dict) -> None:
+        nonlocal kept
         if dataset is not None:
             write(dataset, row)
+            kept += 1
 
-    if address is not None:  # each node's rows are written as it finishes: a failing node loses only its own
-        measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, keep)
-    else:  # each repeat's row is written as it finishes: Ctrl-C or a failing copy keeps the rest
-        measured, failures = [on_this_host(workload.value, counts, duration_s, repeats, pin, as_json, keep)], []
+    # SIGINT, SIGTERM: noted, and the measurement stops at its next safe point (between repeats, or
+    # while it waits for its copies, which it then ends); the rows of finished repeats are kept
+    with stopping.handling(), dataset.writing() if dataset is not None else nullcontext():
+        try:
+            if address is not None:  # each node's rows are written as it finishes: a failing node loses only its own
+                measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, keep)
+            else:  # each repeat's row is written as it finishes: a stop or a failing copy keeps the rest
+                measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, as_json, keep)]
+                failures = []
+        except KeyboardInterrupt:
+            print("orch: interrupted: " + (f"{kept} measured row(s) kept in {dataset.uri}" if dataset is not None
+                                           else "nothing kept (rows are kept with --out)"), file=sys.stderr)
+            raise typer.Exit(stopping.exit_code()) from None
     if as_json:
         hosts = [{"workload": workload.value, "host": host.name, "kernel_release": host.kernel_release,
                   "cpu_model": host.cpu_model, "topology": host.topology.name,
@@ -74,8 +92,8 @@ def measure(
     else:
         for host, points, _ in measured:
             show(workload.value, host, points, pin, duration_s)
-        if out is not None:
-            print(f"wrote {sum(len(rows) for *_, rows in measured)} rows to {out}/table=runs/sweep={SWEEP}")
+        if dataset is not None:
+            print(f"wrote {sum(len(rows) for *_, rows in measured)} rows to {dataset.uri}/table=runs/sweep={SWEEP}")
     if failures:  # after the nodes that finished are kept and shown
         raise UserError("measure", failures[0][0], failures[0][1]
                         + (f" (and {len(failures) - 1} more node(s) failed)" if len(failures) > 1 else ""))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from enum import Enum
+from typing import Callable
 
 import typer
 
@@ -42,3 +44,21 @@ def parse_share(text: str | None) -> float | None:
     if not 0 < value < 1:
         raise typer.BadParameter("must be between 0% and 100%", param_hint="--target-ci")
     return value
+
+
+def number(low: float | None = None, high: float | None = None) -> Callable[[str], float]:
+    """The parser of a float flag: a finite number within [low, high]. Typer's own range check
+    lets nan through its comparisons and then names the wrong bound."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise typer.BadParameter(f"must be a finite number, got {text}")
+        if low is not None and value < low:
+            raise typer.BadParameter(f"must be at least {low:g}, got {text}")
+        if high is not None and value > high:
+            raise typer.BadParameter(f"must be at most {high:g}, got {text}")
+        return value
+    return parse

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from orchestrator import terminal
+from orchestrator.cli.options import number
 from orchestrator.errors import UserError
 from orchestrator.plan import load_parts, run_from
 from orchestrator.results.dataset import write_run_folder
@@ -65,8 +66,8 @@ def run(
     strategy: str = typer.Option("single", "--strategy", "-s", help="strategy name or YAML file"),
     copies: int | None = typer.Option(None, "--copies", "-c", min=1, help="copies (default: every CPU)"),
     seed: int = typer.Option(1, "--seed", min=0),
-    duration_ms: float = typer.Option(20.0, "--duration-ms", help="virtual ms measured"),
-    warmup_ms: float = typer.Option(0.0, "--warmup-ms", help="virtual ms run before measuring"),
+    duration_ms: float = typer.Option(20.0, "--duration-ms", parser=number(), help="virtual ms measured"),
+    warmup_ms: float = typer.Option(0.0, "--warmup-ms", parser=number(), help="virtual ms run before measuring"),
     placement: Placement = typer.Option(Placement.migrate, "--placement", help="migrate: unpinned, moved by "
                                        "sched_exec at exec; spread or compact: pinned"),
     overrides: list[str] = typer.Option([], "--set", help="override a spec field: dotted.key=value"),

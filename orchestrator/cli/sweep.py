@@ -10,7 +10,7 @@ import yaml
 from rich.table import Table
 
 from orchestrator import terminal
-from orchestrator.cli.options import Backend, Layout, parse_share
+from orchestrator.cli.options import Backend, Layout, number, parse_share
 from orchestrator.errors import UserError, one_line
 from orchestrator.presets import ROOT
 from orchestrator.results.buffer import Bounds
@@ -89,8 +89,8 @@ def sweep(
                                        "(replaces the spec's profile:)"),
     part_rows: int = typer.Option(Bounds.rows, "--part-rows", min=1, help="write a part once this many rows "
                                   "(all tables) are buffered"),
-    part_mb: float = typer.Option(Bounds.mib, "--part-mb", min=0, help="... or this many MiB"),
-    part_seconds: float = typer.Option(Bounds.seconds, "--part-seconds", min=0,
+    part_mb: float = typer.Option(Bounds.mib, "--part-mb", parser=number(0), help="... or this many MiB"),
+    part_seconds: float = typer.Option(Bounds.seconds, "--part-seconds", parser=number(0),
                                        help="... or the oldest buffered run finished this long ago"),
     shared_out: bool = typer.Option(False, "--shared-out", help="every Ray node reaches --out (a shared "
                                     "filesystem): tasks write their parts themselves, as they do to s3://"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import UserError
+from orchestrator.runners import stopping
 from orchestrator.spec.topology import Topology, shape_digest
 
 WORKLOADS = ("execl", "spawn")  # each a C program beside this file, as UnixBench's programs do it
@@ -162,9 +163,9 @@ def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | N
             proc.stdin.close()
         counts = []
         for proc in procs:
+            _wait(proc)
             assert proc.stdout is not None
             text = proc.stdout.read().strip()
-            proc.wait()
             if proc.returncode != 0 or not text.isdigit():
                 raise RuntimeError(_failure(proc, "failed"))
             counts.append(int(text))
@@ -174,6 +175,18 @@ def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | N
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _wait(proc: subprocess.Popen[str]) -> None:
+    """Wait for a copy to end, looking at the stop flag meanwhile: a SIGTERM to orch ends every
+    copy now (the finally above), not at the end of the window. A copy prints one number, so its
+    pipe cannot fill while it is not read."""
+    while True:
+        try:
+            proc.wait(timeout=stopping.POLL_S)
+            return
+        except subprocess.TimeoutExpired:
+            stopping.check()
 
 
 def _failure(proc: subprocess.Popen[str], what: str) -> str:

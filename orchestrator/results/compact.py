@@ -13,6 +13,7 @@ Compact holds the dataset's writer lock: no sweep writes while it runs.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -21,15 +22,33 @@ from orchestrator.errors import UserError
 from orchestrator.results import swap
 from orchestrator.results.dataset import Dataset, batch_name, write_parquet
 from orchestrator.results.schema import TABLES
+from orchestrator.runners import stopping
 
 
-def compact(uri: str, rows: int) -> tuple[int, int]:
-    """Returns (parts before, parts after), over every table and sweep."""
+@dataclass
+class Progress:
+    """What compact has done so far, for the line an interrupted compact prints."""
+    compacted: list[str] = field(default_factory=list)  # sweeps whose merged parts are in place
+    sweeps: int = 0
+
+    def said(self) -> str:
+        if not self.compacted:
+            return "nothing compacted, the dataset is as it was"
+        return (f"sweep(s) {', '.join(self.compacted)} compacted, {self.sweeps - len(self.compacted)} other(s) "
+                "left as they were; every row kept")
+
+
+def compact(uri: str, rows: int, progress: Progress | None = None) -> tuple[int, int]:
+    """Returns (parts before, parts after), over every table and sweep. A stop signal (see
+    runners/stopping.py) is taken between sweeps and between merged groups: the sweep in hand is
+    left as it was."""
+    progress = progress or Progress()
     whole = Dataset(uri)
-    whole.sweeps()  # not a dataset: one line, before the lock file is made
+    progress.sweeps = len(whole.sweeps())  # not a dataset: one line, before the lock file is made
     before = after = 0
     with whole.writing():
         for sweep in whole.sweeps():
+            stopping.check()
             dataset = Dataset(uri, sweep)
             dataset.remove_temp_files()
             dataset.runs(["run_id"])  # an unreadable part is a one-line error here, before anything moves
@@ -38,6 +57,7 @@ def compact(uri: str, rows: int) -> tuple[int, int]:
             before += len(TABLES) * sum(len(g) for g in groups)
             after += len(TABLES) * len(groups)
             if all(len(group) == 1 for group in groups):
+                progress.sweeps -= 1  # nothing to merge: neither compacted nor left
                 continue
             if not dataset.local:  # an object store: no folder to swap
                 for group in groups:
@@ -45,6 +65,7 @@ def compact(uri: str, rows: int) -> tuple[int, int]:
                         _commit_merged(dataset, group)
             else:
                 _rebuild(dataset, groups)
+            progress.compacted.append(sweep)
     return before, after
 
 
@@ -107,6 +128,7 @@ def _rebuild(dataset: Dataset, groups: list[list[str]]) -> None:
                 if entry.name not in kept:
                     _link(entry.path, os.path.join(swap.staged_folder(staging, table), entry.name))
         for group in groups:
+            stopping.check()
             if len(group) == 1:
                 for table in TABLES:
                     _link(f"{dataset.folder(table)}/{group[0]}",
@@ -115,11 +137,13 @@ def _rebuild(dataset: Dataset, groups: list[list[str]]) -> None:
             name, tables, meta = _merged(dataset, group)
             for table in TABLES:
                 write_parquet(dataset.fs, swap.staged_folder(staging, table), name, tables[table], meta)
-    except (OSError, UserError) as exc:
+        stopping.check()  # the last point where a stop changes nothing live
+    except (OSError, UserError, KeyboardInterrupt) as exc:
         swap.abandon(root)  # nothing live has changed yet
-        if isinstance(exc, UserError):
+        if not isinstance(exc, OSError):
             raise
         raise UserError(dataset.uri, None, f"cannot stage the compacted parts: {exc}") from None
+    assert dataset.sweep is not None  # compact rebuilds one sweep at a time
     swap.commit(root, dataset.sweep, TABLES)
 
 

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from orchestrator.errors import UserError
+from orchestrator.errors import UserError, one_line
 from orchestrator.results import provenance, swap
 from orchestrator.results.schema import ADDED, SCHEMAS, TABLES
 
@@ -146,21 +146,22 @@ def is_part(info: pafs.FileInfo) -> bool:
     return info.base_name.startswith("part-") and info.base_name.endswith(".parquet")
 
 
-def destination(uri: str, source: str = "--out") -> str:
+def destination(uri: str, source: str = "--out", field: str | None = None) -> str:
     """A dataset's address as written: `~` expanded; an empty one, a filesystem's root or one
-    pyarrow cannot resolve refused (a dataset written into / mixes with everything there)."""
+    pyarrow cannot resolve refused (a dataset written into / mixes with everything there).
+    source, field: where the address was given (a flag, or a spec file and its field)."""
     text = uri.strip()
     if not text:
-        raise UserError(source, "output", "empty: name a folder or a URI for the dataset")
+        raise UserError(source, field, "empty: name a folder or a URI for the dataset")
     if "://" not in text:
         text = os.path.expanduser(text)
     try:
         _, path = pafs.FileSystem.from_uri(text if "://" in text else os.path.abspath(text))
     except (pa.ArrowInvalid, ValueError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UserError(source, "output", f"{uri!r}: not a folder or URI pyarrow can open ({reason})") from None
+        raise UserError(source, field, f"{uri!r}: not a folder or URI pyarrow can open ({reason})") from None
     if not path.strip("/"):
-        raise UserError(source, "output", f"{uri!r} is the root of a filesystem: name a folder for the dataset")
+        raise UserError(source, field, f"{uri!r} is the root of a filesystem: name a folder for the dataset")
     return text
 
 
@@ -282,9 +283,8 @@ class Dataset:
             import pyarrow.dataset as ds  # pulls in pandas: only where a dataset is scanned
             data = ds.dataset(paths, filesystem=self.fs, format="parquet", schema=SCHEMAS["runs"])
             return data.to_table(columns=columns)
-        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it
-            raise UserError(self.folder("runs"), None, f"unreadable part: {exc}; orch sweep --repair moves "
-                                                       "it aside and computes its runs again") from None
+        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part
+            raise self._unreadable("runs", paths, exc) from None
 
     def repair(self) -> list[str]:
         """Move every part of this sweep that pyarrow cannot read into ROOT/unreadable/ (renamed so
@@ -304,6 +304,23 @@ class Dataset:
             if info.base_name in lost:
                 moved.append(self._aside("runs", info))
         return moved
+
+    def _unreadable(self, table: str, paths: list[str], exc: Exception) -> UserError:
+        """The error for a read that failed: naming the first part that cannot be read whole (the
+        error path alone pays for reading each part), and the repair."""
+        reason = one_line(str(exc).split(". ")[0]) or type(exc).__name__
+        for path in paths:
+            try:
+                with self.fs.open_input_file(path) as handle:
+                    if "sweep" in pq.read_schema(handle).names:
+                        return UserError(path, "sweep", "a column named as the dataset's partition key "
+                                                                  "(the folder sweep=...): rename or drop it")
+                    pq.read_table(handle)
+            except (OSError, pa.ArrowException) as bad:
+                reason = one_line(str(bad).split(". ")[0]) or type(bad).__name__
+                return UserError(path, None, f"unreadable part ({reason[:200]}): orch sweep --repair, with the "
+                                             "sweep's spec and this --out, moves it aside and computes its runs again")
+        return UserError(self.uri, f"table={table}", f"unreadable: {reason[:300]}")
 
     def _aside(self, table: str, info: pafs.FileInfo) -> str:
         aside = f"{self.root}/unreadable/table={table}/sweep={self.sweep}"
@@ -447,15 +464,16 @@ class Dataset:
         data = self._scan(table)
         try:
             return data.to_table(columns=columns)
-        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part; arrow names it
-            raise UserError(self.uri, f"table={table}", f"unreadable: {exc}") from None
+        except (OSError, pa.ArrowException) as exc:  # a truncated or junk part
+            raise self._unreadable(table, data.files, exc) from None
 
     def file_metadata(self, table: str) -> list[dict[bytes, bytes]]:
         """Each part's file metadata (the sweep spec, provenance), in path order."""
+        data = self._scan(table)
         try:
-            return [fragment.physical_schema.metadata or {} for fragment in self._scan(table).get_fragments()]
+            return [fragment.physical_schema.metadata or {} for fragment in data.get_fragments()]
         except (OSError, pa.ArrowException) as exc:
-            raise UserError(self.uri, f"table={table}", f"unreadable: {exc}") from None
+            raise self._unreadable(table, data.files, exc) from None
 
     def _scan(self, table: str):
         """A table of every sweep as a pyarrow dataset, refusing anything that is not one: each
@@ -476,7 +494,9 @@ class Dataset:
             data = ds.dataset(folder, filesystem=self.fs, format="parquet",
                               partitioning=ds.partitioning(SWEEP_COLUMN, flavor="hive"))
         except (OSError, pa.ArrowException) as exc:
-            raise UserError(self.uri, f"table={table}", f"unreadable: {exc}") from None
+            selector = pafs.FileSelector(folder, recursive=True)
+            parts = sorted(i.path for i in self.fs.get_file_info(selector) if i.base_name.endswith(".parquet"))
+            raise self._unreadable(table, parts, exc) from None
         if not data.files:
             raise UserError(self.uri, f"table={table}", "empty: no runs written yet")
         expected = SCHEMAS[table]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterator, cast
 from orchestrator.errors import UserError
 from orchestrator.runners import stopping
 from orchestrator.runners.executor import Done, as_stream
+from orchestrator.runners.ray_cluster import check_raylet
 from orchestrator.runners.ray_tasks import RETRIES, RayTasks
 from orchestrator.runners.work import Retry
 from orchestrator.sim.encoder import Batch
@@ -83,6 +84,7 @@ class RayActors(RayTasks):
         try:
             while (taken := work.take()) is not None:
                 stopping.check()
+                check_raylet()
                 index, item = taken
                 (spec_json,) = item
                 spec = RunSpec.model_validate(spec_json)
@@ -168,4 +170,5 @@ def waited(ref):
 
     while not ray.wait([ref], timeout=stopping.POLL_S)[0]:
         stopping.check()
+        check_raylet()
     return ray.get(ref)

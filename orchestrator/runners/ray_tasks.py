@@ -13,6 +13,7 @@ from typing import Iterator
 
 from orchestrator.runners import stopping
 from orchestrator.runners.executor import Done, Executor, Placement, as_stream
+from orchestrator.runners.ray_cluster import check_raylet
 
 RETRIES = 3
 
@@ -40,6 +41,7 @@ class RayTasks(Executor):
                 return
             done, _ = ray.wait(list(running), num_returns=1, timeout=stopping.POLL_S)
             stopping.check()
+            check_raylet()
             for ref in done:
                 index, item = running.pop(ref)
                 try:

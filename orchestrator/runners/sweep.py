@@ -59,7 +59,6 @@ class Plan:
     ids: set[str]                          # their run ids
     todo: set[str]                         # the ids of those still to do
     nodes: int                             # the most NUMA nodes of a run
-    dataset: Dataset
 
     def todo_runs(self) -> Iterator[RunSpec]:
         """The runs still to do, built one at a time: the driver never holds them all."""
@@ -70,16 +69,22 @@ class Plan:
                 yield run
 
 
-def plan(spec: SweepSpec, source: str, dataset: Dataset, force: bool, notes: list[str],
-         repair: bool = False) -> Plan:
-    """Everything that can fail on bad input, before any run starts: every run is built and
-    checked once here, and only its id kept."""
+def checked(spec: SweepSpec, source: str, notes: list[str]) -> Plan:
+    """Everything that can fail on bad input, before the dataset is touched: every run is built
+    and checked once here, and only its id kept."""
     runs = sweep_runs(spec, source, notes)
     ids, nodes = set(), 0
     for run in runs():
         stopping.check()
         ids.add(run.run_id())
         nodes = max(nodes, len(run.topology.nodes))
+    return Plan(runs, ids, set(ids), nodes)
+
+
+def plan(checked: Plan, dataset: Dataset, force: bool, notes: list[str], repair: bool = False) -> Plan:
+    """The runs the dataset still lacks, after it is made ready: what an interrupted sweep left
+    cleared, unreadable parts moved aside (repair), runs to compute again dropped."""
+    ids = checked.ids
     dataset.check_writable()
     removed = dataset.remove_temp_files()
     if removed:
@@ -97,7 +102,7 @@ def plan(spec: SweepSpec, source: str, dataset: Dataset, force: bool, notes: lis
     if fixed:
         notes.append(f"removed or rewrote {fixed} part(s) holding rows of runs an interrupted sweep never "
                      "committed")
-    return Plan(runs, ids, todo, nodes, dataset)
+    return Plan(checked.runs, ids, todo, checked.nodes)
 
 
 def results(todo: Iterator[RunSpec], count: int, sid: str, executor: Executor, sink: Sink | None,
@@ -161,16 +166,17 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     run: how one run is computed (default simulate_run; tests hand a failing one to every backend)."""
     run = run or simulate_run
     workers = workers or (1 if backend == "local" else 2)  # local: in orch's own process unless asked
-    dataset = Dataset(destination(out, "--out") if out else destination(spec.output, source), spec.name)
-    with dataset.writing():  # one writer at a time: the same sweep started twice is refused
-        return _run(spec, source, dataset, backend, address, workers, layout, force, target_ci, max_replications,
-                    repair, bounds, shared_out, batch_s, console, run)
-
-
-def _run(spec, source, dataset, backend, address, workers, layout, force, target_ci, max_replications, repair,
-         bounds, shared_out, batch_s, console, run) -> tuple[Outcome, Dataset, list[str]]:
+    dataset = Dataset(destination(out, "--out") if out else destination(spec.output, source, "output"), spec.name)
     notes: list[str] = []
-    planned = plan(spec, source, dataset, force, notes, repair)
+    runs = checked(spec, source, notes)  # bad input fails here: no dataset folder made, no lock taken
+    with dataset.writing():  # one writer at a time: the same sweep started twice is refused
+        return _run(spec, runs, dataset, backend, address, workers, layout, force, target_ci, max_replications,
+                    repair, bounds, shared_out, batch_s, console, run, notes)
+
+
+def _run(spec, runs, dataset, backend, address, workers, layout, force, target_ci, max_replications, repair,
+         bounds, shared_out, batch_s, console, run, notes) -> tuple[Outcome, Dataset, list[str]]:
+    planned = plan(runs, dataset, force, notes, repair)
     console = console or terminal.console(stderr=True)
     for note in notes:
         console.print(f"orch: note: {note}", highlight=False)

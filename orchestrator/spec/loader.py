@@ -25,7 +25,7 @@ T = TypeVar("T")
 MAX_SPEC_BYTES = 1 << 20
 MAX_YAML_NODES = 100_000
 MAX_YAML_DEPTH = 64
-TOO_LARGE = f"larger than {MAX_SPEC_BYTES >> 20} MiB: not a spec"
+TOO_LARGE = f"larger than {MAX_SPEC_BYTES >> 20} MiB, the most orch reads of an input file"
 
 
 def read_spec_text(path: str | Path) -> str:

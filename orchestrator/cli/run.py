@@ -18,7 +18,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from orchestrator import terminal
@@ -142,17 +141,21 @@ def to_json(result: RunResult) -> dict:
             "locks": [{k: clean(v) for k, v in row.items()} for row in result.locks]}
 
 
+def walkers(where: str) -> str:
+    """Where a run's walker threads ran, in words (the runs column says none, free or shared)."""
+    return {"none": "no walker threads", "free": "walkers on CPUs no copy uses",
+            "shared": "walkers share CPUs with copies"}.get(where, f"walkers: {where}")
+
+
 def print_summary(result: RunResult) -> None:
     spec, m = result.spec, result.metrics
-    console = terminal.console(132)
+    console = terminal.console()
     console.print(Text.assemble((spec.strategy.display, "bold"),
                                 f" x {spec.workload.name} on {spec.topology.name}: "
                                 f"{spec.copies} copies ({spec.placement}), seed {spec.seed}, "
                                 f"{spec.duration_ms:g} ms measured after {spec.warmup_ms:g} ms warm-up   "
                                 f"run {result.run_id}"), highlight=False)
-    summary = Table(title="Results", title_justify="left", show_header=False)
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
+    summary = terminal.Grid("Results", ("metric", "value"), numbers={"value"}, header=False)
     rows = [
         ("throughput (steady state)", f"{m['steady_throughput_per_s']:,.0f} iterations/s "
                                       f"({m['iterations']:,} iterations, {m['throughput_per_s']:,.0f}/s overall)"),
@@ -161,7 +164,7 @@ def print_summary(result: RunResult) -> None:
         ("response write / read", f"{ns(m['response_write_mean_ns'])} / {ns(m['response_read_mean_ns'])}"),
         ("lock wait mean (all acquisitions)", ns(m["wait_mean_ns"])),
         ("rmap walks, p50 / p99", f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"
-                                  f" ({m['walks_contended']:,} gave up contended; walkers on {m['walker_cpus']} CPUs)"),
+                                  f" ({m['walks_contended']:,} gave up contended; {walkers(m['walker_cpus'])})"),
         ("CPU time: work / spin / sleep / idle", f"{m['cpu_work_share']:.1%} / {m['cpu_spin_share']:.1%} / "
                                                  f"{m['cpu_sleep_share']:.1%} / {m['cpu_idle_share']:.1%}"),
         ("cache-line transfers local / remote", f"{m['transfers_local']:,} / {m['transfers_remote']:,} "
@@ -174,12 +177,11 @@ def print_summary(result: RunResult) -> None:
     ]
     for row in rows:
         summary.add_row(*row)
-    console.print(summary)
+    terminal.show(summary, console)
     if result.locks:
-        table = Table(title="lock_stat (after warm-up)", title_justify="left")
-        for col in ("class", "mode", "caller", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
-                    "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces"):
-            table.add_column(col, justify="left" if col in ("class", "mode", "caller") else "right", no_wrap=True)
+        columns = ("class", "mode", "caller", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
+                   "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces")
+        table = terminal.Grid("lock_stat (after warm-up)", columns, numbers=columns[3:])
         for lock in result.locks:
             share = lock["contentions"] / lock["acquisitions"] if lock["acquisitions"] else 0.0
             table.add_row(lock["lock_class"], lock["mode"], lock["caller"] or "-", f"{lock['acquisitions']:,}",
@@ -188,5 +190,5 @@ def print_summary(result: RunResult) -> None:
                           ns(lock["hold_avg_ns"]), ns(lock["spin_ns"]), ns(lock["sleep_ns"]),
                           f"{lock['sleeps']:,}", f"{lock['handoffs']:,}",
                           f"{lock['acq_bounces'] + lock['con_bounces']:,}")
-        console.print(table)
+        terminal.show(table, console)
     sys.stdout.flush()

@@ -7,7 +7,6 @@ import sys
 
 import typer
 import yaml
-from rich.table import Table
 
 from orchestrator import terminal
 from orchestrator.cli.options import Backend, Layout, parse_share
@@ -136,17 +135,16 @@ def sweep(
 def summarize(spec: SweepSpec, outcome, dataset) -> None:
     from orchestrator.analysis.compare import sweep_summary
 
-    console = terminal.console(110)
+    console = terminal.console()
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
     rows = sweep_summary(dataset.runs().to_pylist(), outcome.ids, [s.display for s in spec.strategies])
     if rows:
-        table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy, "
-                            "paired by seed (orch report has the CIs)",
-                      title_justify="left")
-        for col in ("topology", "workload", "copies", "strategy", "throughput", "ratio"):
-            table.add_column(col, justify="right" if col in ("copies", "throughput", "ratio") else "left")
+        columns = ("topology", "workload", "copies", "strategy", "throughput", "ratio")
+        table = terminal.Grid("throughput (iterations/s), mean over seeds; ratio to the first strategy, "
+                              "paired by seed (orch report has the CIs)", columns,
+                              numbers={"copies", "throughput", "ratio"})
         for topo, work, copies, strategy, mean, ratio in rows:
             table.add_row(topo, work, str(copies), strategy, f"{mean:,.0f}", "-" if ratio is None else f"{ratio:.2f}")
-        console.print(table)
+        terminal.show(table, console)

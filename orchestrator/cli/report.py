@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -14,6 +15,8 @@ def report(
     baseline: str = typer.Option("single", "--baseline", help="strategy every other is compared with"),
     sweep: str | None = typer.Option(None, "--sweep", help="only this sweep of the dataset"),
     out: Path = typer.Option(Path("report"), "--out", help="folder for index.html, report.md, lkml.txt"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (the files written and every "
+                                 "cell's estimates) instead of the file list; notes stay on stderr"),
 ) -> None:
     """Write index.html, report.md and lkml.txt comparing every strategy with the baseline."""
     # the analysis stack (scipy, matplotlib) loads only for this command
@@ -29,5 +32,24 @@ def report(
         paths = write_report(study, groups, baseline, out, dataset)
     except OSError as exc:
         raise UserError(str(out), "--out", f"cannot write: {exc.strerror or exc}") from None
+    if as_json:
+        print(json.dumps(report_json(paths, groups), allow_nan=False))
+        return
     for path in paths:
         print(f"wrote {path}")
+
+
+def report_json(paths: list[Path], groups) -> dict:
+    """Every cell of the comparison: throughput mean and 95% CI, ratio to the baseline with its CI
+    (null for the baseline, and a bound null where one seed gives no interval), and the verdict."""
+    from orchestrator.results.tables import finite
+
+    cells = []
+    for group in groups:
+        for c in group.cells:
+            t, r = c.throughput, c.ratio
+            cells.append({"topology": c.topology, "workload": c.workload, "copies": c.copies, "strategy": c.strategy,
+                          "mean": finite(t.mean), "ci_low": finite(t.low), "ci_high": finite(t.high),
+                          "ratio": finite(r.mean) if r else None, "ratio_low": finite(r.low) if r else None,
+                          "ratio_high": finite(r.high) if r else None, "verdict": c.verdict or "baseline"})
+    return {"files": [str(p) for p in paths], "cells": cells}

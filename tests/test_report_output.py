@@ -1,0 +1,91 @@
+"""What orch prints and writes for people and scripts (issue 25): --json on sweep and report,
+warnings on runs too short for the precision printed, report.md that escapes names, readable
+charts, the opening heatmap and lkml.txt's lock rows."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+import yaml
+
+from orchestrator.cli import main
+
+# one node and two, two designs, two copy counts, two seeds, two uncertainty samples: small and quick
+STUDY = {"name": "out", "topologies": ["genoa-1n-128", "milan-2n-256"],
+         "strategies": [{"name": "single"}, {"name": "inverted"}], "workloads": [{"file": "execl"}],
+         "copies": [2, 16], "replications": 2, "duration_ms": 2, "warmup_ms": 0.5,
+         "uncertainty": {"samples": 2, "parameters": ["kernel.cost_scale"]}}
+
+
+def call(*args) -> tuple[str, str]:
+    """orch's stdout and stderr, for module fixtures (capsys is per test); it must succeed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    assert done.value.code == 0, err.getvalue()
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The study's sweep: its dataset and what `orch sweep --json` printed."""
+    root = tmp_path_factory.mktemp("out")
+    spec = root / "sweep.yaml"
+    spec.write_text(yaml.safe_dump(STUDY))
+    return (root / "data", *call("sweep", spec, "--backend", "local", "--out", root / "data", "--json"))
+
+
+@pytest.fixture(scope="module")
+def reported(swept):
+    """`orch report --json` of the study: the report folder and what it printed."""
+    folder = swept[0].parent / "report"
+    return (folder, *call("report", swept[0], "--out", folder, "--json"))
+
+
+# ---- --json --------------------------------------------------------------------------------
+
+def test_sweep_json_is_the_only_thing_on_stdout(swept):
+    data, out, _ = swept
+    doc = json.loads(out)  # one object, nothing around it
+    assert set(doc) == {"sweep", "dataset", "done", "skipped", "failed", "wall_s", "cells"}
+    assert doc["sweep"] == "out" and doc["dataset"] == str(data)
+    assert (doc["done"], doc["skipped"], doc["failed"]) == (48, 0, [])  # nominal runs and two samples of each
+    assert len(doc["cells"]) == 2 * 2 * 2  # topologies x copies x strategies; samples only in the report
+    for cell in doc["cells"]:
+        assert set(cell) == {"topology", "workload", "copies", "strategy", "throughput", "ratio"}
+        assert cell["throughput"] > 0
+        assert (cell["ratio"] is None) == (cell["strategy"] == "single")
+
+
+def test_sweep_json_matches_the_table(orch, swept):
+    data, out, _ = swept
+    spec = data.parent / "sweep.yaml"
+    table = orch("sweep", spec, "--backend", "local", "--out", data)  # all skipped: the same cells
+    assert table.code == 0
+    doc = json.loads(orch("sweep", spec, "--backend", "local", "--out", data, "--json").out)
+    assert doc["done"] == 0 and doc["skipped"] == 48
+    assert [c["throughput"] for c in doc["cells"]] == [c["throughput"] for c in json.loads(out)["cells"]]
+    for cell in doc["cells"]:
+        number = f"{cell['throughput']:,.0f}"
+        assert any(line.split()[:4] == [cell["topology"], cell["workload"], str(cell["copies"]), cell["strategy"]]
+                   and number in line.split() for line in table.out.splitlines()), number
+
+
+def test_report_json_lists_the_files_and_every_cell(reported):
+    folder, out, _ = reported
+    doc = json.loads(out)
+    assert doc["files"] == [str(folder / name) for name in ("index.html", "report.md", "lkml.txt")]
+    assert len(doc["cells"]) == 8
+    keys = {"topology", "workload", "copies", "strategy", "mean", "ci_low", "ci_high", "ratio", "ratio_low",
+            "ratio_high", "verdict"}
+    for cell in doc["cells"]:
+        assert set(cell) == keys
+        assert cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
+        if cell["strategy"] == "single":
+            assert cell["verdict"] == "baseline" and cell["ratio"] is None
+        else:
+            assert cell["ratio_low"] <= cell["ratio"] <= cell["ratio_high"]
+            assert cell["verdict"] in ("faster", "slower", "no significant difference")

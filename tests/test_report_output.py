@@ -89,3 +89,34 @@ def test_report_json_lists_the_files_and_every_cell(reported):
         else:
             assert cell["ratio_low"] <= cell["ratio"] <= cell["ratio_high"]
             assert cell["verdict"] in ("faster", "slower", "no significant difference")
+
+
+# ---- runs too short for the precision printed ----------------------------------------------
+
+def test_the_rule_is_a_count_of_400_iterations():
+    from orchestrator.analysis.precision import MIN_ITERATIONS, long_enough, run_warning, runs_warning
+    assert MIN_ITERATIONS == 400
+    assert run_warning(400, 2) is None and runs_warning([{"iterations": 400}]) is None
+    warning = run_warning(100, 2)
+    assert warning is not None and "1/sqrt(100) = 10%" in warning and "measure for 8 ms or more" in warning
+    assert long_enough(2, 86) == 9.4  # 2 ms x 400 / 86, up to two digits
+
+
+def test_orch_run_warns_when_the_window_counts_too_few(orch):
+    short = orch("run", "-t", "genoa-1n-128", "-w", "execl", "-c", "8", "--duration-ms", "2", "--json")
+    assert short.code == 0 and json.loads(short.out)["iterations"] < 400  # stdout is still only the JSON
+    assert "orch: warning: only" in short.err and "fewer than 400 iterations" in short.err
+    enough = orch("run", "-t", "laptop-1n-8", "-w", "closed-loop", "--duration-ms", "1")
+    assert enough.code == 0 and json.loads(orch("run", "-t", "laptop-1n-8", "-w", "closed-loop", "--duration-ms",
+                                                "1", "--json").out)["iterations"] >= 400
+    assert "warning" not in enough.err
+
+
+def test_sweep_and_report_warn_about_short_runs(swept, reported):
+    for err in (swept[2], reported[2]):
+        assert "orch: warning: " in err and "runs counted fewer than 400 iterations" in err
+        assert "raise duration_ms to about" in err
+    folder = reported[0]
+    assert "**Warning:**" in (folder / "report.md").read_text()
+    lkml = (folder / "lkml.txt").read_text()
+    assert "warning: " in lkml and all(len(line) <= 80 for line in lkml.splitlines())

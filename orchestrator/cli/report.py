@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -22,12 +23,16 @@ def report(
     # the analysis stack (scipy, matplotlib) loads only for this command
     from orchestrator.analysis.compare import compare
     from orchestrator.analysis.data import load_study
+    from orchestrator.analysis.precision import runs_warning
     from orchestrator.analysis.render import write_report
 
     study = load_study(dataset, sweep)
     if baseline not in {r["strategy"] for r in study.runs + study.sampled_runs}:
         raise UserError(dataset, "--baseline", f"no runs of strategy {baseline!r}")
     groups = compare(study.runs, baseline, preferred=study.order)
+    short = runs_warning(study.runs)
+    if short:
+        print(f"orch: warning: {short}", file=sys.stderr)
     try:
         paths = write_report(study, groups, baseline, out, dataset)
     except OSError as exc:

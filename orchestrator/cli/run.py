@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.text import Text
 
 from orchestrator import terminal
+from orchestrator.analysis.precision import run_warning
 from orchestrator.errors import UserError
 from orchestrator.plan import load_parts, run_from
 from orchestrator.results.dataset import write_run_folder
@@ -93,6 +94,9 @@ def run(
     )
 
     result = simulate(spec, check=check)
+    short = run_warning(result.metrics["iterations"], spec.duration_ms)
+    if short:
+        print(f"orch: warning: {short}", file=sys.stderr)
     band = None if fitted is None else member_band(parts, fitted, overrides, fields, result, check)
     if out is not None:
         try:

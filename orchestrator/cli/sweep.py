@@ -129,17 +129,28 @@ def sweep(
             raise typer.Exit(stopping.exit_code()) from None
     for run_id, error in outcome.failed:
         print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
-    if outcome.interrupted or stopping.received is not None:
+    if interrupted(outcome):
         print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
         raise typer.Exit(stopping.exit_code())
     if outcome.failed:
         raise typer.Exit(1)
 
 
+def interrupted(outcome) -> bool:
+    from orchestrator.runners import stopping
+
+    return outcome.interrupted or stopping.received is not None
+
+
 def summarize(spec: SweepSpec, outcome, dataset, as_json: bool = False) -> None:
     from orchestrator.analysis.compare import sweep_summary
+    from orchestrator.analysis.precision import runs_warning
 
-    rows = sweep_summary(dataset.runs().to_pylist(), outcome.ids, [s.display for s in spec.strategies])
+    runs = dataset.runs().to_pylist()
+    rows = sweep_summary(runs, outcome.ids, [s.display for s in spec.strategies])
+    short = runs_warning(r for r in runs if r["run_id"] in outcome.ids and r["status"] == "ok")
+    if short and not interrupted(outcome):  # a stopped sweep says one thing: what it kept
+        print(f"orch: warning: {short}", file=sys.stderr)
     if as_json:
         print(json.dumps(sweep_json(spec.name, dataset.uri, outcome, rows), allow_nan=False))
         return

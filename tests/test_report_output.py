@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 
 import pytest
 import yaml
@@ -120,3 +121,35 @@ def test_sweep_and_report_warn_about_short_runs(swept, reported):
     assert "**Warning:**" in (folder / "report.md").read_text()
     lkml = (folder / "lkml.txt").read_text()
     assert "warning: " in lkml and all(len(line) <= 80 for line in lkml.splitlines())
+
+
+# ---- report.md escapes names -------------------------------------------------------------------
+
+HOSTILE = "<img src=x onerror=alert(1)>[click](javascript:alert(2))*|"
+
+
+def test_report_md_shows_a_hostile_name_as_text(orch, tmp_path):
+    from markdown_it import MarkdownIt
+
+    from orchestrator.presets import resolve
+    topology = yaml.safe_load(resolve("topologies", "laptop-1n-8").read_text())
+    (tmp_path / "box.yaml").write_text(yaml.safe_dump({**topology, "name": HOSTILE}))
+    spec = {"name": "hostile", "topologies": ["box.yaml"], "workloads": [{"file": "closed-loop"}],
+            "strategies": [{"name": "single"}, {"name": "single", "label": HOSTILE + "2"}],
+            "copies": [1, 2], "replications": 2, "duration_ms": 0.1}
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    assert orch("sweep", tmp_path / "sweep.yaml", "--backend", "local", "--out", tmp_path / "data").code == 0
+    assert orch("report", tmp_path / "data", "--out", tmp_path / "report").code == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert f"## closed-loop on {HOSTILE}" not in text  # the raw name is nowhere in a heading
+    viewer = MarkdownIt("commonmark", {"html": True}).enable("table")  # a viewer that passes HTML through
+    rendered = viewer.render(text)
+    assert "<img src=x" not in rendered and 'href="javascript' not in rendered and "<em>" not in rendered
+    assert all(img.startswith('<img src="plots/') for img in re.findall(r"<img[^>]*>", rendered))
+    shown = "&lt;img src=x onerror=alert(1)&gt;[click](javascript:alert(2))*|"  # the name, as text
+    assert f"<h2>closed-loop on {shown}</h2>" in rendered
+    contents = viewer.render(next(line for line in text.splitlines() if line.startswith("1. ")))
+    assert re.fullmatch(rf'<ol>\n<li><a href="#[^"]*">closed-loop on {re.escape(shown)}</a></li>\n</ol>\n', contents)
+    # a | in a name adds no column: every row of the first table has the header's six cells
+    table = rendered.split("<table>")[1].split("</table>")[0]
+    assert table.count("<th>") == 6 and all(row.count("<td>") == 6 for row in table.split("<tr>")[2:])

@@ -153,3 +153,54 @@ def test_report_md_shows_a_hostile_name_as_text(orch, tmp_path):
     # a | in a name adds no column: every row of the first table has the header's six cells
     table = rendered.split("<table>")[1].split("</table>")[0]
     assert table.count("<th>") == 6 and all(row.count("<td>") == 6 for row in table.split("<tr>")[2:])
+
+
+# ---- readable charts and tables -----------------------------------------------------------------
+
+def svg_texts(svg: str, group: str) -> list[str]:
+    """The labels of an SVG's tick groups (matplotlib names them xtick_N and ytick_N)."""
+    return re.findall(rf'<g id="{group}_\d+">.*?<text[^>]*>([^<]*)</text>', svg, re.S)
+
+
+def test_a_log_axis_labels_at_least_four_ticks_of_a_4x_range():
+    from orchestrator.analysis import plots
+    from orchestrator.analysis.compare import compare
+    runs = [{"topology": "t", "workload": "w", "copies": copies, "strategy": strategy, "seed": seed,
+             "steady_throughput_per_s": 1000 * ratio * (1 + seed / 100)}
+            for copies, top in ((2, 1.1), (8, 3.6)) for seed in (1, 2, 3)
+            for strategy, ratio in (("single", 1.0), ("new", top), ("old", 0.9))]
+    svg = plots.speedup(compare(runs, "single")[0], "single")
+    labels = svg_texts(svg, "ytick")
+    assert len(labels) >= 4 and "1" in labels and "2" in labels, labels
+    assert all(float(label) > 0 for label in labels)
+    for low, high in ((0.9, 3.6), (1.02, 1.08), (3, 3000)):
+        assert len(plots.log_ticks(low, high)) >= 4, (low, high)
+
+
+def test_charts_are_shown_at_their_size_with_9_pt_text(reported):
+    from orchestrator.analysis.plots import PAGE_PX
+    svgs = list((reported[0] / "plots").glob("*.svg"))
+    assert {p.name.rsplit("-", 1)[1] for p in svgs} == {"throughput.svg", "speedup.svg", "lockwait.svg"}
+    for path in svgs:
+        svg = path.read_text()
+        width_pt = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', svg)[1])
+        assert width_pt * 4 / 3 <= PAGE_PX, path.name  # the page never scales it down
+        sizes = [float(size) for size in re.findall(r"font-size: ([\d.]+)px", svg)]
+        assert sizes and min(sizes) >= 9, (path.name, sorted(set(sizes)))  # SVG px here are pt of the figure
+    lockwait = (reported[0] / "plots" / "milan-2n-256-execl-lockwait.svg").read_text()
+    assert ">single</text>" in lockwait and ">i_mmap_rwsem write</text>" in lockwait  # two lines, not one wide
+
+
+def test_no_column_that_does_not_apply_and_no_1_nodes(reported):
+    md = (reported[0] / "report.md").read_text()
+    genoa, milan = (md.split(f"## execl on {name}")[1].split("\n## ")[0] for name in ("genoa-1n-128", "milan-2n-256"))
+    assert "remote line transfers" not in genoa.split("Left out:")[1].split("\n\n", 1)[1]  # not a column
+    assert "genoa-1n-128 has one NUMA node, so every transfer is local" in genoa
+    assert "| strategy | remote line transfers at 16 copies |" in milan
+    for section in (genoa, milan):  # execl walks no rmap: those columns go, and the caption says why
+        assert "| rmap walk p99" not in section and "no run of execl walked the rmap" in section
+        side = section[section.index("\n| strategy |"):].strip()
+        assert "| - |" not in side.split("\n\n")[0]
+    lkml = (reported[0] / "lkml.txt").read_text()
+    assert "execl on genoa-1n-128 (1 node, 128 CPUs)" in lkml and "execl on milan-2n-256 (2 nodes, 256 CPUs)" in lkml
+    assert "1 nodes" not in lkml + md

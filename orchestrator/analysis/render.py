@@ -18,6 +18,7 @@ from orchestrator.analysis.measured import Beside
 from orchestrator.analysis.stats import FASTER, SLOWER
 from orchestrator.analysis.uncertainty import Sensitivity, Verdict
 from orchestrator.fileio import write_text_atomic
+from orchestrator.terminal import plural
 
 SHORT = {FASTER: "faster", SLOWER: "slower"}
 
@@ -76,7 +77,7 @@ def lock_wait_rows(study: Study, group: Group) -> list[tuple[str, float, float]]
         waited = sum(r["wait_total_ns"] for r in rows)
         weights = [r["contentions"] or 1 for r in rows]
         if strategy not in best or waited > best[strategy][0]:
-            best[strategy] = (waited, f"{strategy}: {cls} {mode}",
+            best[strategy] = (waited, f"{strategy}\n{cls} {mode}",  # two lines: the chart keeps its width
                               sum(r["wait_p50_ns"] * w for r, w in zip(rows, weights)) / sum(weights),
                               sum(r["wait_p99_ns"] * w for r, w in zip(rows, weights)) / sum(weights))
     return [(label, p50, p99) for _, label, p50, p99 in (best[s] for s in group.strategies() if s in best)]
@@ -96,6 +97,42 @@ def gave_up(run: dict) -> float | None:
     """Share of a run's rmap walks that gave up on a contended lock (reclaim's try-lock)."""
     tried = run["walks"] + run["walks_contended"]
     return run["walks_contended"] / tried if tried else None
+
+
+def side_table(study: Study, group: Group) -> tuple[list[str], list[list[str]], str]:
+    """Costs beside throughput at the largest copy count, per strategy: the head, the rows and a
+    caption saying which columns are left out because they do not apply here (a column no run
+    has a value for: no rmap walk ran; remote transfers on a machine of one NUMA node)."""
+    top = max(group.copies())
+
+    def share(value: float) -> str:
+        return f"{value:.0%}"
+
+    def microseconds(value: float) -> str:
+        return f"{value / 1e3:,.1f}"
+
+    one_node = all(r["nodes"] == 1 for r in max_copies_runs(study, group))
+    columns = [(f"remote line transfers at {top} copies", lambda r: None if one_node else r["remote_share"], share),
+               ("rmap walk p99 (us)", lambda r: r["walk_p99_ns"], microseconds),
+               ("walks given up (contended)", gave_up, share),
+               ("CPU time spinning", lambda r: r["cpu_spin_share"], share),
+               ("CPU time asleep on locks", lambda r: r["cpu_sleep_share"], share)]
+    head, cells, missing = ["strategy"], [], []
+    for name, value, shown in columns:
+        values = {s: v for s, v in per_strategy(study, group, value).items() if not math.isnan(v)}
+        if values:
+            head.append(name)
+            cells.append([shown(values[s]) if s in values else "-" for s in group.strategies()])
+        else:
+            missing.append(name)
+    rows = [[s, *(column[i] for column in cells)] for i, s in enumerate(group.strategies())]
+    why = []
+    if one_node:
+        why.append(f"remote line transfers: {group.topology} has one NUMA node, so every transfer is local")
+    walks = [n for n in missing if "walk" in n]
+    if walks:
+        why.append(f"{' and '.join(walks)}: no run of {group.workload} walked the rmap")
+    return head, rows, ("Left out: " + "; ".join(why) + ".") if why else ""
 
 
 def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
@@ -123,7 +160,8 @@ def lkml(study: Study, groups: list[Group], baseline: str, across: dict[tuple, V
     out.append("")
     for group in groups:
         node_runs = [r for r in study.runs if r["topology"] == group.topology][:1]
-        shape = f" ({node_runs[0]['nodes']} nodes, {node_runs[0]['cpus']} CPUs)" if node_runs else ""
+        shape = (f" ({plural(node_runs[0]['nodes'], 'node')}, {plural(node_runs[0]['cpus'], 'CPU')})"
+                 if node_runs else "")
         out.append(f"{group.workload} on {group.topology}{shape}")
         for strategy in group.strategies():
             if strategy == baseline:
@@ -207,7 +245,8 @@ STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em aut
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:nth-child(2),td:first-child{text-align:left}h2{border-bottom:2px solid #ddd;margin-top:2em}
-.plots{display:flex;flex-wrap:wrap;gap:1em}.plots svg{max-width:540px;height:auto}pre{background:#f7f7f7;padding:1em}"""
+.plots{display:flex;flex-wrap:wrap;gap:1em}pre{background:#f7f7f7;padding:1em}""" + \
+    f".plots svg{{max-width:{plots.PAGE_PX}px;height:auto}}"
 
 
 def _num(x: float) -> str:
@@ -341,25 +380,13 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
                                                       f"{max(group.copies())} copies")
         for name, svg in svgs.items():
             write_text_atomic(out / "plots" / f"{slug}-{name}.svg", svg)
-        remote = per_strategy(study, group, lambda r: r["remote_share"])
-        walks = per_strategy(study, group, lambda r: r["walk_p99_ns"])
-        given_up = per_strategy(study, group, gave_up)
-        spin = per_strategy(study, group, lambda r: r["cpu_spin_share"])
-        sleep = per_strategy(study, group, lambda r: r["cpu_sleep_share"])
-
-        def share(values: dict[str, float], s: str) -> str:
-            return f"{values[s]:.0%}" if s in values else "-"
-
-        side = [[s, share(remote, s), "-" if math.isnan(walks.get(s, math.nan)) else f"{walks[s] / 1e3:,.1f}",
-                 share(given_up, s), share(spin, s), share(sleep, s)] for s in group.strategies()]
-        side_head = ["strategy", f"remote line transfers at {max(group.copies())} copies", "rmap walk p99 (us)",
-                     "walks given up (contended)", "CPU time spinning", "CPU time asleep on locks"]
+        side_head, side, left_out = side_table(study, group)
         page.section(f"{group.workload} on {group.topology}")
         page.plots(svgs, slug)
         page.table(CELL_HEAD + ACROSS_HEAD * bool(across), _cell_rows(group, across))
         if _usl_rows(group):
             page.table(USL_HEAD, _usl_rows(group), "Universal Scalability Law fits:")
-        page.table(side_head, side)
+        page.table(side_head, side, left_out)
         for c in group.cells:
             if c.ratio is not None:
                 v = across.get((c.topology, c.workload, c.copies, c.strategy))

@@ -180,7 +180,7 @@ def test_a_log_axis_labels_at_least_four_ticks_of_a_4x_range():
 def test_charts_are_shown_at_their_size_with_9_pt_text(reported):
     from orchestrator.analysis.plots import PAGE_PX
     svgs = list((reported[0] / "plots").glob("*.svg"))
-    assert {p.name.rsplit("-", 1)[1] for p in svgs} == {"throughput.svg", "speedup.svg", "lockwait.svg"}
+    assert {p.name.rsplit("-", 1)[1] for p in svgs} == {"throughput.svg", "speedup.svg", "lockwait.svg", "execl.svg"}
     for path in svgs:
         svg = path.read_text()
         width_pt = float(re.search(r'<svg[^>]* width="([\d.]+)pt"', svg)[1])
@@ -204,3 +204,43 @@ def test_no_column_that_does_not_apply_and_no_1_nodes(reported):
     lkml = (reported[0] / "lkml.txt").read_text()
     assert "execl on genoa-1n-128 (1 node, 128 CPUs)" in lkml and "execl on milan-2n-256 (2 nodes, 256 CPUs)" in lkml
     assert "1 nodes" not in lkml + md
+
+
+# ---- the opening heatmap -------------------------------------------------------------------------
+
+def test_the_report_opens_with_the_machine_by_design_heatmap(reported):
+    folder, out, _ = reported
+    md = (folder / "report.md").read_text().splitlines()
+    assert md[:3] == ["# orch report", "", "![overview: execl](plots/overview-execl.svg)"]  # before any prose
+    page = (folder / "index.html").read_text()
+    assert page.index("<svg") < page.index("<p>") and page.index("<h1>") < page.index("<svg")
+    svg = (folder / "plots" / "overview-execl.svg").read_text()
+    assert svg in page
+    assert svg_texts(svg, "ytick") == ["genoa-1n-128", "milan-2n-256"]  # machines
+    assert svg_texts(svg, "xtick") == ["inverted"]                      # designs, the baseline left out
+    title = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))  # a wrapped title: one text per line
+    assert "throughput / single at 16 copies" in title and "range across 2 samples" in title
+    # each tile: the ratio at the largest copy count, as --json gives it, and its band across samples
+    tiles = re.findall(r"<text[^>]*>x([\d.]+)( n\.s\.)?</text>\s*<text[^>]*>([\d.]+) - ([\d.]+)</text>", svg)
+    cells = {c["topology"]: c for c in json.loads(out)["cells"] if c["copies"] == 16 and c["strategy"] == "inverted"}
+    assert len(tiles) == 2
+    for (ratio, ns, low, high), topology in zip(tiles, ("genoa-1n-128", "milan-2n-256")):
+        cell = cells[topology]
+        assert ratio == f"{cell['ratio']:.2f}" and bool(ns) == (cell["verdict"] == "no significant difference")
+        assert float(low) <= float(high)
+
+
+def test_without_samples_the_heatmap_band_is_the_ci():
+    from orchestrator.analysis.compare import compare
+    from orchestrator.analysis.render import overview
+    runs = [{"topology": topology, "workload": "w", "copies": copies, "strategy": strategy, "seed": seed,
+             "steady_throughput_per_s": 1000.0 * ratio + seed * seed * (50 if strategy == "new" else 7)}
+            for topology, copies in (("a", 4), ("b", 8)) for seed in (1, 2, 3)
+            for strategy, ratio in (("single", 1.0), ("new", 2.0))]
+    groups = compare(runs, "single")
+    svg = overview(groups, "single", {}, 0)["w"]
+    title = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+    assert "95% CI" in title and "at each machine's most copies" in title
+    assert svg_texts(svg, "ytick") == ["a, 4 copies", "b, 8 copies"]
+    ci = groups[0].cell("new", 4).ratio
+    assert ci.high - ci.low > 0.05 and f"{ci.low:.2f} - {ci.high:.2f}" in svg

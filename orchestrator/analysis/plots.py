@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -181,4 +182,42 @@ def beside(b: Beside) -> str:
     ax.set_ylabel("iterations / s")
     _title(ax, f"{b.workload}: measured on {b.host} and modelled")
     ax.legend()
+    return _svg(fig)
+
+
+@dataclass
+class Tile:
+    """One tile of the overview heatmap: a design's ratio to the baseline on one machine and its
+    band (across uncertainty samples, or the 95% CI where none ran)."""
+
+    ratio: float
+    low: float
+    high: float
+    significant: bool
+
+
+def heatmap(rows: list[str], designs: list[str], tiles: dict[tuple[str, str], Tile], title: str) -> str:
+    """Machines (rows) x designs (columns), colored by the log of the ratio (blue faster, red
+    slower, white the same), each tile labelled with its ratio and band; n.s. where the ratio's
+    CI includes 1."""
+    fig, ax = _figure(0.55 * len(rows) + 1.5)
+    logs = [math.log(t.ratio) for t in tiles.values() if t.ratio > 0]
+    reach = max([abs(v) for v in logs] + [math.log(1.1)])
+    grid = [[math.log(tiles[r, d].ratio) if (r, d) in tiles and tiles[r, d].ratio > 0 else math.nan
+             for d in designs] for r in rows]
+    ax.imshow(grid, cmap="RdBu", vmin=-reach, vmax=reach, aspect="auto")
+    for i, row in enumerate(rows):
+        for j, design in enumerate(designs):
+            tile = tiles.get((row, design))
+            if tile is None:
+                continue
+            band = "" if math.isnan(tile.low) else f"\n{tile.low:.2f} - {tile.high:.2f}"
+            strong = abs(math.log(tile.ratio)) > reach * 0.6 if tile.ratio > 0 else False
+            ax.text(j, i, f"x{tile.ratio:.2f}{'' if tile.significant else ' n.s.'}{band}", ha="center",
+                    va="center", color="white" if strong else "black")
+    ax.set_xticks(range(len(designs)), designs)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    _title(ax, title)
     return _svg(fig)

@@ -143,6 +143,36 @@ def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
     return [(t, s, b, m) for (t, s), (b, m) in sorted(seen.items())]
 
 
+def overview(groups: list[Group], baseline: str, across: dict[tuple, Verdict], samples: int) -> dict[str, str]:
+    """The report's opening picture, one heatmap per workload: machine x design at the machine's
+    largest copy count, the ratio to the baseline with its band across the uncertainty samples
+    (the 95% CI where none ran). Workload -> SVG."""
+    charts = {}
+    for workload in dict.fromkeys(g.workload for g in groups):
+        mine = [g for g in groups if g.workload == workload]
+        tops = {g.topology: max(g.copies()) for g in mine}
+        same = len(set(tops.values())) == 1
+        rows, designs, tiles = [], [], {}
+        for g in mine:
+            row = g.topology if same else f"{g.topology}, {tops[g.topology]} copies"
+            for strategy in g.strategies():
+                cell = g.cell(strategy, tops[g.topology])
+                if strategy == baseline or cell is None or cell.ratio is None:
+                    continue
+                v = across.get((g.topology, workload, cell.copies, strategy))
+                low, high = (v.low, v.high) if v else (cell.ratio.low, cell.ratio.high)
+                tiles[row, strategy] = plots.Tile(cell.ratio.mean, low, high, cell.verdict in SHORT)
+                designs += [strategy] * (strategy not in designs)
+            rows += [row] * any(key[0] == row for key in tiles)
+        if tiles:
+            top = plural(next(iter(tops.values())), "copy", "copies")
+            at = f" at {top}" if same else " at each machine's most copies"
+            band = f"range across {samples} samples" if across else "95% CI"
+            charts[workload] = plots.heatmap(rows, designs, tiles, f"{workload}: throughput / {baseline}{at}"
+                                                                   f" (below: {band}; blue faster, red slower)")
+    return charts
+
+
 # ---- lkml.txt ------------------------------------------------------------------------------
 
 def lkml(study: Study, groups: list[Group], baseline: str, across: dict[tuple, Verdict]) -> str:
@@ -361,10 +391,15 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
               + ["Uncertainty"] * bool(found) + ["Memory per inode", "Verdicts"])
     origin = [f"{key}: {value}" for key, value in study.provenance.items()]
     page = Page()
-    page.md = ["# orch report", "", summary, "", intro, "", *(f"- {md(line)}" for line in origin), "", "Contents:", ""]
+    opening = overview(groups, baseline, across, len({r["sample"] for r in study.sampled_runs}))
+    for workload, svg in opening.items():
+        write_text_atomic(out / "plots" / f"overview-{_slug(workload)}.svg", svg)
+    page.md = ["# orch report", "", *(f"![overview: {md(w)}](plots/overview-{_slug(w)}.svg)" for w in opening), "",
+               summary, "", intro, "", *(f"- {md(line)}" for line in origin), "", "Contents:", ""]
     page.md += [f"{n}. [{md(t)}](#{anchor(t)})" for n, t in enumerate(titles, 1)] + [""]
     contents = "".join(f"<li><a href='#{anchor(t)}'>{html.escape(t)}</a></li>" for t in titles)
-    page.html = ["<h1>orch report</h1>", SUMMARY_MARKDOWN.render(summary) if summary else "",
+    page.html = ["<h1>orch report</h1>", f"<div class='plots'>{''.join(opening.values())}</div>",
+                 SUMMARY_MARKDOWN.render(summary) if summary else "",
                  SUMMARY_MARKDOWN.render(intro),
                  "<ul class='provenance'>" + "".join(f"<li>{html.escape(line)}</li>" for line in origin) + "</ul>",
                  f"<nav><h2>Contents</h2><ol>{contents}</ol></nav>"]

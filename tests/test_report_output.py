@@ -244,3 +244,33 @@ def test_without_samples_the_heatmap_band_is_the_ci():
     assert svg_texts(svg, "ytick") == ["a, 4 copies", "b, 8 copies"]
     ci = groups[0].cell("new", 4).ratio
     assert ci.high - ci.low > 0.05 and f"{ci.low:.2f} - {ci.high:.2f}" in svg
+
+
+# ---- lkml.txt: lock and cache-line rows beside throughput ------------------------------------------
+
+def test_lkml_has_lock_and_transfer_rows_per_design(swept, reported):
+    import statistics
+
+    import pyarrow.dataset as ds
+
+    from orchestrator.analysis.render import _compact
+    text = (reported[0] / "lkml.txt").read_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    blocks = {name: text.split(f"\nexecl on {name} (")[1].split("\nexecl on ")[0]
+              for name in ("genoa-1n-128", "milan-2n-256")}
+    metrics = ["lock_stat.contentions/s", "lock_stat.cpus_waiting", "lock_stat.wait_avg_us", "c2c.transfers/s"]
+    for name, block in blocks.items():
+        assert "at 16 copies, mean and %stddev over seeds:" in block
+        for metric in metrics:
+            row = rf"±\s*\d+%\s+[+-][\d.]+%\s+\S+ ±\s*\d+%  {re.escape(metric)}$"
+            assert re.search(row, block, re.M), (name, metric)
+        assert ("c2c.remote%" in block) == (name == "milan-2n-256")  # one node: no remote share
+    # the contention rate, recomputed from the tables: contentions over every lock class per second
+    runs = ds.dataset(swept[0] / "table=runs", partitioning="hive").to_table().to_pylist()
+    locks = ds.dataset(swept[0] / "table=locks", partitioning="hive").to_table().to_pylist()
+    single = [r for r in runs if r["topology"] == "milan-2n-256" and r["copies"] == 16
+              and r["strategy"] == "single" and r["sample"] is None]
+    rates = [sum(row["contentions"] for row in locks if row["run_id"] == r["run_id"]) / (r["duration_ms"] / 1e3)
+             for r in single]
+    row = next(line for line in blocks["milan-2n-256"].splitlines() if line.endswith("lock_stat.contentions/s"))
+    assert row.split()[0] == _compact(statistics.fmean(rates))

@@ -5,6 +5,7 @@ charts, the opening heatmap and lkml.txt's lock rows."""
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import re
@@ -153,6 +154,21 @@ def test_report_md_shows_a_hostile_name_as_text(orch, tmp_path):
     # a | in a name adds no column: every row of the first table has the header's six cells
     table = rendered.split("<table>")[1].split("</table>")[0]
     assert table.count("<th>") == 6 and all(row.count("<td>") == 6 for row in table.split("<tr>")[2:])
+
+
+
+@pytest.mark.parametrize("name,shown", [
+    ("execl [kernel.spin_mean_ns=1000]", "execl [kernel.spin_mean_ns=1000]"),  # brackets that pair: kept
+    ("a]b [c", "a]b [c"), ("[x]: javascript:alert(1)", "[x]: javascript:alert(1)"),
+    ("two\nlines", "two lines"), ("kernel.cost_scale _x_ `y` **z**", "kernel.cost_scale _x_ `y` **z**"),
+])
+def test_md_text_renders_as_itself_even_inside_a_link(name, shown):
+    from markdown_it import MarkdownIt
+
+    from orchestrator.analysis.render import md
+    viewer = MarkdownIt("commonmark", {"html": True})
+    assert viewer.render(md(name)) == f"<p>{html.escape(shown, quote=False)}</p>\n"
+    assert viewer.render(f"[{md(name)}](#here)") == f'<p><a href="#here">{html.escape(shown, quote=False)}</a></p>\n'
 
 
 # ---- readable charts and tables -----------------------------------------------------------------

@@ -46,11 +46,26 @@ def anchor(title: str) -> str:
 
 def md(text: str) -> str:
     """Text for report.md that a Markdown viewer shows as it is: HTML's special characters become
-    entities and Markdown's (links, images, emphasis, code, tables, headings) are backslash-escaped,
-    so a name such as `<img onerror=...>` or `[x](javascript:...)` is never live."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # with [ ] escaped, ( ) and ! start nothing; an _ between letters or digits (cost_scale) starts no emphasis
-    return re.sub(r"([\\`*\[\]#|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))", r"\\\1", text)
+    entities, Markdown's (emphasis, code, tables, headings) are backslash-escaped, and so is every
+    bracket of a text that could make a link or image of it (a ] followed by (, [ or :) or break the
+    table of contents' links (brackets that do not pair), so a name such as
+    `<img onerror=...>` or `[x](javascript:...)` is never live; "spec [key=1]" keeps its brackets.
+    One line: a newline in a name would start a block of its own."""
+    text = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if re.search(r"\]\s*[(\[:]", text) or not balanced(text):
+        text = text.replace("[", "\\[").replace("]", "\\]")
+    # ( ) and ! start nothing without a [; an _ between letters or digits (cost_scale) starts no emphasis
+    return re.sub(r"(\\(?![\[\]])|[`*#|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))", r"\\\1", text)
+
+
+def balanced(text: str) -> bool:
+    """Every ] closes a [ before it, and every [ is closed."""
+    depth = 0
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 # the hand-written summary and the intro: CommonMark with tables; raw HTML is shown as text, not run

@@ -98,6 +98,7 @@ def test_orch_run_prints_whole_numbers_into_a_pipe(orch):
     assert result.code == 0
     assert not BOX & set(result.out) and "…" not in result.out
     assert "no walker threads" in result.out and "none CPUs" not in result.out
+    assert "(one NUMA node: all local)" in result.out and "remote" not in result.out  # no "0.0% remote"
     head = next(line for line in result.out.splitlines() if line.startswith("class "))
     assert head.split() == ["class", "mode", "caller", "acq", "con", "con%", "wait", "avg", "wait", "p99", "wait",
                             "max", "hold", "avg", "spin", "sleep", "sleeps", "handoffs", "bounces"]

@@ -167,12 +167,15 @@ def print_summary(result: RunResult) -> None:
                                       f"{ns(m['response_p99_ns'])}"),
         ("response write / read", f"{ns(m['response_write_mean_ns'])} / {ns(m['response_read_mean_ns'])}"),
         ("lock wait mean (all acquisitions)", ns(m["wait_mean_ns"])),
-        ("rmap walks, p50 / p99", f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"
+        ("rmap walks, p50 / p99", f"none ({walkers(m['walker_cpus'])})" if not m["walks"] + m["walks_contended"]
+                                  else f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"
                                   f" ({m['walks_contended']:,} gave up contended; {walkers(m['walker_cpus'])})"),
         ("CPU time: work / spin / sleep / idle", f"{m['cpu_work_share']:.1%} / {m['cpu_spin_share']:.1%} / "
                                                  f"{m['cpu_sleep_share']:.1%} / {m['cpu_idle_share']:.1%}"),
         ("cache-line transfers local / remote", f"{m['transfers_local']:,} / {m['transfers_remote']:,} "
-                                                f"({m['remote_share']:.1%} remote)"),
+                                                f"({m['remote_share']:.1%} remote)")
+        if len(spec.topology.nodes) > 1 else ("cache-line transfers", f"{m['transfers_local']:,} (one NUMA node: "
+                                                                      "all local)"),
         ("memory per inode", f"{m['memory_per_inode_bytes']} B ({m['memory_per_million_inodes_mib']:.1f} MiB "
                              "per million inodes)"),
         ("fairness (Jain, per CPU)", f"{m['fairness_jain']:.3f}"),

@@ -269,7 +269,7 @@ def test_lkml_has_lock_and_transfer_rows_per_design(swept, reported):
 
     import pyarrow.dataset as ds
 
-    from orchestrator.analysis.render import _compact
+    from orchestrator.analysis.lkml import compact
     text = (reported[0] / "lkml.txt").read_text()
     assert all(len(line) <= 80 for line in text.splitlines())
     blocks = {name: text.split(f"\nexecl on {name} (")[1].split("\nexecl on ")[0]
@@ -289,4 +289,4 @@ def test_lkml_has_lock_and_transfer_rows_per_design(swept, reported):
     rates = [sum(row["contentions"] for row in locks if row["run_id"] == r["run_id"]) / (r["duration_ms"] / 1e3)
              for r in single]
     row = next(line for line in blocks["milan-2n-256"].splitlines() if line.endswith("lock_stat.contentions/s"))
-    assert row.split()[0] == _compact(statistics.fmean(rates))
+    assert row.split()[0] == compact(statistics.fmean(rates))

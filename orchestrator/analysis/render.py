@@ -6,31 +6,25 @@ import html
 import math
 import re
 import statistics
-import textwrap
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
 from orchestrator.analysis import plots, precision
+from orchestrator.analysis.aggregates import (
+    SHORT,
+    lock_wait_rows,
+    memory_rows,
+    pct,
+    side_table,
+)
 from orchestrator.analysis.compare import Group
 from orchestrator.analysis.data import Study
+from orchestrator.analysis.lkml import lkml
 from orchestrator.analysis.measured import Beside
-from orchestrator.analysis.stats import FASTER, SLOWER
 from orchestrator.analysis.uncertainty import Sensitivity, Verdict
 from orchestrator.fileio import write_text_atomic
 from orchestrator.terminal import plural
-
-SHORT = {FASTER: "faster", SLOWER: "slower"}
-
-
-def _pct(x: float) -> str:
-    return "-" if x is None or math.isnan(x) else f"{(x - 1) * 100:+.1f}%"
-
-
-def _stddev_pct(values) -> float:
-    values = list(values)
-    mean = statistics.mean(values)
-    return statistics.stdev(values) / mean * 100 if len(values) > 1 and mean else 0.0
 
 
 def _slug(*parts: str) -> str:
@@ -72,93 +66,6 @@ def balanced(text: str) -> bool:
 SUMMARY_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-# ---- aggregates beside the throughput comparison ---------------------------------------------
-
-def max_copies_runs(study: Study, group: Group) -> list[dict]:
-    top = max(group.copies())
-    return [r for r in study.runs if r["topology"] == group.topology and r["workload"] == group.workload
-            and r["copies"] == top]
-
-
-def lock_wait_rows(study: Study, group: Group) -> list[tuple[str, float, float]]:
-    """Per strategy, its most-waited-on lock class and mode at the largest copy count."""
-    runs = {r["run_id"]: r for r in max_copies_runs(study, group)}
-    totals: dict[tuple, list[dict]] = {}
-    for row in study.locks:
-        run = runs.get(row["run_id"])
-        if run is not None and row["wait_p50_ns"] is not None:
-            totals.setdefault((run["strategy"], row["lock_class"], row["mode"]), []).append(row)
-    best: dict[str, tuple] = {}
-    for (strategy, cls, mode), rows in totals.items():  # rows of every seed and caller
-        waited = sum(r["wait_total_ns"] for r in rows)
-        weights = [r["contentions"] or 1 for r in rows]
-        if strategy not in best or waited > best[strategy][0]:
-            best[strategy] = (waited, f"{strategy}\n{cls} {mode}",  # two lines: the chart keeps its width
-                              sum(r["wait_p50_ns"] * w for r, w in zip(rows, weights)) / sum(weights),
-                              sum(r["wait_p99_ns"] * w for r, w in zip(rows, weights)) / sum(weights))
-    return [(label, p50, p99) for _, label, p50, p99 in (best[s] for s in group.strategies() if s in best)]
-
-
-def per_strategy(study: Study, group: Group, value) -> dict[str, float]:
-    """Mean over seeds of value(run) at the largest copy count, per strategy (None: no value)."""
-    values: dict[str, list[float]] = {}
-    for r in max_copies_runs(study, group):
-        v = value(r)
-        if v is not None:
-            values.setdefault(r["strategy"], []).append(v)
-    return {s: statistics.mean(v) for s, v in values.items()}
-
-
-def gave_up(run: dict) -> float | None:
-    """Share of a run's rmap walks that gave up on a contended lock (reclaim's try-lock)."""
-    tried = run["walks"] + run["walks_contended"]
-    return run["walks_contended"] / tried if tried else None
-
-
-def side_table(study: Study, group: Group) -> tuple[list[str], list[list[str]], str]:
-    """Costs beside throughput at the largest copy count, per strategy: the head, the rows and a
-    caption saying which columns are left out because they do not apply here (a column no run
-    has a value for: no rmap walk ran; remote transfers on a machine of one NUMA node)."""
-    top = max(group.copies())
-
-    def share(value: float) -> str:
-        return f"{value:.0%}"
-
-    def microseconds(value: float) -> str:
-        return f"{value / 1e3:,.1f}"
-
-    one_node = all(r["nodes"] == 1 for r in max_copies_runs(study, group))
-    columns = [(f"remote line transfers at {top} copies", lambda r: None if one_node else r["remote_share"], share),
-               ("rmap walk p99 (us)", lambda r: r["walk_p99_ns"], microseconds),
-               ("walks given up (contended)", gave_up, share),
-               ("CPU time spinning", lambda r: r["cpu_spin_share"], share),
-               ("CPU time asleep on locks", lambda r: r["cpu_sleep_share"], share)]
-    head, cells, missing = ["strategy"], [], []
-    for name, value, shown in columns:
-        values = {s: v for s, v in per_strategy(study, group, value).items() if not math.isnan(v)}
-        if values:
-            head.append(name)
-            cells.append([shown(values[s]) if s in values else "-" for s in group.strategies()])
-        else:
-            missing.append(name)
-    rows = [[s, *(column[i] for column in cells)] for i, s in enumerate(group.strategies())]
-    why = []
-    if one_node:
-        why.append(f"remote line transfers: {group.topology} has one NUMA node, so every transfer is local")
-    walks = [n for n in missing if "walk" in n]
-    if walks:
-        why.append(f"{' and '.join(walks)}: no run of {group.workload} walked the rmap")
-    return head, rows, ("Left out: " + "; ".join(why) + ".") if why else ""
-
-
-def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
-    seen: dict[tuple[str, str], tuple[int, float]] = {}
-    for r in study.runs:
-        seen.setdefault((r["topology"], r["strategy"]),
-                        (r["memory_per_inode_bytes"], r["memory_per_million_inodes_mib"]))
-    return [(t, s, b, m) for (t, s), (b, m) in sorted(seen.items())]
-
-
 def overview(groups: list[Group], baseline: str, across: dict[tuple, Verdict], samples: int) -> dict[str, str]:
     """The report's opening picture, one heatmap per workload: machine x design at the machine's
     largest copy count, the ratio to the baseline with its band across the uncertainty samples
@@ -187,104 +94,6 @@ def overview(groups: list[Group], baseline: str, across: dict[tuple, Verdict], s
             charts[workload] = plots.heatmap(rows, designs, tiles, f"{workload}: throughput / {baseline}{at}"
                                                                    f" (below: {band}; blue faster, red slower)")
     return charts
-
-
-# ---- lkml.txt ------------------------------------------------------------------------------
-
-def run_costs(study: Study) -> dict[str, dict[str, float]]:
-    """Per run, the lock and cache-line figures lkml.txt puts beside throughput, as LKP compare
-    tables put lock_stat and perf c2c rows beside the benchmark's score: per second of the measured
-    window (designs run alike long, but rates read without knowing how long), summed over every lock
-    class (the designs have different ones)."""
-    totals: dict[str, list[int]] = {}
-    for row in study.locks:
-        total = totals.setdefault(row["run_id"], [0, 0])
-        total[0] += row["contentions"]
-        total[1] += row["wait_total_ns"]
-    costs = {}
-    for r in study.runs:
-        seconds = r["duration_ms"] / 1e3
-        contentions, waited = totals.get(r["run_id"], [0, 0])
-        costs[r["run_id"]] = {
-            "lock_stat.contentions/s": contentions / seconds,
-            "lock_stat.cpus_waiting": waited / 1e9 / seconds,  # contended wait per second: CPUs waiting
-            "lock_stat.wait_avg_us": waited / contentions / 1e3 if contentions else math.nan,
-            "c2c.transfers/s": (r["transfers_local"] + r["transfers_remote"]) / seconds,
-            "c2c.remote%": r["remote_share"] * 100 if r["nodes"] > 1 else math.nan}  # one node: all local
-    return costs
-
-
-def _compact(x: float) -> str:
-    """A number in at most 10 characters, as LKP's tables print them: 71.0, 8,432, 1.627e+06."""
-    return f"{x:.4g}" if abs(x) >= 1e5 else f"{x:,.0f}" if abs(x) >= 1e3 else f"{x:.3g}"
-
-
-def _cost_rows(study: Study, costs: dict[str, dict[str, float]], group: Group, baseline: str,
-               strategy: str) -> list[str]:
-    """LKP-style rows at the largest copy count: base ±%stddev, %change, new ±%stddev, metric."""
-    runs = max_copies_runs(study, group)
-    rows = []
-    for metric in next(iter(costs.values()), {}):
-        values = {s: [v for r in runs if r["strategy"] == s and not math.isnan(v := costs[r["run_id"]][metric])]
-                  for s in (baseline, strategy)}
-        base, new = values[baseline], values[strategy]
-        if not base or not new:
-            continue
-        b, n = statistics.fmean(base), statistics.fmean(new)
-        change = f"{(n / b - 1) * 100:+.1f}%" if b else "n/a"
-        rows.append(f"{_compact(b):>10} ±{_stddev_pct(base):>3.0f}% {change:>8} {'':<13}"
-                    f"{_compact(n):>10} ±{_stddev_pct(new):>3.0f}%  {metric}")
-    return rows
-
-
-def lkml(study: Study, groups: list[Group], baseline: str, across: dict[tuple, Verdict]) -> str:
-    """Blocks in the style of LKP comparisons pasted into cover letters: base, %change, new."""
-    names = ", ".join(study.sweeps)
-    which = f", sweeps {names}" if len(names) <= 40 else f" of {len(study.sweeps)} sweeps (report.md names them)"
-    out = [f"orch: {len(study.runs)} runs{which}; throughput in iterations/s;",
-           f"%change is the geometric mean of per-seed ratios to {baseline} with its 95% CI;",
-           "verdict: faster/slower when the CI excludes 0%, else n.s. (not significant)."]
-    if across:
-        out.append("across samples: the ratio's range over the uncertainty samples (report.md).")
-    out += textwrap.wrap("Below each block, at the largest copy count, as LKP puts lock_stat and perf c2c rows"
-                         " beside a score: contended acquisitions per second and CPUs waiting (contended wait"
-                         " per second), both over every lock class; the mean contended wait; cache-line"
-                         " transfers per second and the share between nodes (machines of one node: none).", 79)
-    short = precision.runs_warning(study.runs)
-    if short:
-        out += textwrap.wrap(f"warning: {short}.", 79)
-    out.append("")
-    costs = run_costs(study)
-    for group in groups:
-        node_runs = [r for r in study.runs if r["topology"] == group.topology][:1]
-        shape = (f" ({plural(node_runs[0]['nodes'], 'node')}, {plural(node_runs[0]['cpus'], 'CPU')})"
-                 if node_runs else "")
-        out.append(f"{group.workload} on {group.topology}{shape}")
-        for strategy in group.strategies():
-            if strategy == baseline:
-                continue
-            out += [f"  {baseline:>16}                              {strategy}",
-                    "    mean    %stddev   %change [95% CI]            mean    %stddev  copies",
-                    ]
-            for copies in group.copies():
-                base, new = group.cell(baseline, copies), group.cell(strategy, copies)
-                if base is None or new is None or new.ratio is None:
-                    continue
-                r = new.ratio
-                ci = "[n/a]" if math.isnan(r.low) else f"[{(r.low - 1) * 100:+.0f},{(r.high - 1) * 100:+.0f}]"
-                line = (f"{base.throughput.mean:>10,.0f} ±{_stddev_pct(base.by_seed.values()):>3.0f}%"
-                        f" {_pct(r.mean):>8} {ci:<13}"
-                        f"{new.throughput.mean:>10,.0f} ±{_stddev_pct(new.by_seed.values()):>3.0f}%"
-                        f" {copies:>5}  {SHORT.get(new.verdict, 'n.s.')}")
-                out.append(line)
-                v = across.get((group.topology, group.workload, copies, strategy))
-                if v is not None:
-                    out.append(f"      across {v.samples} samples: x{v.low:.2f} to x{v.high:.2f}, {v.verdict}")
-            cost_rows = _cost_rows(study, costs, group, baseline, strategy)
-            if cost_rows:
-                out += [f"  at {max(group.copies())} copies, mean and %stddev over seeds:", *cost_rows]
-            out.append("")
-    return "\n".join(line.rstrip()[:80] for line in out) + "\n"
 
 
 # ---- report.md and index.html --------------------------------------------------------------
@@ -495,7 +304,7 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
         for c in group.cells:
             if c.ratio is not None:
                 v = across.get((c.topology, c.workload, c.copies, c.strategy))
-                verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
+                verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, pct(c.ratio.mean), c.verdict]
                                 + ([_band(v), _across(v), _influence(v)] if across else []))
     if study.measured:
         _beside(page, beside, unmatched, out)

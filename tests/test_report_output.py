@@ -8,6 +8,7 @@ import contextlib
 import html
 import io
 import json
+import math
 import re
 
 import pytest
@@ -74,6 +75,16 @@ def test_sweep_json_matches_the_table(orch, swept):
         number = f"{cell['throughput']:,.0f}"
         assert any(line.split()[:4] == [cell["topology"], cell["workload"], str(cell["copies"]), cell["strategy"]]
                    and number in line.split() for line in table.out.splitlines()), number
+
+
+def test_sweep_json_gives_each_failure_on_one_line_and_no_nan():
+    from orchestrator.cli.sweep import sweep_json
+    from orchestrator.runners.sweep import Outcome
+    outcome = Outcome(total=2, skipped=0, done=1, failed=[("abc", "ValueError: a\n  traceback line")], wall_s=1.23456)
+    doc = sweep_json("s", "data", outcome, [("t", "w", 2, "single", math.nan, None)])
+    assert doc["failed"] == [{"run_id": "abc", "error": "ValueError: a traceback line"}]
+    assert doc["wall_s"] == 1.235 and doc["cells"][0]["throughput"] is None
+    json.dumps(doc, allow_nan=False)
 
 
 def test_report_json_lists_the_files_and_every_cell(reported):

@@ -267,7 +267,7 @@ def test_a_profile_warns_on_a_machine_of_another_shape_not_another_name(orch, tm
     renamed.write_text(yaml.safe_dump({**data, "name": "my-laptop"}))
     result = orch("run", "-t", renamed, "-w", WORKLOAD, "--copies", "1", "--duration-ms", "0.5", "--profile", path,
                   "--json")
-    assert result.code == 0 and result.err == ""
+    assert result.code == 0 and "another shape" not in result.err  # (a 0.5 ms run: the short-run warning)
     result = orch("run", "-t", "genoa-1n-128", "-w", WORKLOAD, "--copies", "1", "--duration-ms", "0.5",
                   "--profile", path, "--json")
     assert result.code == 0 and "fitted on laptop-1n-8, a machine of another shape" in result.err

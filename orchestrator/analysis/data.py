@@ -16,6 +16,7 @@ from orchestrator.errors import UserError
 from orchestrator.results import provenance
 from orchestrator.results.dataset import Dataset
 from orchestrator.spec.run import ADDED_WITH_DEFAULT, MODEL_VERSION
+from orchestrator.terminal import plural
 
 
 @dataclass
@@ -243,7 +244,7 @@ def summarize_provenance(stamps: list[dict | None]) -> dict[str, str]:
                      for s in known})
     written = sorted(s["written_at"] for s in known)
     summary = {"written by": "; ".join(builds), "hosts": ", ".join(sorted({s["host"] for s in known})),
-               "written": f"{written[0]} to {written[-1]} ({len(known)} parts)"}
+               "written": f"{written[0]} to {written[-1]} ({plural(len(known), 'part')})"}
     if len(known) < len(stamps):
-        summary["without provenance"] = f"{len(stamps) - len(known)} parts (written by an older orch)"
+        summary["without provenance"] = f"{plural(len(stamps) - len(known), 'part')} (written by an older orch)"
     return summary

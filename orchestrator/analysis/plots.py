@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
+from dataclasses import dataclass
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display: render to files only
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import LogLocator, MaxNLocator  # noqa: E402
 
 from orchestrator.analysis.compare import Group  # noqa: E402
 from orchestrator.analysis.measured import Beside  # noqa: E402
 
 # svg.hashsalt fixes the ids matplotlib puts in SVGs: the same data gives the same files.
 # Every text is a label or a name from the user, drawn literally: "$x$" is no math formula.
-plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "orch", "font.size": 9, "axes.grid": True,
-                     "grid.alpha": 0.3, "text.parse_math": False})
+# No text is smaller than 9 pt, and a chart is WIDTH inches wide whatever its labels (constrained
+# layout fits them inside), so the page shows it at its own size and the 9 pt stay 9 pt.
+plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "orch", "font.size": 9, "legend.fontsize": 9,
+                     "axes.titlesize": 10, "axes.grid": True, "grid.alpha": 0.3, "text.parse_math": False})
+WIDTH = 5.4           # inches: 518 CSS pixels, within the page's 540-pixel plot column
+PAGE_PX = 540         # render.STYLE's .plots svg max-width
+TITLE_CHARS = 64      # a 10 pt title wider than this wraps
+LEAST_TICKS = 4       # labelled ticks a log axis shows at least
+SERIES = ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8))  # log ticks, sparse to dense
 # tab10 is a ListedColormap, whose colors a Colormap (what get_cmap is declared to return) lacks
 PALETTE: tuple[tuple[float, float, float], ...] = plt.get_cmap("tab10").colors  # type: ignore[attr-defined]
 
@@ -27,12 +36,36 @@ def _color(group: Group, strategy: str):
     return PALETTE[group.strategies().index(strategy) % len(PALETTE)]
 
 
-def _plain_log(axis) -> None:
-    """A log axis labelled 0.5, 1, 2, 1000: matplotlib's default labels are math formulas, which
-    this module draws as plain text (text.parse_math is off for user labels)."""
-    axis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
+def log_ticks(low: float, high: float) -> list[float]:
+    """Ticks for a log axis from low to high, at least LEAST_TICKS of them where round numbers
+    allow: decades, or 1, 2, 5 per decade where the range is wide, then denser series (1, 1.5, 2, 3, 5, 7 and
+    1, 1.2, 1.5, 2, 2.5, ...), then evenly spaced round numbers where even those are too few."""
+    for subs in SERIES:
+        ticks = [t for t in LogLocator(subs=subs).tick_values(low, high) if low <= t <= high]
+        if len(ticks) >= LEAST_TICKS:
+            return [float(t) for t in ticks]
+    return [float(t) for t in MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+            if t > 0 and low <= t <= high]
+
+
+def _plain_log(ax, axis: str) -> None:
+    """The x or y axis of ax on a log scale labelled with plain numbers (0.8, 1, 1.5, 1000):
+    matplotlib's default labels are math formulas, which this module draws as plain text
+    (text.parse_math is off for user labels). Call it once the data is drawn."""
+    getattr(ax, f"set_{axis}scale")("log")
+    low, high = getattr(ax, f"get_{axis}lim")()
+    ticks = log_ticks(low, high)
+    getattr(ax, f"set_{axis}ticks")(ticks, [f"{t:g}" for t in ticks])
+    getattr(ax, f"set_{axis}ticks")([], minor=True)
+    getattr(ax, f"set_{axis}lim")(low, high)
+
+
+def _figure(height: float):
+    return plt.subplots(figsize=(WIDTH, height), layout="constrained")
+
+
+def _title(ax, text: str) -> None:
+    ax.set_title("\n".join(textwrap.wrap(text, TITLE_CHARS)))
 
 
 def _copies_axis(ax, copies: list[int]) -> None:
@@ -43,7 +76,7 @@ def _copies_axis(ax, copies: list[int]) -> None:
 
 def _svg(fig) -> str:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog: the SVG goes inline in HTML
@@ -53,7 +86,7 @@ def throughput(group: Group, bands: dict[tuple, tuple[float, float]] | None = No
     """Throughput vs copies, one line per strategy, with the 95% CI as a band; where uncertainty
     samples ran, their range (lowest to highest mean) as dashed lines around it."""
     bands = bands or {}
-    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    fig, ax = _figure(3.6)
     for strategy in group.strategies():
         cells = [c for c in group.cells if c.strategy == strategy]
         x = [c.copies for c in cells]
@@ -70,17 +103,17 @@ def throughput(group: Group, bands: dict[tuple, tuple[float, float]] | None = No
     _copies_axis(ax, group.copies())
     ax.set_xlabel("copies")
     ax.set_ylabel("iterations / s")
-    ax.set_title(f"{group.workload} on {group.topology}: throughput (95% CI"
-                 + (", dashed: range across samples)" if bands and any(k[:2] == (group.topology, group.workload)
-                                                                      for k in bands) else ")"))
-    ax.legend(fontsize=7, ncol=2)
+    _title(ax, f"{group.workload} on {group.topology}: throughput (95% CI"
+           + (", dashed: range across samples)" if bands and any(k[:2] == (group.topology, group.workload)
+                                                                for k in bands) else ")"))
+    ax.legend(ncol=2)
     return _svg(fig)
 
 
 def speedup(group: Group, baseline: str, across: dict | None = None) -> str:
     """Paired ratio to the baseline per copy count, with its 95% CI; where uncertainty samples ran,
     the range of the ratio across them as a black line beside each bar."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.2))
+    fig, ax = _figure(3.4)
     strategies = [s for s in group.strategies() if s != baseline]
     width = 0.8 / max(len(strategies), 1)
     copies = group.copies()
@@ -105,33 +138,31 @@ def speedup(group: Group, baseline: str, across: dict | None = None) -> str:
     ax.set_xticks(range(len(copies)), [str(n) for n in copies])
     ax.set_xlabel("copies")
     ax.set_ylabel(f"throughput / {baseline}")
-    ax.set_yscale("log")
-    _plain_log(ax.yaxis)
-    ax.set_title(f"{group.workload} on {group.topology}: speedup over {baseline} (95% CI"
-                 + (", black: range across samples)" if across else ")"))
-    ax.legend(fontsize=7, ncol=3)
+    _plain_log(ax, "y")
+    _title(ax, f"{group.workload} on {group.topology}: speedup over {baseline} (95% CI"
+           + (", black: range across samples)" if across else ")"))
+    ax.legend(ncol=3)
     return _svg(fig)
 
 
 def lock_waits(rows: list[tuple[str, float, float]], title: str) -> str:
     """Horizontal bars: median and 99th percentile lock wait per strategy (log scale, us)."""
-    fig, ax = plt.subplots(figsize=(6.2, 0.35 * len(rows) + 1.2))
+    fig, ax = _figure(0.55 * len(rows) + 1.4)
     labels = [r[0] for r in rows]
     y = range(len(rows))
     ax.barh([i + 0.2 for i in y], [max(r[2], 1) / 1e3 for r in rows], height=0.4, label="p99")
     ax.barh([i - 0.2 for i in y], [max(r[1], 1) / 1e3 for r in rows], height=0.4, label="p50")
     ax.set_yticks(list(y), labels)
-    ax.set_xscale("log")
-    _plain_log(ax.xaxis)
+    _plain_log(ax, "x")
     ax.set_xlabel("contended lock wait, us")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
+    _title(ax, title)
+    ax.legend()
     return _svg(fig)
 
 
 def beside(b: Beside) -> str:
     """A measured curve (mean, min - max over repeats) over the model's (95% CI, range across samples)."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    fig, ax = _figure(3.6)
     x = [p.copies for p in b.points]
     model = [p.model.mean for p in b.points]
     ax.plot(x, model, marker="o", color=PALETTE[0], label=f"model ({b.strategy} on {b.topology})")
@@ -149,6 +180,44 @@ def beside(b: Beside) -> str:
     _copies_axis(ax, x)
     ax.set_xlabel("copies")
     ax.set_ylabel("iterations / s")
-    ax.set_title(f"{b.workload}: measured on {b.host} and modelled")
-    ax.legend(fontsize=7)
+    _title(ax, f"{b.workload}: measured on {b.host} and modelled")
+    ax.legend()
+    return _svg(fig)
+
+
+@dataclass
+class Tile:
+    """One tile of the overview heatmap: a design's ratio to the baseline on one machine and its
+    band (across uncertainty samples, or the 95% CI where none ran)."""
+
+    ratio: float
+    low: float
+    high: float
+    significant: bool
+
+
+def heatmap(rows: list[str], designs: list[str], tiles: dict[tuple[str, str], Tile], title: str) -> str:
+    """Machines (rows) x designs (columns), colored by the log of the ratio (blue faster, red
+    slower, white the same), each tile labelled with its ratio and band; n.s. where the ratio's
+    CI includes 1."""
+    fig, ax = _figure(0.55 * len(rows) + 1.5)
+    logs = [math.log(t.ratio) for t in tiles.values() if t.ratio > 0]
+    reach = max([abs(v) for v in logs] + [math.log(1.1)])
+    grid = [[math.log(tiles[r, d].ratio) if (r, d) in tiles and tiles[r, d].ratio > 0 else math.nan
+             for d in designs] for r in rows]
+    ax.imshow(grid, cmap="RdBu", vmin=-reach, vmax=reach, aspect="auto")
+    for i, row in enumerate(rows):
+        for j, design in enumerate(designs):
+            tile = tiles.get((row, design))
+            if tile is None:
+                continue
+            band = "" if math.isnan(tile.low) else f"\n{tile.low:.2f} - {tile.high:.2f}"
+            strong = abs(math.log(tile.ratio)) > reach * 0.6 if tile.ratio > 0 else False
+            ax.text(j, i, f"x{tile.ratio:.2f}{'' if tile.significant else ' n.s.'}{band}", ha="center",
+                    va="center", color="white" if strong else "black")
+    ax.set_xticks(range(len(designs)), designs)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    _title(ax, title)
     return _svg(fig)

@@ -10,25 +10,21 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from orchestrator.analysis import plots
+from orchestrator.analysis import plots, precision
+from orchestrator.analysis.aggregates import (
+    SHORT,
+    lock_wait_rows,
+    memory_rows,
+    pct,
+    side_table,
+)
 from orchestrator.analysis.compare import Group
 from orchestrator.analysis.data import Study
+from orchestrator.analysis.lkml import lkml
 from orchestrator.analysis.measured import Beside
-from orchestrator.analysis.stats import FASTER, SLOWER
 from orchestrator.analysis.uncertainty import Sensitivity, Verdict
 from orchestrator.fileio import write_text_atomic
-
-SHORT = {FASTER: "faster", SLOWER: "slower"}
-
-
-def _pct(x: float) -> str:
-    return "-" if x is None or math.isnan(x) else f"{(x - 1) * 100:+.1f}%"
-
-
-def _stddev_pct(values) -> float:
-    values = list(values)
-    mean = statistics.mean(values)
-    return statistics.stdev(values) / mean * 100 if len(values) > 1 and mean else 0.0
+from orchestrator.terminal import plural
 
 
 def _slug(*parts: str) -> str:
@@ -42,99 +38,62 @@ def anchor(title: str) -> str:
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
+def md(text: str) -> str:
+    """Text for report.md that a Markdown viewer shows as it is: HTML's special characters become
+    entities, Markdown's (emphasis, code, tables, headings) are backslash-escaped, and so is every
+    bracket of a text that could make a link or image of it (a ] followed by (, [ or :) or break the
+    table of contents' links (brackets that do not pair), so a name such as
+    `<img onerror=...>` or `[x](javascript:...)` is never live; "spec [key=1]" keeps its brackets.
+    One line: a newline in a name would start a block of its own."""
+    text = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    if re.search(r"\]\s*[(\[:]", text) or not balanced(text):
+        text = text.replace("[", "\\[").replace("]", "\\]")
+    # ( ) and ! start nothing without a [; an _ between letters or digits (cost_scale) starts no emphasis
+    return re.sub(r"(\\(?![\[\]])|[`*#|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))", r"\\\1", text)
+
+
+def balanced(text: str) -> bool:
+    """Every ] closes a [ before it, and every [ is closed."""
+    depth = 0
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 # the hand-written summary and the intro: CommonMark with tables; raw HTML is shown as text, not run
 SUMMARY_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-# ---- aggregates beside the throughput comparison ---------------------------------------------
-
-def max_copies_runs(study: Study, group: Group) -> list[dict]:
-    top = max(group.copies())
-    return [r for r in study.runs if r["topology"] == group.topology and r["workload"] == group.workload
-            and r["copies"] == top]
-
-
-def lock_wait_rows(study: Study, group: Group) -> list[tuple[str, float, float]]:
-    """Per strategy, its most-waited-on lock class and mode at the largest copy count."""
-    runs = {r["run_id"]: r for r in max_copies_runs(study, group)}
-    totals: dict[tuple, list[dict]] = {}
-    for row in study.locks:
-        run = runs.get(row["run_id"])
-        if run is not None and row["wait_p50_ns"] is not None:
-            totals.setdefault((run["strategy"], row["lock_class"], row["mode"]), []).append(row)
-    best: dict[str, tuple] = {}
-    for (strategy, cls, mode), rows in totals.items():  # rows of every seed and caller
-        waited = sum(r["wait_total_ns"] for r in rows)
-        weights = [r["contentions"] or 1 for r in rows]
-        if strategy not in best or waited > best[strategy][0]:
-            best[strategy] = (waited, f"{strategy}: {cls} {mode}",
-                              sum(r["wait_p50_ns"] * w for r, w in zip(rows, weights)) / sum(weights),
-                              sum(r["wait_p99_ns"] * w for r, w in zip(rows, weights)) / sum(weights))
-    return [(label, p50, p99) for _, label, p50, p99 in (best[s] for s in group.strategies() if s in best)]
-
-
-def per_strategy(study: Study, group: Group, value) -> dict[str, float]:
-    """Mean over seeds of value(run) at the largest copy count, per strategy (None: no value)."""
-    values: dict[str, list[float]] = {}
-    for r in max_copies_runs(study, group):
-        v = value(r)
-        if v is not None:
-            values.setdefault(r["strategy"], []).append(v)
-    return {s: statistics.mean(v) for s, v in values.items()}
-
-
-def gave_up(run: dict) -> float | None:
-    """Share of a run's rmap walks that gave up on a contended lock (reclaim's try-lock)."""
-    tried = run["walks"] + run["walks_contended"]
-    return run["walks_contended"] / tried if tried else None
-
-
-def memory_rows(study: Study) -> list[tuple[str, str, int, float]]:
-    seen: dict[tuple[str, str], tuple[int, float]] = {}
-    for r in study.runs:
-        seen.setdefault((r["topology"], r["strategy"]),
-                        (r["memory_per_inode_bytes"], r["memory_per_million_inodes_mib"]))
-    return [(t, s, b, m) for (t, s), (b, m) in sorted(seen.items())]
-
-
-# ---- lkml.txt ------------------------------------------------------------------------------
-
-def lkml(study: Study, groups: list[Group], baseline: str, across: dict[tuple, Verdict]) -> str:
-    """Blocks in the style of LKP comparisons pasted into cover letters: base, %change, new."""
-    names = ", ".join(study.sweeps)
-    which = f", sweeps {names}" if len(names) <= 40 else f" of {len(study.sweeps)} sweeps (report.md names them)"
-    out = [f"orch: {len(study.runs)} runs{which}; throughput in iterations/s;",
-           f"%change is the geometric mean of per-seed ratios to {baseline} with its 95% CI;",
-           "verdict: faster/slower when the CI excludes 0%, else n.s. (not significant)."]
-    if across:
-        out.append("across samples: the ratio's range over the uncertainty samples (report.md).")
-    out.append("")
-    for group in groups:
-        node_runs = [r for r in study.runs if r["topology"] == group.topology][:1]
-        shape = f" ({node_runs[0]['nodes']} nodes, {node_runs[0]['cpus']} CPUs)" if node_runs else ""
-        out.append(f"{group.workload} on {group.topology}{shape}")
-        for strategy in group.strategies():
-            if strategy == baseline:
-                continue
-            out += [f"  {baseline:>16}                              {strategy}",
-                    "    mean    %stddev   %change [95% CI]            mean    %stddev  copies",
-                    ]
-            for copies in group.copies():
-                base, new = group.cell(baseline, copies), group.cell(strategy, copies)
-                if base is None or new is None or new.ratio is None:
+def overview(groups: list[Group], baseline: str, across: dict[tuple, Verdict], samples: int) -> dict[str, str]:
+    """The report's opening picture, one heatmap per workload: machine x design at the machine's
+    largest copy count, the ratio to the baseline with its band across the uncertainty samples
+    (the 95% CI where none ran). Workload -> SVG."""
+    charts = {}
+    for workload in dict.fromkeys(g.workload for g in groups):
+        mine = [g for g in groups if g.workload == workload]
+        tops = {g.topology: max(g.copies()) for g in mine}
+        same = len(set(tops.values())) == 1
+        rows, designs, tiles = [], [], {}
+        for g in mine:
+            row = g.topology if same else f"{g.topology}, {tops[g.topology]} copies"
+            for strategy in g.strategies():
+                cell = g.cell(strategy, tops[g.topology])
+                if strategy == baseline or cell is None or cell.ratio is None:
                     continue
-                r = new.ratio
-                ci = "[n/a]" if math.isnan(r.low) else f"[{(r.low - 1) * 100:+.0f},{(r.high - 1) * 100:+.0f}]"
-                line = (f"{base.throughput.mean:>10,.0f} ±{_stddev_pct(base.by_seed.values()):>3.0f}%"
-                        f" {_pct(r.mean):>8} {ci:<13}"
-                        f"{new.throughput.mean:>10,.0f} ±{_stddev_pct(new.by_seed.values()):>3.0f}%"
-                        f" {copies:>5}  {SHORT.get(new.verdict, 'n.s.')}")
-                out.append(line)
-                v = across.get((group.topology, group.workload, copies, strategy))
-                if v is not None:
-                    out.append(f"      across {v.samples} samples: x{v.low:.2f} to x{v.high:.2f}, {v.verdict}")
-            out.append("")
-    return "\n".join(line.rstrip()[:80] for line in out) + "\n"
+                v = across.get((g.topology, workload, cell.copies, strategy))
+                low, high = (v.low, v.high) if v else (cell.ratio.low, cell.ratio.high)
+                tiles[row, strategy] = plots.Tile(cell.ratio.mean, low, high, cell.verdict in SHORT)
+                designs += [strategy] * (strategy not in designs)
+            rows += [row] * any(key[0] == row for key in tiles)
+        if tiles:
+            top = plural(next(iter(tops.values())), "copy", "copies")
+            at = f" at {top}" if same else " at each machine's most copies"
+            band = f"range across {samples} samples" if across else "95% CI"
+            charts[workload] = plots.heatmap(rows, designs, tiles, f"{workload}: throughput / {baseline}{at}"
+                                                                   f" (below: {band}; blue faster, red slower)")
+    return charts
 
 
 # ---- report.md and index.html --------------------------------------------------------------
@@ -178,8 +137,8 @@ def _usl_rows(group: Group) -> list[list[str]]:
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|",
-            *("| " + " | ".join(r) + " |" for r in rows), ""]
+    return ["| " + " | ".join(map(md, head)) + " |", "|" + "|".join("---" for _ in head) + "|",
+            *("| " + " | ".join(map(md, r)) + " |" for r in rows), ""]
 
 
 def _html_table(head: list[str], rows: list[list[str]]) -> str:
@@ -195,7 +154,8 @@ STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em aut
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:nth-child(2),td:first-child{text-align:left}h2{border-bottom:2px solid #ddd;margin-top:2em}
-.plots{display:flex;flex-wrap:wrap;gap:1em}.plots svg{max-width:540px;height:auto}pre{background:#f7f7f7;padding:1em}"""
+.plots{display:flex;flex-wrap:wrap;gap:1em}pre{background:#f7f7f7;padding:1em}""" + \
+    f".plots svg{{max-width:{plots.PAGE_PX}px;height:auto}}"
 
 
 def _num(x: float) -> str:
@@ -210,7 +170,7 @@ class Page:
         self.html: list[str] = []
 
     def section(self, title: str, text: str = "") -> None:
-        self.md += [f"## {title}", ""] + ([text, ""] if text else [])
+        self.md += [f"## {md(title)}", ""] + ([text, ""] if text else [])
         self.html.append(f"<h2 id='{anchor(title)}'>{html.escape(title)}</h2>")
         if text:
             self.html.append(SUMMARY_MARKDOWN.render(text))
@@ -221,7 +181,7 @@ class Page:
 
     def table(self, head: list[str], rows: list[list[str]], caption: str = "") -> None:
         if caption:
-            self.md += [caption, ""]
+            self.md += [md(caption), ""]
             self.html.append(f"<p>{html.escape(caption)}</p>")
         self.md += _md_table(head, rows)
         self.html.append(_html_table(head, rows))
@@ -242,7 +202,7 @@ def _beside(page: Page, found: list[Beside], unmatched: int, out: Path) -> None:
         slug = _slug("measured", b.host, b.kernel, b.topology, b.workload)
         svg = plots.beside(b)
         write_text_atomic(out / "plots" / f"{slug}.svg", svg)
-        page.md += [f"### {b.title}", "", f"![measured](plots/{slug}.svg)", ""]
+        page.md += [f"### {md(b.title)}", "", f"![measured](plots/{slug}.svg)", ""]
         page.html.append(f"<h3>{html.escape(b.title)}</h3><div class='plots'>{svg}</div>")
         rows = []
         for p in b.points:
@@ -271,7 +231,7 @@ def _uncertainty(page: Page, found: list[Verdict], sens: list[Sensitivity], samp
     page.section("Uncertainty",
                  f"{samples} uncertainty samples (drawn over the parameters' plausible ranges, `orch params`)"
                  " ran each cell again beside the nominal runs the tables above come from. In"
-                 f" each sample a design's ratio is its mean over seeds to {baseline}'s in the same sample,"
+                 f" each sample a design's ratio is its mean over seeds to {md(baseline)}'s in the same sample,"
                  " and Welch's t-test over the seeds (5%) says whether it is significantly faster or slower."
                  " A verdict is robust when no sample gives the opposite significant answer and more than"
                  " half give the same one; otherwise it depends on the parameter with the largest global"
@@ -297,20 +257,28 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
     beside, unmatched = measured.pair(study.measured_runs, study.runs, study.sampled_runs, baseline)
     stale = f", {study.stale} of an older model version" if study.stale else ""
     stale += f", {study.measured} measured on a real machine" if study.measured else ""
-    intro = (f"Dataset `{dataset}`, sweeps {', '.join(study.sweeps)}: {len(study.runs)} runs"
+    intro = (f"Dataset {md(dataset)}, sweeps {md(', '.join(study.sweeps))}: {len(study.runs)} runs"
              f" ({study.failed} failed{stale}, left out). Throughput is iterations per virtual second over the"
-             f" windows MSER-5 keeps; intervals are 95% Student t over seeds; ratios to `{baseline}` are"
+             f" windows MSER-5 keeps; intervals are 95% Student t over seeds; ratios to {md(baseline)} are"
              " paired by seed (common random numbers); a verdict says faster or slower only when the"
              f" whole interval is on one side of 1. Generated by `orch report` (model version"
              f" {study.runs[0]['model_version']}).")
+    short = precision.runs_warning(study.runs)
+    if short:
+        intro += f"\n\n**Warning:** {md(short)}."
     titles = ([f"{g.workload} on {g.topology}" for g in groups] + ["Model beside measurement"] * bool(study.measured)
               + ["Uncertainty"] * bool(found) + ["Memory per inode", "Verdicts"])
     origin = [f"{key}: {value}" for key, value in study.provenance.items()]
     page = Page()
-    page.md = ["# orch report", "", summary, "", intro, "", *(f"- {line}" for line in origin), "", "Contents:", ""]
-    page.md += [f"{n}. [{t}](#{anchor(t)})" for n, t in enumerate(titles, 1)] + [""]
+    opening = overview(groups, baseline, across, len({r["sample"] for r in study.sampled_runs}))
+    for workload, svg in opening.items():
+        write_text_atomic(out / "plots" / f"overview-{_slug(workload)}.svg", svg)
+    page.md = ["# orch report", "", *(f"![overview: {md(w)}](plots/overview-{_slug(w)}.svg)" for w in opening), "",
+               summary, "", intro, "", *(f"- {md(line)}" for line in origin), "", "Contents:", ""]
+    page.md += [f"{n}. [{md(t)}](#{anchor(t)})" for n, t in enumerate(titles, 1)] + [""]
     contents = "".join(f"<li><a href='#{anchor(t)}'>{html.escape(t)}</a></li>" for t in titles)
-    page.html = ["<h1>orch report</h1>", SUMMARY_MARKDOWN.render(summary) if summary else "",
+    page.html = ["<h1>orch report</h1>", f"<div class='plots'>{''.join(opening.values())}</div>",
+                 SUMMARY_MARKDOWN.render(summary) if summary else "",
                  SUMMARY_MARKDOWN.render(intro),
                  "<ul class='provenance'>" + "".join(f"<li>{html.escape(line)}</li>" for line in origin) + "</ul>",
                  f"<nav><h2>Contents</h2><ol>{contents}</ol></nav>"]
@@ -326,29 +294,17 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
                                                       f"{max(group.copies())} copies")
         for name, svg in svgs.items():
             write_text_atomic(out / "plots" / f"{slug}-{name}.svg", svg)
-        remote = per_strategy(study, group, lambda r: r["remote_share"])
-        walks = per_strategy(study, group, lambda r: r["walk_p99_ns"])
-        given_up = per_strategy(study, group, gave_up)
-        spin = per_strategy(study, group, lambda r: r["cpu_spin_share"])
-        sleep = per_strategy(study, group, lambda r: r["cpu_sleep_share"])
-
-        def share(values: dict[str, float], s: str) -> str:
-            return f"{values[s]:.0%}" if s in values else "-"
-
-        side = [[s, share(remote, s), "-" if math.isnan(walks.get(s, math.nan)) else f"{walks[s] / 1e3:,.1f}",
-                 share(given_up, s), share(spin, s), share(sleep, s)] for s in group.strategies()]
-        side_head = ["strategy", f"remote line transfers at {max(group.copies())} copies", "rmap walk p99 (us)",
-                     "walks given up (contended)", "CPU time spinning", "CPU time asleep on locks"]
+        side_head, side, left_out = side_table(study, group)
         page.section(f"{group.workload} on {group.topology}")
         page.plots(svgs, slug)
         page.table(CELL_HEAD + ACROSS_HEAD * bool(across), _cell_rows(group, across))
         if _usl_rows(group):
             page.table(USL_HEAD, _usl_rows(group), "Universal Scalability Law fits:")
-        page.table(side_head, side)
+        page.table(side_head, side, left_out)
         for c in group.cells:
             if c.ratio is not None:
                 v = across.get((c.topology, c.workload, c.copies, c.strategy))
-                verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, _pct(c.ratio.mean), c.verdict]
+                verdicts.append([c.topology, c.workload, str(c.copies), c.strategy, pct(c.ratio.mean), c.verdict]
                                 + ([_band(v), _across(v), _influence(v)] if across else []))
     if study.measured:
         _beside(page, beside, unmatched, out)

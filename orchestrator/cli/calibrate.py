@@ -16,7 +16,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from orchestrator import terminal
 from orchestrator.cli.options import Backend, number, parse_copies
@@ -153,26 +152,25 @@ def warn(made, held: bool) -> None:
 
 
 def show(made, out: Path | None) -> None:
-    console = terminal.console(110)
-    table = Table(title=f"Fitted on {made.topology} ({made.workload}, {made.strategy})", title_justify="left")
-    for column in ("parameter", "fitted", "plausible range", "identified", "error rise at ends", "PAWN"):
-        table.add_column(column, justify="left" if column in ("parameter", "identified") else "right")
+    console = terminal.console()
+    columns = ("parameter", "fitted", "plausible range", "identified", "error rise at ends", "PAWN")
+    table = terminal.Grid(f"Fitted on {made.topology} ({made.workload}, {made.strategy})", columns,
+                          numbers=set(columns) - {"parameter", "identified"})
     for p in made.parameters:
         status = ("yes" if p.identified else "no") + (f", at {p.at_edge} edge" if p.at_edge else "")
         table.add_row(p.name, f"{p.value:,.4g}", f"{p.low:,.6g} - {p.high:,.6g}", status,
                       f"{p.sensitivity:+.3f} (noise {p.threshold:.3f})",
                       "-" if p.global_sensitivity is None else f"{p.global_sensitivity:.2f}")
-    console.print(table)
-    points = Table(title=f"Curve: model of the best fit, band over {len(made.ensemble)} ensemble members",
-                   title_justify="left")
-    for column in ("copies", "measured/s", "model/s", "band/s", "error", ""):
-        points.add_column(column, justify="right")
+    terminal.show(table, console)
+    columns = ("copies", "measured/s", "model/s", "band/s", "error", "")
+    points = terminal.Grid(f"Curve: model of the best fit, band over {len(made.ensemble)} ensemble members",
+                           columns, numbers=columns)
     for p in made.points:
         inside = "inside" if p.low <= p.measured <= p.high else "outside"
         points.add_row(str(p.copies), f"{p.measured:,.0f}", f"{p.model:,.0f}", f"{p.low:,.0f} - {p.high:,.0f}",
                        f"{p.model / p.measured - 1:+.1%}",
                        f"held out: {inside} the band" if p.held_out else "")
-    console.print(points)
+    terminal.show(points, console)
     error = made.error
     console.print(f"RMS log error {error['fitted_rms_log']:.3f} fitted"
                   + (f", {error['held_out_rms_log']:.3f} held out" if error["held_out_rms_log"] is not None else "")

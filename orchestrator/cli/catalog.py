@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.table import Table
-
 from orchestrator import terminal
 from orchestrator.generators import GENERATORS
 from orchestrator.presets import preset_names, resolve
@@ -14,12 +12,10 @@ from orchestrator.strategies import available
 
 
 def table(title: str, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    shown = Table(title=title, title_justify="left")
-    for column in columns:
-        shown.add_column(column, no_wrap=column != columns[-1])
+    shown = terminal.Grid(title, columns)
     for row in rows:
         shown.add_row(*row)
-    terminal.console(120).print(shown)
+    terminal.show(shown, terminal.console())
 
 
 def strategies() -> None:

@@ -17,7 +17,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from orchestrator import terminal
 from orchestrator.cli.options import number, parse_copies
@@ -155,16 +154,15 @@ def write(dataset, row: dict) -> None:
 
 
 def show(workload: str, host: bench.Host, points: list[bench.Point], pin: bool, duration_s: float) -> None:
-    console = terminal.console(132)
+    console = terminal.console()
     console.print(f"{workload} on {host.name} ({host.cpu_model}, {host.topology.cpu_count} CPUs in "
                   f"{len(host.topology.nodes)} nodes, kernel {host.kernel_release}): "
                   f"{'pinned, spread' if pin else 'unpinned'}, {duration_s:g} s per repeat", highlight=False)
-    table = Table(title="Throughput (iterations of all copies per wall second)", title_justify="left")
-    for name in ("copies", "mean/s", "min/s", "max/s", "stdev/s", "per copy/s", "repeats"):
-        table.add_column(name, justify="right")
+    columns = ("copies", "mean/s", "min/s", "max/s", "stdev/s", "per copy/s", "repeats")
+    table = terminal.Grid("Throughput (iterations of all copies per wall second)", columns, numbers=columns)
     for point in points:
         s = point.summary()
         stdev = "-" if s["stdev_per_s"] is None else f"{s['stdev_per_s']:,.0f}"
         table.add_row(str(point.copies), f"{s['mean_per_s']:,.0f}", f"{s['min_per_s']:,.0f}",
                       f"{s['max_per_s']:,.0f}", stdev, f"{s['per_copy_per_s']:,.0f}", str(len(point.throughputs)))
-    console.print(table)
+    terminal.show(table, console)

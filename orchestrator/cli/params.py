@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.table import Table
 
 from orchestrator import terminal
 from orchestrator.spec.params import registry
@@ -17,9 +16,9 @@ def params(as_json: bool = typer.Option(False, "--json", help="print a JSON list
     if as_json:
         print(json.dumps([p.__dict__ for p in found], indent=2))
         return
-    table = Table(title="Uncertain parameters (set any with --set NAME=VALUE)", title_justify="left")
-    for column in ("name", "default", "plausible range", "unit", "source"):
-        table.add_column(column, no_wrap=column != "source")
+    table = terminal.Grid("Uncertain parameters (set any with --set NAME=VALUE)",
+                          ("name", "default", "plausible range", "unit", "source"),
+                          numbers={"default", "plausible range"})
     for p in found:
         table.add_row(p.name, f"{p.default:,}", f"{p.low:,} - {p.high:,}", p.unit, p.source)
-    terminal.console(140).print(table)
+    terminal.show(table, terminal.console())

@@ -18,10 +18,10 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from orchestrator import terminal
+from orchestrator.analysis.precision import run_warning
 from orchestrator.cli.options import number
 from orchestrator.errors import UserError
 from orchestrator.plan import load_parts, run_from
@@ -95,6 +95,9 @@ def run(
     )
 
     result = simulate(spec, check=check)
+    short = run_warning(result.metrics["iterations"], spec.duration_ms)
+    if short:
+        print(f"orch: warning: {short}", file=sys.stderr)
     band = None if fitted is None else member_band(parts, fitted, overrides, fields, result, check)
     if out is not None:
         try:
@@ -143,17 +146,21 @@ def to_json(result: RunResult) -> dict:
             "locks": [{k: clean(v) for k, v in row.items()} for row in result.locks]}
 
 
+def walkers(where: str) -> str:
+    """Where a run's walker threads ran, in words (the runs column says none, free or shared)."""
+    return {"none": "no walker threads", "free": "walkers on CPUs no copy uses",
+            "shared": "walkers share CPUs with copies"}.get(where, f"walkers: {where}")
+
+
 def print_summary(result: RunResult) -> None:
     spec, m = result.spec, result.metrics
-    console = terminal.console(132)
+    console = terminal.console()
     console.print(Text.assemble((spec.strategy.display, "bold"),
                                 f" x {spec.workload.name} on {spec.topology.name}: "
                                 f"{spec.copies} copies ({spec.placement}), seed {spec.seed}, "
                                 f"{spec.duration_ms:g} ms measured after {spec.warmup_ms:g} ms warm-up   "
                                 f"run {result.run_id}"), highlight=False)
-    summary = Table(title="Results", title_justify="left", show_header=False)
-    summary.add_column("metric")
-    summary.add_column("value", justify="right")
+    summary = terminal.Grid("Results", ("metric", "value"), numbers={"value"}, header=False)
     rows = [
         ("throughput (steady state)", f"{m['steady_throughput_per_s']:,.0f} iterations/s "
                                       f"({m['iterations']:,} iterations, {m['throughput_per_s']:,.0f}/s overall)"),
@@ -161,12 +168,15 @@ def print_summary(result: RunResult) -> None:
                                       f"{ns(m['response_p99_ns'])}"),
         ("response write / read", f"{ns(m['response_write_mean_ns'])} / {ns(m['response_read_mean_ns'])}"),
         ("lock wait mean (all acquisitions)", ns(m["wait_mean_ns"])),
-        ("rmap walks, p50 / p99", f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"
-                                  f" ({m['walks_contended']:,} gave up contended; walkers on {m['walker_cpus']} CPUs)"),
+        ("rmap walks, p50 / p99", f"none ({walkers(m['walker_cpus'])})" if not m["walks"] + m["walks_contended"]
+                                  else f"{m['walks']:,}, {ns(m['walk_p50_ns'])} / {ns(m['walk_p99_ns'])}"
+                                  f" ({m['walks_contended']:,} gave up contended; {walkers(m['walker_cpus'])})"),
         ("CPU time: work / spin / sleep / idle", f"{m['cpu_work_share']:.1%} / {m['cpu_spin_share']:.1%} / "
                                                  f"{m['cpu_sleep_share']:.1%} / {m['cpu_idle_share']:.1%}"),
         ("cache-line transfers local / remote", f"{m['transfers_local']:,} / {m['transfers_remote']:,} "
-                                                f"({m['remote_share']:.1%} remote)"),
+                                                f"({m['remote_share']:.1%} remote)")
+        if len(spec.topology.nodes) > 1 else ("cache-line transfers", f"{m['transfers_local']:,} (one NUMA node: "
+                                                                      "all local)"),
         ("memory per inode", f"{m['memory_per_inode_bytes']} B ({m['memory_per_million_inodes_mib']:.1f} MiB "
                              "per million inodes)"),
         ("fairness (Jain, per CPU)", f"{m['fairness_jain']:.3f}"),
@@ -175,12 +185,11 @@ def print_summary(result: RunResult) -> None:
     ]
     for row in rows:
         summary.add_row(*row)
-    console.print(summary)
+    terminal.show(summary, console)
     if result.locks:
-        table = Table(title="lock_stat (after warm-up)", title_justify="left")
-        for col in ("class", "mode", "caller", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
-                    "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces"):
-            table.add_column(col, justify="left" if col in ("class", "mode", "caller") else "right", no_wrap=True)
+        columns = ("class", "mode", "caller", "acq", "con", "con%", "wait avg", "wait p99", "wait max",
+                   "hold avg", "spin", "sleep", "sleeps", "handoffs", "bounces")
+        table = terminal.Grid("lock_stat (after warm-up)", columns, numbers=columns[3:])
         for lock in result.locks:
             share = lock["contentions"] / lock["acquisitions"] if lock["acquisitions"] else 0.0
             table.add_row(lock["lock_class"], lock["mode"], lock["caller"] or "-", f"{lock['acquisitions']:,}",
@@ -189,5 +198,5 @@ def print_summary(result: RunResult) -> None:
                           ns(lock["hold_avg_ns"]), ns(lock["spin_ns"]), ns(lock["sleep_ns"]),
                           f"{lock['sleeps']:,}", f"{lock['handoffs']:,}",
                           f"{lock['acq_bounces'] + lock['con_bounces']:,}")
-        console.print(table)
+        terminal.show(table, console)
     sys.stdout.flush()

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 import typer
 import yaml
-from rich.table import Table
 
 from orchestrator import terminal
 from orchestrator.cli.options import Backend, Layout, number, parse_share
 from orchestrator.errors import UserError, one_line
 from orchestrator.presets import ROOT
 from orchestrator.results.buffer import Bounds
+from orchestrator.results.tables import finite
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import load_yaml_text, parse_yaml, read_spec_text
@@ -94,6 +95,8 @@ def sweep(
                                        help="... or the oldest buffered run finished this long ago"),
     shared_out: bool = typer.Option(False, "--shared-out", help="every Ray node reaches --out (a shared "
                                     "filesystem): tasks write their parts themselves, as they do to s3://"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (what was done and the cells) "
+                                 "instead of the table; progress and notes stay on stderr"),
 ) -> None:
     """Run every point of a sweep; finished runs are kept, so rerunning resumes."""
     from orchestrator.runners import stopping
@@ -120,33 +123,57 @@ def sweep(
                                             target_ci=parse_share(target_ci), max_replications=max_replications,
                                             repair=repair, bounds=Bounds(part_rows, part_mb, part_seconds),
                                             shared_out=shared_out)
-            summarize(spec, outcome, dataset)
+            summarize(spec, outcome, dataset, as_json)
         except KeyboardInterrupt:  # a stop before the first run or after the last
             print("orch: interrupted", file=sys.stderr)
             raise typer.Exit(stopping.exit_code()) from None
     for run_id, error in outcome.failed:
         print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
-    if outcome.interrupted or stopping.received is not None:
+    if interrupted(outcome):
         print(f"orch: interrupted: {outcome.done} finished run(s) kept in {dataset.uri}", file=sys.stderr)
         raise typer.Exit(stopping.exit_code())
     if outcome.failed:
         raise typer.Exit(1)
 
 
-def summarize(spec: SweepSpec, outcome, dataset) -> None:
-    from orchestrator.analysis.compare import sweep_summary
+def interrupted(outcome) -> bool:
+    from orchestrator.runners import stopping
 
-    console = terminal.console(110)
+    return outcome.interrupted or stopping.received is not None
+
+
+def summarize(spec: SweepSpec, outcome, dataset, as_json: bool = False) -> None:
+    from orchestrator.analysis.compare import sweep_summary
+    from orchestrator.analysis.precision import runs_warning
+
+    runs = dataset.runs().to_pylist()
+    rows = sweep_summary(runs, outcome.ids, [s.display for s in spec.strategies])
+    short = runs_warning(r for r in runs if r["run_id"] in outcome.ids and r["status"] == "ok")
+    if short and not interrupted(outcome):  # a stopped sweep says one thing: what it kept
+        print(f"orch: warning: {short}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(sweep_json(spec.name, dataset.uri, outcome, rows), allow_nan=False))
+        return
+    console = terminal.console()
     console.print(f"{spec.name}: {outcome.done} run(s) done now, {outcome.skipped} already in the dataset, "
                   f"{len(outcome.failed)} failed, {outcome.wall_s:.1f} s", highlight=False)
     console.print(f"data: {dataset.uri}  (runs: {dataset.folder('runs')})", highlight=False)
-    rows = sweep_summary(dataset.runs().to_pylist(), outcome.ids, [s.display for s in spec.strategies])
     if rows:
-        table = Table(title="throughput (iterations/s), mean over seeds; ratio to the first strategy, "
-                            "paired by seed (orch report has the CIs)",
-                      title_justify="left")
-        for col in ("topology", "workload", "copies", "strategy", "throughput", "ratio"):
-            table.add_column(col, justify="right" if col in ("copies", "throughput", "ratio") else "left")
+        columns = ("topology", "workload", "copies", "strategy", "throughput", "ratio")
+        table = terminal.Grid("throughput (iterations/s), mean over seeds; ratio to the first strategy, "
+                              "paired by seed (orch report has the CIs)", columns,
+                              numbers={"copies", "throughput", "ratio"})
         for topo, work, copies, strategy, mean, ratio in rows:
             table.add_row(topo, work, str(copies), strategy, f"{mean:,.0f}", "-" if ratio is None else f"{ratio:.2f}")
-        console.print(table)
+        terminal.show(table, console)
+
+
+def sweep_json(name: str, uri: str, outcome, rows: list[tuple]) -> dict:
+    """What --json prints: the sweep's counts, its failures and the table's cells (ratio null for
+    the first strategy, the one the others are compared with)."""
+    return {"sweep": name, "dataset": uri, "done": outcome.done, "skipped": outcome.skipped,
+            "failed": [{"run_id": run_id, "error": one_line(error)} for run_id, error in outcome.failed],
+            "wall_s": round(outcome.wall_s, 3),
+            "cells": [{"topology": topo, "workload": work, "copies": copies, "strategy": strategy,
+                       "throughput": finite(mean), "ratio": finite(ratio)}
+                      for topo, work, copies, strategy, mean, ratio in rows]}

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 from rich.text import Text
 
 from orchestrator import terminal
@@ -53,58 +52,50 @@ def validate(files: list[str] = typer.Argument(..., help="topology YAML files or
             print(error_line(str(exc)), file=sys.stderr)
             bad += 1
             continue
-        print(f"ok {ref}: {topo.name}, {len(topo.nodes)} nodes, {topo.cpu_count} CPUs")
+        print(f"ok {ref}: {topo.name}, {terminal.plural(len(topo.nodes), 'node')}, "
+              f"{terminal.plural(topo.cpu_count, 'CPU')}")
     if bad:
         raise typer.Exit(2)
+
+
+def node_matrix(title: str, rows) -> terminal.Grid:
+    """A node x node matrix, a row per node."""
+    columns = ("node", *(str(n) for n in range(len(rows))))
+    grid = terminal.Grid(title, columns, numbers=columns)
+    for n, row in enumerate(rows):
+        grid.add_row(str(n), *(str(v) for v in row))
+    return grid
 
 
 @app.command()
 def show(file: str = typer.Argument(..., help="topology YAML file or preset name")) -> None:
     """Print nodes, CPUs, distance matrix and latency tiers as tables."""
     topo = load_topology(file)
-    console = terminal.console(110)
+    console = terminal.console()
     h = topo.hierarchy
     sockets = topo.socket_of_node()
-    facts = [f"{len(topo.nodes)} nodes", f"{topo.cpu_count} CPUs"]
+    facts = [terminal.plural(len(topo.nodes), "node"), terminal.plural(topo.cpu_count, "CPU")]
     if h and h.sockets:
-        facts.append(f"{len(h.sockets)} sockets")
+        facts.append(terminal.plural(len(h.sockets), "socket"))
     if h and h.smt_siblings:
-        facts.append(f"{len(h.smt_siblings)} SMT cores")
+        facts.append(terminal.plural(len(h.smt_siblings), "SMT core"))
     if h and h.l3_groups:
-        facts.append(f"{len(h.l3_groups)} L3 groups")
+        facts.append(terminal.plural(len(h.l3_groups), "L3 group"))
     facts.append("home-node effect" if topo.home_node_effect else "no home-node effect")
     console.print(Text.assemble((topo.name, "bold"), f": {topo.description}"))
     console.print(", ".join(facts))
 
-    nodes = Table(title="Nodes", title_justify="left")
-    for col in ("node", "socket", "CPUs", "count"):
-        nodes.add_column(col, justify="right" if col != "CPUs" else "left")
+    nodes = terminal.Grid("Nodes", ("node", "socket", "CPUs", "count"), numbers={"node", "socket", "count"})
     for n, node in enumerate(topo.nodes):
         nodes.add_row(str(n), str(sockets[n]), topo.summary_cpus(n), str(len(node.cpus)))
-    console.print(nodes)
-
-    dist = Table(title="SLIT distance", title_justify="left")
-    dist.add_column("node", justify="right")
-    for n in range(len(topo.nodes)):
-        dist.add_column(str(n), justify="right")
-    for n, row in enumerate(topo.distance):
-        dist.add_row(str(n), *(str(v) for v in row))
-    console.print(dist)
-
-    tiers = Table(title="Cache-line transfer latency", title_justify="left")
-    for col in ("tier", "ns", "applies to"):
-        tiers.add_column(col, justify="right" if col == "ns" else "left")
+    terminal.show(nodes, console)
+    terminal.show(node_matrix("SLIT distance", topo.distance), console)
+    tiers = terminal.Grid("Cache-line transfer latency", ("tier", "ns", "applies to"), numbers={"ns"})
     for tier, ns, where in topo.tiers():
         tiers.add_row(tier, "-" if ns < 0 else str(ns), where)
-    console.print(tiers)
+    terminal.show(tiers, console)
     if topo.latency_matrix_ns is not None:
-        matrix = Table(title="Latency matrix (ns)", title_justify="left")
-        matrix.add_column("node", justify="right")
-        for n in range(len(topo.nodes)):
-            matrix.add_column(str(n), justify="right")
-        for n, row in enumerate(topo.latency_matrix_ns):
-            matrix.add_row(str(n), *(str(v) for v in row))
-        console.print(matrix)
+        terminal.show(node_matrix("Latency matrix (ns)", topo.latency_matrix_ns), console)
     for source in topo.sources:
         console.print(f"source: {source}", highlight=False)
 

@@ -166,4 +166,4 @@ def show(made, out: Path | None) -> None:
     unknown = [p.name for p in made.parameters if not p.identified]
     if unknown:
         console.print(f"not identified by this curve: {', '.join(unknown)} (the ensemble carries their spread; "
-                      "docs/calibration.md)", highlight=False)
+                      "orch docs calibration)", highlight=False)

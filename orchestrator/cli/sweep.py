@@ -12,18 +12,20 @@ from rich.table import Table
 from orchestrator import terminal
 from orchestrator.cli.options import Backend, Layout, parse_share
 from orchestrator.errors import UserError, one_line
-from orchestrator.presets import ROOT
+from orchestrator.presets import study_names, sweep_spec
 from orchestrator.results.buffer import Bounds
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import load_yaml_text, parse_yaml, read_spec_text
 
-DEFAULT_SPEC = ROOT / "reports" / "quick" / "sweep.yaml"
+DEFAULT_STUDY = "quick"
+STUDY_OR_FILE = f"a shipped study by name ({', '.join(study_names())}) or a sweep YAML"
 
 
-def load_sweep(path: str) -> tuple[SweepSpec, str]:
-    """The sweep spec from a file or stdin (-), and its text; its file references are made
-    relative to the spec's folder (stdin: the working directory)."""
+def load_sweep(ref: str) -> tuple[SweepSpec, str]:
+    """The sweep spec from a file, a shipped study's name or stdin (-), and its text; its file
+    references are made relative to the spec's folder (stdin: the working directory)."""
+    path = sweep_spec(ref)
     source = "<stdin>" if path == "-" else path
     text = read_spec_text(path)
     spec = validate(SweepSpec, parse_yaml(text, source), source)
@@ -63,8 +65,8 @@ def with_flags(spec: SweepSpec, source: str, settings: list[str], axes: list[str
 
 
 def sweep(
-    spec_file: str = typer.Argument(str(DEFAULT_SPEC), metavar="[SPEC]",
-                                    help="sweep YAML, or - for stdin (default: reports/quick/sweep.yaml)"),
+    spec_file: str = typer.Argument(DEFAULT_STUDY, metavar="[SPEC]", show_default=False,
+                                    help=f"{STUDY_OR_FILE}, or - for stdin (default: {DEFAULT_STUDY})"),
     backend: Backend = typer.Option(Backend.ray, "--backend", help="ray (embedded or --address) or local"),
     address: str | None = typer.Option(None, "--address", envvar="RAY_ADDRESS", show_envvar=False,
                                          help="an existing Ray cluster, HEAD:6379 or auto (default: $RAY_ADDRESS)"),

@@ -102,7 +102,7 @@ class Topology(Spec):
     costs_ns: Costs = Field(default_factory=Costs)
     home_node_effect: bool = Field(
         False, description="AMD: a transfer between two CPUs both away from the line's home "
-                           "node costs max(t(A,B), t(A,home), t(B,home)) (docs/sources.md)")
+                           "node costs max(t(A,B), t(A,home), t(B,home)) (orch docs sources)")
 
     @model_validator(mode="before")
     @classmethod

@@ -33,6 +33,9 @@ class Jobs:
         from ray.exceptions import AuthenticationError
         from ray.job_submission import JobSubmissionClient
 
+        if not address.startswith(("http://", "https://")):
+            raise UserError(address, "--address", "wants the dashboard URL http://HOST:8265 of a Ray head, not a GCS "
+                                                  "address (that is for orch sweep --address)")
         self.address = address
         for handler in logging.getLogger("ray").handlers:  # every Ray message passes here: keep its
             handler.setLevel(logging.WARNING)               # notes on packing and uploading quiet

@@ -48,7 +48,7 @@ class Latency(Spec):
 
 
 class Costs(Spec):
-    """Fixed CPU and scheduler costs of the machine, in nanoseconds (docs/sources.md)."""
+    """Fixed CPU and scheduler costs of the machine, in nanoseconds (orch docs sources)."""
 
     lock_op: NonNegativeInt = Field(
         10, description="uncontended lock or unlock, no line transfer ('down_write + up_write ~ 10-20 ns')",

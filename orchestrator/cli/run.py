@@ -89,10 +89,12 @@ def run(
         warning = fitted.warning(profile, shape_digest(spec.topology.model_dump(mode="json")))
         if warning:
             print(f"orch: warning: {warning}", file=sys.stderr)
+    from orchestrator.sim.cache import say_if_compiling
     from orchestrator.simulate import (
         simulate,  # the engine and its compiler: only for a run
     )
 
+    say_if_compiling()
     result = simulate(spec, check=check)
     band = None if fitted is None else member_band(parts, fitted, overrides, fields, result, check)
     if out is not None:

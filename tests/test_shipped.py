@@ -120,3 +120,11 @@ def test_messages_cite_orch_docs_not_a_file_a_wheel_lacks():
              for s in texts for name in re.findall(r"orch docs (\w+)", s)}
     assert {"cluster", "sources", "calibration"} <= cited and cited <= set(doc_pages())
     assert string_constants.__doc__ not in string_constants(Path(__file__))  # the check skips docstrings
+
+
+def test_pages_point_at_each_other_as_orch_docs_names():
+    """A page read with orch docs has no docs/ folder beside it: it names the others by page."""
+    for path in REPO.glob("docs/*.md"):
+        text = path.read_text()
+        assert not re.search(r"`docs/\w+\.md`", text), path.name
+        assert set(re.findall(r"`orch docs (\w+)`", text)) <= set(doc_pages()), path.name

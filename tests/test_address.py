@@ -13,7 +13,7 @@ import grpc
 import pytest
 import yaml
 
-from orchestrator.runners.ray_cluster import forget_ray_address
+from orchestrator.runners.ray_cluster import RAY_JOB_DRIVER, forget_ray_address
 
 COMMANDS = [["sweep", "quick"], ["measure", "spawn", "--copies", "1"],
             ["calibrate", "curve.csv", "-t", "ideal", "-w", "execl", "--backend", "ray"]]
@@ -112,7 +112,7 @@ def test_a_sweep_ignores_ray_address(orch, tmp_path, monkeypatch):
 
 def test_ray_address_is_cleared_before_ray_reads_it_and_said_once(monkeypatch, capsys):
     monkeypatch.setenv("RAY_ADDRESS", "http://head:8265")
-    monkeypatch.delenv("RAY_JOB_ID", raising=False)
+    monkeypatch.delenv(RAY_JOB_DRIVER, raising=False)
     forget_ray_address()
     forget_ray_address()
     err = capsys.readouterr().err
@@ -122,6 +122,6 @@ def test_ray_address_is_cleared_before_ray_reads_it_and_said_once(monkeypatch, c
 
 def test_inside_a_submitted_job_ray_address_is_rays_own(monkeypatch, capsys):
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")  # Ray's job supervisor sets both
-    monkeypatch.setenv("RAY_JOB_ID", "02000000")
+    monkeypatch.setenv(RAY_JOB_DRIVER, "{}")
     forget_ray_address()
     assert os.environ["RAY_ADDRESS"] == "10.0.0.5:6379" and capsys.readouterr().err == ""

@@ -34,7 +34,8 @@ def _stay_on_loopback(address: str | None) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
-REPLY_TIMEOUT_S = 5
+REPLY_TIMEOUT_S = 10  # a busy head still answers in well under this
+RAY_JOB_DRIVER = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # what Ray's job supervisor sets for a job's driver, with RAY_ADDRESS
 GCS_WANTED = "wants the GCS address HOST:PORT of a Ray head (port 6379 by default)"
 
 
@@ -81,8 +82,8 @@ def _ask_gcs(address: str) -> None:
 def forget_ray_address() -> None:
     """$RAY_ADDRESS is the dashboard URL of orch submit and orch jobs; the commands that run Ray
     here (sweep, measure, calibrate) take a cluster from --address only, and ray.init would read
-    the variable itself. Inside a submitted job Ray sets it, to the job's own cluster: kept."""
-    if os.environ.get("RAY_JOB_ID"):
+    the variable itself. A submitted job's driver gets it from Ray, with the job's config: kept."""
+    if RAY_JOB_DRIVER in os.environ:
         return
     value = os.environ.pop("RAY_ADDRESS", None)
     if value:

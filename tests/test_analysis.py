@@ -1,4 +1,4 @@
-"""Statistics against scipy, the report end to end, the docs' examples, a real browser."""
+"""Statistics against scipy, the report end to end, a real browser (the docs' recipes: test_recipes.py)."""
 
 from __future__ import annotations
 
@@ -156,14 +156,6 @@ def _other_schema(root: Path) -> Path:
 def test_unknown_baseline(orch, dataset, tmp_path):
     result = orch("report", dataset, "--baseline", "nope", "--out", tmp_path / "r")
     assert result.code == 2 and "--baseline: no runs of strategy 'nope'" in result.err
-
-
-def test_docs_examples_run(dataset):
-    text = (REPO / "docs" / "analysis.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) >= 4
-    for block in blocks:
-        exec(compile(block, "docs/analysis.md", "exec"), {"DATASET": str(dataset)})
 
 
 # ---- a real browser ------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_flags_take_no_value(orch):
     assert result.code == 2 and "does not take a value" in result.err and "Traceback" not in result.err
 
 
-@pytest.mark.parametrize("command", [["sweep", "reports/quick/sweep.yaml"], ["measure", "spawn", "--copies", "1"],
+@pytest.mark.parametrize("command", [["sweep", "quick"], ["measure", "spawn", "--copies", "1"],
                                      ["calibrate", "curve.csv", "-t", "ideal", "-w", "execl", "--backend", "ray"]])
 def test_an_absent_ray_head_is_one_line_in_seconds(orch, tmp_path, monkeypatch, command):
     monkeypatch.chdir(REPO)

@@ -104,7 +104,6 @@ def test_stop_on_the_local_backend(tmp_path, signum):
 def test_stop_on_a_cluster_leaves_it_running(tmp_path, head):
     """On a cluster (--address), our job ends and its tasks with it: the workers that ran
     them carry the mark (orch passes ORCH_* variables to its workers); the cluster stays."""
-    env = {**head.env, "RAY_ADDRESS": head.address}
-    code, err, out, mark = stop_sweep(tmp_path, signal.SIGINT, env=env)
+    code, err, out, mark = stop_sweep(tmp_path, signal.SIGINT, "--address", head.address, env=head.env)
     assert_clean_stop(code, err, out, mark, signal.SIGINT)
     assert all(proc.poll() is None for proc in head.procs)

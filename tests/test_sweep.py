@@ -68,7 +68,7 @@ def test_local_embedded_and_cluster_give_identical_rows(orch, tmp_path, head):
     spec = write_spec(tmp_path)
     assert orch("sweep", spec, "--backend", "local", "--out", tmp_path / "local").code == 0
     assert orch("sweep", spec, "--out", tmp_path / "embedded").code == 0
-    cluster = orch_process("sweep", spec, "--out", tmp_path / "cluster", env={**head.env, "RAY_ADDRESS": head.address})
+    cluster = orch_process("sweep", spec, "--out", tmp_path / "cluster", "--address", head.address, env=head.env)
     assert cluster.returncode == 0, cluster.stderr
     local = runs(tmp_path / "local")
     assert {r["run_id"] for r in local} == expected_ids(spec) and all(r["status"] == "ok" for r in local)

@@ -13,6 +13,7 @@ from orchestrator.cli import (
     calibrate,
     catalog,
     compact,
+    docs,
     jobs,
     measure,
     params,
@@ -65,6 +66,7 @@ app.command("schema")(schema.schema)
 app.command("params")(params.params)
 app.command("measure")(measure.measure)
 app.command("calibrate")(calibrate.calibrate)
+app.command("docs")(docs.docs)
 
 
 def fail(message: str, code: int = 2) -> int:

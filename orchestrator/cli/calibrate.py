@@ -41,7 +41,8 @@ def calibrate(
     workers: int = typer.Option(2, "--workers", min=1, max=256, help="runs in parallel"),
     backend: Backend = typer.Option(Backend.local, "--backend", help="local (worker processes) or ray (tasks on "
                                     "a Ray instance started for the fit, or the cluster at --address)"),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster for the evaluations (--backend ray)"),
+    address: str | None = typer.Option(None, "--address", help="a Ray cluster's GCS, HEAD:6379, for the "
+                                         "evaluations (--backend ray)"),
     noise: float | None = typer.Option(None, "--noise", parser=number(0.001, 1.0), help="RMS log spread of one "
                                        "measured point (0.05 = 5%); default: from the curve's repeats, else 0.05"),
     out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
@@ -179,4 +180,4 @@ def show(made, out: Path | None) -> None:
     unknown = [p.name for p in made.parameters if not p.identified]
     if unknown:
         console.print(f"not identified by this curve: {', '.join(unknown)} (the ensemble carries their spread; "
-                      "docs/calibration.md)", highlight=False)
+                      "orch docs calibration)", highlight=False)

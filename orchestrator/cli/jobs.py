@@ -15,7 +15,7 @@ import typer
 
 from orchestrator.cli.catalog import table
 from orchestrator.cli.options import Layout
-from orchestrator.cli.sweep import load_sweep
+from orchestrator.cli.sweep import STUDY_OR_FILE, load_sweep
 from orchestrator.errors import UserError
 from orchestrator.plan import expand_sweep
 from orchestrator.runners.bundle import SPEC
@@ -36,7 +36,7 @@ def _is_remote_safe(output: str) -> bool:
 
 
 def submit(
-    spec_file: str = typer.Argument(..., metavar="SPEC", help="sweep YAML"),
+    spec_file: str = typer.Argument(..., metavar="SPEC", help=STUDY_OR_FILE),
     address: str = ADDRESS,
     out: str | None = typer.Option(None, "--out", help="dataset URI or absolute path on the cluster"),
     workers: int = typer.Option(2, "--workers", min=1, help="runs in flight at once"),

@@ -43,8 +43,8 @@ def measure(
     out: str | None = typer.Option(None, "--out", help="dataset to add the rows to (table=runs/sweep=measured)"),
     pin: bool = typer.Option(False, "--pin", help="pin each copy to one CPU, spread over the NUMA nodes "
                                                  "(default: unpinned, as UnixBench runs them)"),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster: measure on every node, each on "
-                                       "its own machine, into one dataset"),
+    address: str | None = typer.Option(None, "--address", help="a Ray cluster's GCS, HEAD:6379: measure on "
+                                       "every node, each on its own machine, into one dataset"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
 ) -> None:
     """Measure the real benchmark on this host (or every node of a Ray cluster): throughput per

@@ -90,10 +90,12 @@ def run(
         warning = fitted.warning(profile, shape_digest(spec.topology.model_dump(mode="json")))
         if warning:
             print(f"orch: warning: {warning}", file=sys.stderr)
+    from orchestrator.sim.cache import say_if_compiling
     from orchestrator.simulate import (
         simulate,  # the engine and its compiler: only for a run
     )
 
+    say_if_compiling()
     result = simulate(spec, check=check)
     short = run_warning(result.metrics["iterations"], spec.duration_ms)
     if short:

@@ -12,19 +12,21 @@ import yaml
 from orchestrator import terminal
 from orchestrator.cli.options import Backend, Layout, number, parse_share
 from orchestrator.errors import UserError, one_line
-from orchestrator.presets import ROOT
+from orchestrator.presets import study_names, sweep_spec
 from orchestrator.results.buffer import Bounds
 from orchestrator.results.tables import finite
 from orchestrator.spec import SweepSpec, validate
 from orchestrator.spec.base import MAX_REPLICATIONS
 from orchestrator.spec.loader import load_yaml_text, parse_yaml, read_spec_text
 
-DEFAULT_SPEC = ROOT / "reports" / "quick" / "sweep.yaml"
+DEFAULT_STUDY = "quick"
+STUDY_OR_FILE = f"a shipped study by name ({', '.join(study_names())}) or a sweep YAML"
 
 
-def load_sweep(path: str) -> tuple[SweepSpec, str]:
-    """The sweep spec from a file or stdin (-), and its text; its file references are made
-    relative to the spec's folder (stdin: the working directory)."""
+def load_sweep(ref: str) -> tuple[SweepSpec, str]:
+    """The sweep spec from a file, a shipped study's name or stdin (-), and its text; its file
+    references are made relative to the spec's folder (stdin: the working directory)."""
+    path = sweep_spec(ref)
     source = "<stdin>" if path == "-" else path
     text = read_spec_text(path)
     spec = validate(SweepSpec, parse_yaml(text, source), source)
@@ -64,11 +66,12 @@ def with_flags(spec: SweepSpec, source: str, settings: list[str], axes: list[str
 
 
 def sweep(
-    spec_file: str = typer.Argument(str(DEFAULT_SPEC), metavar="[SPEC]",
-                                    help="sweep YAML, or - for stdin (default: reports/quick/sweep.yaml)"),
+    spec_file: str = typer.Argument(DEFAULT_STUDY, metavar="[SPEC]", show_default=False,
+                                    help=f"{STUDY_OR_FILE}, or - for stdin (default: {DEFAULT_STUDY})"),
     backend: Backend = typer.Option(Backend.ray, "--backend", help="ray (embedded or --address) or local"),
-    address: str | None = typer.Option(None, "--address", envvar="RAY_ADDRESS", show_envvar=False,
-                                         help="an existing Ray cluster, HEAD:6379 or auto (default: $RAY_ADDRESS)"),
+    address: str | None = typer.Option(None, "--address",
+                                         help="an existing Ray cluster's GCS, HEAD:6379, or auto "
+                                              "($RAY_ADDRESS is ignored: it is orch submit's)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="runs in parallel: embedded Ray's CPUs "
                                        "(default 2), or local worker processes (default 1: in orch's own process)"),
     layout: Layout = typer.Option(Layout.task, "--layout", help="task: one Ray task per run; actors: "
@@ -110,12 +113,12 @@ def sweep(
     source = "<stdin>" if spec_file == "-" else spec_file
     spec = with_flags(spec, source, settings, axes)
     if backend == Backend.local and (address or layout == Layout.actors):
-        raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",
+        raise typer.BadParameter("--address and --layout actors need --backend ray",
                                 param_hint="--backend")
     if address not in (None, "auto") and not os.environ.get("RAY_JOB_ID"):
-        from orchestrator.runners.ray_cluster import check_reachable
+        from orchestrator.runners.ray_cluster import check_head
 
-        check_reachable(address)  # before the progress bar: an absent head is one line
+        check_head(address)  # before the progress bar: an absent head is one line
     with stopping.handling():  # SIGINT, SIGTERM: finished runs kept, exit 130 or 143
         try:
             outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address,

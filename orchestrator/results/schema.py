@@ -2,12 +2,13 @@
 
 Datasets are hive-partitioned as ROOT/table=NAME/sweep=SWEEP/part-BATCH.parquet, one part per
 table for each batch of runs written together (many runs: a sweep buffers them, see
-docs/analysis.md for the commit rule); the partition keys `table` and `sweep` are not stored in
+`orch docs analysis` for the commit rule); the partition keys `table` and `sweep` are not stored in
 the files (readers get them from the path). The `runs` table is the commit record: a row of
 another table counts only if its `run_id` is in `runs`, so join on `runs`. Each file's metadata
 holds the sweep spec (`orch.sweep_spec`) and what wrote it (`orch.provenance`: orch version, git
 commit, model version, host, Python, UTC time).
-`docs/schema.md` is generated from these lists (`orch schema data`); a test keeps it in step.
+This page (`orch docs schema`) is generated from these lists (`orch schema data`); a test keeps it in
+step.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Its driver runs on the cluster, in a working directory holding the spec and the files it names,
 with orch and its plugins installed from the wheels that runners/bundle.py packs. A cluster with
-token authentication wants both RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (docs/cluster.md).
+token authentication wants both RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (orch docs cluster).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ class Jobs:
         from ray.exceptions import AuthenticationError
         from ray.job_submission import JobSubmissionClient
 
+        if not address.startswith(("http://", "https://")):
+            raise UserError(address, "--address", "wants the dashboard URL http://HOST:8265 of a Ray head, not a GCS "
+                                                  "address (that is for orch sweep --address)")
         self.address = address
         for handler in logging.getLogger("ray").handlers:  # every Ray message passes here: keep its
             handler.setLevel(logging.WARNING)               # notes on packing and uploading quiet
@@ -43,7 +46,7 @@ class Jobs:
                 self.client = JobSubmissionClient(address)
         except AuthenticationError as exc:  # its str() is a page of advice; ours is the one line that fits
             raise UserError(address, "--address", f"{one_line(exc.message)}: export RAY_AUTH_MODE=token and "
-                                                  "RAY_AUTH_TOKEN (see docs/cluster.md)") from None
+                                                  "RAY_AUTH_TOKEN (orch docs cluster)") from None
         except Exception as exc:  # ConnectionError, bad URLs: all the user's to fix
             raise UserError(address, "--address", f"cannot reach the Ray Jobs API: {one_line(str(exc))}") from None
 

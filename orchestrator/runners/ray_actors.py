@@ -124,7 +124,7 @@ def _check_resources(spec: RunSpec) -> None:
     missing = sorted(needed - set(ray.cluster_resources()))
     if missing:
         raise UserError("--layout actors", "resources", f"the cluster declares no {', '.join(missing)}: start "
-                        "its nodes with e.g. ray start --resources='{\"vnode_0\": 1000}' (docs/cluster.md)")
+                        "its nodes with e.g. ray start --resources='{\"vnode_0\": 1000}' (orch docs cluster)")
 
 
 class Crew:

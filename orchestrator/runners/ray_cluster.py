@@ -34,16 +34,61 @@ def _stay_on_loopback(address: str | None) -> None:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
-def check_reachable(address: str) -> None:
-    """A head that is not there fails in seconds with its cause, not after Ray's own minutes of
-    retrying to reach its GCS."""
+REPLY_TIMEOUT_S = 10  # a busy head still answers in well under this
+RAY_JOB_DRIVER = "RAY_JOB_CONFIG_JSON_ENV_VAR"  # what Ray's job supervisor sets for a job's driver, with RAY_ADDRESS
+GCS_WANTED = "wants the GCS address HOST:PORT of a Ray head (port 6379 by default)"
+
+
+def check_head(address: str) -> None:
+    """`address` is a Ray head's GCS, answering: fail in seconds with the cause, not after Ray's
+    own minutes of retrying (with C++ warnings) against an absent head or another server."""
+    if "://" in address.removeprefix("ray://"):
+        raise UserError(address, "--address", f"{GCS_WANTED}, not the dashboard URL (that is for orch submit)")
     host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()
     except ValueError:
-        raise UserError(address, "--address", "expected HOST:PORT of a Ray head (e.g. 10.0.0.5:6379)") from None
+        raise UserError(address, "--address", f"{GCS_WANTED}, e.g. 10.0.0.5:6379") from None
     except OSError as exc:
         raise UserError(address, "--address", f"cannot reach a Ray head there: {exc.strerror or exc}") from None
+    if not address.startswith("ray://") and os.environ.get("RAY_USE_TLS", "0").lower() in ("0", "false", ""):
+        _ask_gcs(address)
+
+
+def _ask_gcs(address: str) -> None:
+    """One call a GCS serves (with a token or without: it answers either way), to tell a GCS from
+    the dashboard, Ray's client server or any other listener."""
+    import grpc  # a dependency of Ray's
+
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary("/ray.rpc.NodeInfoGcsService/CheckAlive",
+                                   request_serializer=bytes, response_deserializer=bytes)
+        try:
+            call(b"", timeout=REPLY_TIMEOUT_S)  # an empty message is a valid request
+            return
+        except grpc.RpcError as exc:
+            code = exc.code()  # a failed call is also a grpc.Call
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        if os.environ.get("RAY_AUTH_MODE") == "token":
+            return  # ours carried no token; Ray's will
+        raise UserError(address, "--address", "the cluster wants a token: export RAY_AUTH_MODE=token and "
+                                              "RAY_AUTH_TOKEN (orch docs cluster)")
+    what = {grpc.StatusCode.UNIMPLEMENTED: "a gRPC server other than a GCS (Ray's client server?)",
+            grpc.StatusCode.UNAVAILABLE: "a server that does not speak gRPC (the dashboard?)"}
+    raise UserError(address, "--address", f"{what.get(code, 'something that is not a Ray head')} listens there: "
+                                          f"{GCS_WANTED}")
+
+
+def forget_ray_address() -> None:
+    """$RAY_ADDRESS is the dashboard URL of orch submit and orch jobs; the commands that run Ray
+    here (sweep, measure, calibrate) take a cluster from --address only, and ray.init would read
+    the variable itself. A submitted job's driver gets it from Ray, with the job's config: kept."""
+    if RAY_JOB_DRIVER in os.environ:
+        return
+    value = os.environ.pop("RAY_ADDRESS", None)
+    if value:
+        print(f"orch: ignoring $RAY_ADDRESS={value}: it is for orch submit and orch jobs; "
+              "this command joins a cluster only with --address", file=sys.stderr)
 
 
 @contextmanager
@@ -52,6 +97,7 @@ def ray_session(address: str | None, workers: int | None, nodes: int) -> Iterato
     Leaving (at the end, on an error or on a stop signal, see runners/stopping.py) ends our
     job, and with it Ray kills its tasks and actors; a Ray we started is shut down, and any
     process of it still alive is killed."""
+    forget_ray_address()
     _stay_on_loopback(address)
     import ray
 
@@ -165,7 +211,7 @@ def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, 
         elif address == "auto" or os.environ.get("RAY_JOB_ID"):
             ray.init(address=address, log_to_driver=False, configure_logging=False)  # inside a job
         else:  # the cluster's workers get orch (and plugins) from us: see runners/bundle.py
-            check_reachable(address)
+            check_head(address)
             with tempfile.TemporaryDirectory() as folder:  # uploaded by ray.init
                 ray.init(address=address, log_to_driver=False, configure_logging=False,
                          runtime_env={**runtime_env(Path(folder)), **({"env_vars": env} if env else {})})

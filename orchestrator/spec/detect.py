@@ -100,7 +100,7 @@ def detect(sys_root: Path = Path("/sys"), notes: list[str] | None = None) -> Top
         hierarchy["l3_groups"] = l3
     if smt:
         hierarchy["smt_siblings"] = smt
-    notes.append("latencies are the default tiers of docs/sources.md, not measured here: edit latency_ns")
+    notes.append("latencies are the default tiers of orch docs sources, not measured here: edit latency_ns")
     spec = {
         "name": "detected-" + re.sub(r"[^A-Za-z0-9_.-]", "-", socketlib.gethostname() or "host"),
         "description": f"Detected from {sys_root} with orch topology detect",

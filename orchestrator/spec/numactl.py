@@ -84,7 +84,7 @@ def parse_numactl(text: str, source: str, name: str = "imported",
     smt_note = (f"SMT siblings assumed from --threads-per-core {threads_per_core} (Linux x86 numbering)"
                 if smt else "no SMT siblings (numactl output has none: see --threads-per-core)")
     notes.append(f"no socket or L3 data in numactl output; {smt_note}; latencies are the default tiers "
-                 "of docs/sources.md (SLIT <= 16 taken as same socket): edit latency_ns")
+                 "of orch docs sources (SLIT <= 16 taken as same socket): edit latency_ns")
     spec: dict[str, Any] = {
         "name": name,
         "description": f"Imported from numactl --hardware output ({source})",

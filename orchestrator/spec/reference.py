@@ -111,7 +111,9 @@ def sweep_page() -> str:
         "# Sweep specs", "",
         "A sweep is the cross product of its topologies, strategies, workloads, copy counts and seeds;",
         "`orch sweep SPEC` runs every point once and keeps what is done (rerunning resumes).",
-        "`reports/quick/sweep.yaml` and `reports/i_mmap-split/sweep.yaml` are examples.",
+        "SPEC is a file, or a shipped study by name: `orch sweep quick` runs `reports/quick/sweep.yaml`,",
+        "`orch sweep i_mmap-split` the study the report in `reports/i_mmap-split/` came from",
+        "(`orch sweep -h` lists them); their specs are examples.",
         "Generated from the code (`python -m orchestrator.spec.reference`); a test keeps it current.",
         LIMITS, "",
         "File references (topologies, workload files, profile) are relative to the spec's folder;",
@@ -125,7 +127,7 @@ def sweep_page() -> str:
         "## Fields", "", *_table(rows(SweepSpec, "")),
         "## A strategy entry (`strategies: [...]`)", "", *_table(rows(StrategySpec, "")),
         "## A workload entry (`workloads: [...]`)", "", *_table(rows(WorkloadRef, "")),
-        "## The uncertainty block (`uncertainty:`)", "", "docs/calibration.md says what the designs and their "
+        "## The uncertainty block (`uncertainty:`)", "", "`orch docs calibration` says what the designs and their "
         "sensitivity analyses (SALib) report.", "", *_table(rows(Uncertainty, ""))])
 
 

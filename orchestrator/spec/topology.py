@@ -48,7 +48,7 @@ class Latency(Spec):
 
 
 class Costs(Spec):
-    """Fixed CPU and scheduler costs of the machine, in nanoseconds (docs/sources.md)."""
+    """Fixed CPU and scheduler costs of the machine, in nanoseconds (orch docs sources)."""
 
     lock_op: NonNegativeInt = Field(
         10, description="uncontended lock or unlock, no line transfer ('down_write + up_write ~ 10-20 ns')",
@@ -102,7 +102,7 @@ class Topology(Spec):
     costs_ns: Costs = Field(default_factory=Costs)
     home_node_effect: bool = Field(
         False, description="AMD: a transfer between two CPUs both away from the line's home "
-                           "node costs max(t(A,B), t(A,home), t(B,home)) (docs/sources.md)")
+                           "node costs max(t(A,B), t(A,home), t(B,home)) (orch docs sources)")
 
     @model_validator(mode="before")
     @classmethod

@@ -63,7 +63,7 @@ class MappedFile(Spec):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.+-]+$")
     segments_pages: list[PositiveInt] = Field(
-        min_length=1, description="PT_LOAD segments in file order, e.g. r--, r-x, r--, rw- (docs/sources.md, exec)")
+        min_length=1, description="PT_LOAD segments in file order, e.g. r--, r-x, r--, rw- (orch docs sources, exec)")
     protections: list[Protection] | None = Field(
         None, description="each segment's protection; default r, rx, r, rw (usual_protections): a mapping "
                           "merges into a neighbour of the same protection")
@@ -236,7 +236,7 @@ def files_field(default: list[MappedFile], description: str):
 
 def exec_ns_field(default: int = 150_000):
     return Field(
-        default, description="non-i_mmap work of one exec (docs/sources.md: 130 - 200 us per exec)",
+        default, description="non-i_mmap work of one exec (orch docs sources: 130 - 200 us per exec)",
         json_schema_extra=plausible(130_000, 250_000, "ns", "M: UnixBench execl at 1 copy, 4.9 - 7.8k execs/s; "
                                                             "a per-machine quantity to fit"))
 

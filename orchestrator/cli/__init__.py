@@ -21,6 +21,7 @@ from orchestrator.cli import (
     schema,
     sweep,
     topology,
+    validate,
 )
 from orchestrator.errors import RunCrashed, UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
@@ -65,6 +66,7 @@ app.command("schema")(schema.schema)
 app.command("params")(params.params)
 app.command("measure")(measure.measure)
 app.command("calibrate")(calibrate.calibrate)
+app.command("validate")(validate.validate)
 
 
 def fail(message: str, code: int = 2) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 
 import typer
@@ -18,6 +19,18 @@ class Backend(str, Enum):
 class Layout(str, Enum):
     task = "task"
     actors = "actors"
+
+
+def check_backend(backend: Backend, address: str | None, layout: Layout = Layout.task) -> None:
+    """Flags that need Ray refused without it, and a Ray head at --address reached, before any
+    progress bar: an absent head is one line."""
+    if backend == Backend.local and (address or layout == Layout.actors):
+        raise typer.BadParameter("--address (or $RAY_ADDRESS) and --layout actors need --backend ray",
+                                 param_hint="--backend")
+    if address not in (None, "auto") and not os.environ.get("RAY_JOB_ID"):
+        from orchestrator.runners.ray_cluster import check_reachable
+
+        check_reachable(address)
 
 
 def parse_copies(text: str, option: str, most: int = MAX_CPUS) -> list[int]:

@@ -155,10 +155,13 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
               workers: int | None = None, layout: str = "task", out: str | None = None, force: bool = False,
               target_ci: float | None = None, max_replications: int = 20, repair: bool = False,
               bounds: Bounds = Bounds(), shared_out: bool = False, batch_s: float | None = None,
-              console: Console | None = None, run: Callable | None = None) -> tuple[Outcome, Dataset, list[str]]:
+              console: Console | None = None, run: Callable | None = None,
+              executor: Executor | None = None) -> tuple[Outcome, Dataset, list[str]]:
     """shared_out: every Ray worker reaches the output (as it does an object store), so tasks write
     their parts themselves. batch_s: how long a task should last (None: TARGET_S; 0: one run each).
-    run: how one run is computed (default simulate_run; tests hand a failing one to every backend)."""
+    run: how one run is computed (default simulate_run; tests hand a failing one to every backend).
+    executor: one the caller opened and closes (orch validate runs many sweeps on one); by default
+    the sweep opens its own from backend, workers and address when it has runs to do."""
     run = run or simulate_run
     workers = workers or (1 if backend == "local" else 2)  # local: in orch's own process unless asked
     notes: list[str] = []
@@ -182,7 +185,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=count, failed=0)
         target_s = 0 if layout == "actors" else TARGET_S if batch_s is None else batch_s
-        executor = None
+        owned = executor is None
         try:
             while True:
                 if count:
@@ -206,7 +209,7 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
             outcome.interrupted = True
             buffer.flush()  # the finished runs are kept
         finally:
-            if executor is not None:
+            if owned and executor is not None:
                 executor.close()
             outcome.done = buffer.written
     outcome.wall_s = time.perf_counter() - began

@@ -115,6 +115,31 @@ def test_a_bad_row_is_one_line_naming_the_table_the_row_and_the_field(orch, tmp_
     assert f"{path}: row {ROW['id']}: " in result.err and field in result.err
 
 
+def test_a_profile_applies_to_rows_on_its_machines_shape_only(tmp_path):
+    """--profile: its fit runs on rows whose machine has the shape it was fitted on; the others run
+    with the defaults and a note says so."""
+    from orchestrator.spec.topology import shape_digest
+
+    laptop = validate(Topology, load_part("topology", "laptop-1n-8"), "laptop-1n-8").model_dump(mode="json")
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(yaml.safe_dump({"topology": "laptop-1n-8", "topology_digest": shape_digest(laptop),
+                                       "fitted": {"workload.exec_ns": 400_000}}))
+    rows = [{**ROW, "id": machine, "machine": machine, "kernel": "6.11", "metric": "throughput", "copies": 2,
+             "measured": 1000.0} for machine in ("laptop-1n-8", "vm-1n-26")]
+    table = load_table(str(write_table(tmp_path, *rows, run={**RUN, "duration_ms": 2.0})))
+
+    def models(profile: str | None):
+        done = validate_rows([table], [(table, row) for row in table.rows],
+                             Options(profile=profile, backend="local", workers=1), quiet())
+        return {s.id: s.model for s in done.scored()}, done.notes
+
+    (defaults, none), (fitted, notes) = models(None), models(str(profile))
+    assert none == [] and notes == [f"vm-1n-26: {profile} was fitted on a machine of another shape than vm-1n-26: "
+                                    "the row runs with the defaults"]
+    assert fitted["vm-1n-26"] == defaults["vm-1n-26"]
+    assert fitted["laptop-1n-8"] < defaults["laptop-1n-8"]  # a 400 us exec, more than twice the default
+
+
 def test_only_names_a_row_of_the_tables(orch, tmp_path):
     result = orch("validate", write_table(tmp_path, ROW), "--only", "nope", "--backend", "local")
     assert result.code == 2 and "--only: nope: no row with that id" in result.err

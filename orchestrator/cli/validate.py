@@ -41,8 +41,8 @@ def validate(
                                              "card from a results file written before (the tables are read "
                                              "again, for the reasons given for each miss)"),
     backend: Backend = typer.Option(Backend.ray, "--backend", help="ray (embedded or --address) or local"),
-    address: str | None = typer.Option(None, "--address", envvar="RAY_ADDRESS", show_envvar=False,
-                                         help="an existing Ray cluster, HEAD:6379 or auto (default: $RAY_ADDRESS)"),
+    address: str | None = typer.Option(None, "--address", help="an existing Ray cluster, HEAD:6379 or auto "
+                                       "(default: an embedded one)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="runs in parallel: embedded Ray's CPUs "
                                        "(default 2), or local worker processes (default 1: in orch's own process)"),
 ) -> None:

@@ -34,7 +34,10 @@ has the profile's shape). A `change` row runs both sides (two releases, or two d
 same seeds and the same samples, and reports 100 x (B / A - 1) of their mean throughputs. The
 band is the lowest and highest value over the nominal run and a Latin hypercube of samples over
 every uncertain parameter's plausible range (`orch params`; `docs/calibration.md`): what the model
-predicts when nothing is fitted to the machine. A row is inside when the measurement lies in its
+predicts when nothing is fitted to the machine. Where a profile applies, its fitted parameters take
+its ensemble's values instead (sample i the member i mod n) and the others keep their ranges, and
+rows on machines of another shape run with the defaults (the run's notes, below, name them). A row
+is inside when the measurement lies in its
 band (for a bound such as "over 400%", when the band reaches it). `fit` rows are what calibration
 may use; the summary counts `check` rows only, which the model has to predict.
 """

@@ -158,7 +158,6 @@ def test_bounds_and_the_summary():
                              "median_abs_pp_error": pytest.approx(20.0)}
 
 
-@pytest.mark.skipif(not RESULTS.is_file(), reason="results.json not generated yet")  # removed with it
 def test_the_card_is_what_the_committed_results_give():
     """docs/validation.md is written by orch validate --card, never by hand: rebuilt from the
     committed results and the table, it is unchanged (a changed table or card.py rebuilds it with
@@ -170,7 +169,6 @@ def test_the_card_is_what_the_committed_results_give():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not RESULTS.is_file(), reason="results.json not generated yet")  # removed with it
 def test_a_shipped_row_reruns_to_its_committed_result(tmp_path):
     """End to end: one row of the shipped table, with the shipped settings, gives the committed
     result again (the engine is deterministic given the seeds and samples)."""

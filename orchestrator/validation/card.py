@@ -37,9 +37,9 @@ every uncertain parameter's plausible range (`orch params`; `docs/calibration.md
 predicts when nothing is fitted to the machine. Where a profile applies, its fitted parameters take
 its ensemble's values instead (sample i the member i mod n) and the others keep their ranges, and
 rows on machines of another shape run with the defaults (the run's notes, below, name them). A row
-is inside when the measurement lies in its
-band (for a bound such as "over 400%", when the band reaches it). `fit` rows are what calibration
-may use; the summary counts `check` rows only, which the model has to predict.
+is inside when the measurement lies in its band (for a bound such as "over 400%", when the band
+reaches it). `fit` rows are what calibration may use; the summary counts `check` rows only, which
+the model has to predict.
 """
 
 FORMATS = """\

@@ -2,8 +2,9 @@
 package, as orchestrator/_presets/<folder>, where orchestrator.presets finds them when no
 checkout surrounds the package: the presets (topologies/, workloads/), every study's sweep
 specs (reports/NAME/*.yaml, not the reports generated from them) and the docs (docs/*.md, for
-orch docs); and the C source of orch measure's execl benchmark, compiled on the user's machine.
-Everything else is in pyproject.toml."""
+orch docs); the C source of orch measure's execl benchmark, compiled on the user's machine;
+and orch validate's table of published measurements with the results its model card is written
+from. Everything else is in pyproject.toml."""
 
 from pathlib import Path
 
@@ -17,5 +18,6 @@ DATA = {"orchestrator._presets." + folder.replace("/", "."): folder for folder i
 setup(
     packages=find_packages(include=["orchestrator*"]) + list(DATA),
     package_dir=DATA,
-    package_data={**{package: [FOLDERS[folder]] for package, folder in DATA.items()}, "orchestrator.measure": ["*.c"]},
+    package_data={**{package: [FOLDERS[folder]] for package, folder in DATA.items()}, "orchestrator.measure": ["*.c"],
+                  "orchestrator.validation": ["*.yaml", "*.json"]},
 )

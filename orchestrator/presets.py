@@ -8,6 +8,7 @@ both installs resolve the same names.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from orchestrator.errors import UserError
@@ -40,6 +41,14 @@ def is_path(ref: str) -> bool:
         return Path(ref).exists()
     except OSError:  # e.g. a name too long for the file system: reading it will say so
         return True
+
+
+def beside(folder: str, ref: str) -> str:
+    """A file reference taken relative to folder (a spec's or a table's); preset names and absolute
+    paths unchanged."""
+    if "/" in ref or ref.endswith((".yaml", ".yml")) or os.path.exists(os.path.join(folder, ref)):
+        return os.path.join(folder, ref)  # join keeps an absolute ref as it is
+    return ref
 
 
 def resolve(kind: str, ref: str) -> Path:

@@ -22,6 +22,7 @@ from orchestrator.cli import (
     schema,
     sweep,
     topology,
+    validate,
 )
 from orchestrator.errors import RunCrashed, UserError, error_line
 from orchestrator.spec.run import MODEL_VERSION
@@ -67,6 +68,7 @@ app.command("params")(params.params)
 app.command("measure")(measure.measure)
 app.command("calibrate")(calibrate.calibrate)
 app.command("docs")(docs.docs)
+app.command("validate")(validate.validate)
 
 
 def fail(message: str, code: int = 2) -> int:

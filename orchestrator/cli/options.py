@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from enum import Enum
 from typing import Callable
 
@@ -20,6 +21,17 @@ class Backend(str, Enum):
 class Layout(str, Enum):
     task = "task"
     actors = "actors"
+
+
+def check_backend(backend: Backend, address: str | None, layout: Layout = Layout.task) -> None:
+    """Flags that need Ray refused without it, and a Ray head at --address reached, before any
+    progress bar: an absent head is one line."""
+    if backend == Backend.local and (address or layout == Layout.actors):
+        raise typer.BadParameter("--address and --layout actors need --backend ray", param_hint="--backend")
+    if address not in (None, "auto") and not os.environ.get("RAY_JOB_ID"):
+        from orchestrator.runners.ray_cluster import check_head
+
+        check_head(address)
 
 
 def parse_copies(text: str, option: str, most: int = MAX_CPUS) -> list[int]:

@@ -10,9 +10,9 @@ import typer
 import yaml
 
 from orchestrator import terminal
-from orchestrator.cli.options import Backend, Layout, number, parse_share
+from orchestrator.cli.options import Backend, Layout, check_backend, number, parse_share
 from orchestrator.errors import UserError, one_line
-from orchestrator.presets import study_names, sweep_spec
+from orchestrator.presets import beside, study_names, sweep_spec
 from orchestrator.results.buffer import Bounds
 from orchestrator.results.tables import finite
 from orchestrator.spec import SweepSpec, validate
@@ -38,13 +38,6 @@ def load_sweep(ref: str) -> tuple[SweepSpec, str]:
         "workloads": [w.model_copy(update={"file": beside(folder, w.file)}) for w in spec.workloads],
         "profile": spec.profile and beside(folder, spec.profile),
     }), text
-
-
-def beside(folder: str, ref: str) -> str:
-    """A file reference taken relative to folder; preset names and absolute paths unchanged."""
-    if "/" in ref or ref.endswith((".yaml", ".yml")) or os.path.exists(os.path.join(folder, ref)):
-        return os.path.join(folder, ref)  # join keeps an absolute ref as it is
-    return ref
 
 
 def with_flags(spec: SweepSpec, source: str, settings: list[str], axes: list[str]) -> SweepSpec:
@@ -112,13 +105,7 @@ def sweep(
         spec = spec.model_copy(update={"profile": profile})
     source = "<stdin>" if spec_file == "-" else spec_file
     spec = with_flags(spec, source, settings, axes)
-    if backend == Backend.local and (address or layout == Layout.actors):
-        raise typer.BadParameter("--address and --layout actors need --backend ray",
-                                param_hint="--backend")
-    if address not in (None, "auto") and not os.environ.get("RAY_JOB_ID"):
-        from orchestrator.runners.ray_cluster import check_head
-
-        check_head(address)  # before the progress bar: an absent head is one line
+    check_backend(backend, address, layout)
     with stopping.handling():  # SIGINT, SIGTERM: finished runs kept, exit 130 or 143
         try:
             outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address,

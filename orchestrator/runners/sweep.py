@@ -160,10 +160,13 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
               workers: int | None = None, layout: str = "task", out: str | None = None, force: bool = False,
               target_ci: float | None = None, max_replications: int = 20, repair: bool = False,
               bounds: Bounds = Bounds(), shared_out: bool = False, batch_s: float | None = None,
-              console: Console | None = None, run: Callable | None = None) -> tuple[Outcome, Dataset, list[str]]:
+              console: Console | None = None, run: Callable | None = None,
+              executor: Executor | None = None) -> tuple[Outcome, Dataset, list[str]]:
     """shared_out: every Ray worker reaches the output (as it does an object store), so tasks write
     their parts themselves. batch_s: how long a task should last (None: TARGET_S; 0: one run each).
-    run: how one run is computed (default simulate_run; tests hand a failing one to every backend)."""
+    run: how one run is computed (default simulate_run; tests hand a failing one to every backend).
+    executor: one the caller opened and closes (orch validate runs many sweeps on one); by default
+    the sweep opens its own from backend, workers and address when it has runs to do."""
     run = run or simulate_run
     workers = workers or (1 if backend == "local" else 2)  # local: in orch's own process unless asked
     dataset = Dataset(destination(out, "--out") if out else destination(spec.output, source, "output"), spec.name)
@@ -171,11 +174,11 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     runs = checked(spec, source, notes)  # bad input fails here: no dataset folder made, no lock taken
     with dataset.writing():  # one writer at a time: the same sweep started twice is refused
         return _run(spec, runs, dataset, backend, address, workers, layout, force, target_ci, max_replications,
-                    repair, bounds, shared_out, batch_s, console, run, notes)
+                    repair, bounds, shared_out, batch_s, console, run, notes, executor)
 
 
 def _run(spec, runs, dataset, backend, address, workers, layout, force, target_ci, max_replications, repair,
-         bounds, shared_out, batch_s, console, run, notes) -> tuple[Outcome, Dataset, list[str]]:
+         bounds, shared_out, batch_s, console, run, notes, executor) -> tuple[Outcome, Dataset, list[str]]:
     planned = plan(runs, dataset, force, notes, repair)
     console = console or terminal.console(stderr=True)
     for note in notes:
@@ -195,7 +198,7 @@ def _run(spec, runs, dataset, backend, address, workers, layout, force, target_c
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task(spec.name, total=count, failed=0)
         target_s = 0 if layout == "actors" else TARGET_S if batch_s is None else batch_s
-        executor = None
+        owned = executor is None
         try:
             while True:
                 if count:
@@ -219,7 +222,7 @@ def _run(spec, runs, dataset, backend, address, workers, layout, force, target_c
             outcome.interrupted = True
             buffer.flush()  # the finished runs are kept
         finally:
-            if executor is not None:
+            if owned and executor is not None:
                 executor.close()
             outcome.done = buffer.written
     outcome.wall_s = time.perf_counter() - began

@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from perfhelp import needs_perf
 
 from orchestrator.measure import bench
 from orchestrator.spec.topology import Topology
@@ -154,15 +155,20 @@ def test_datasets_written_before_the_source_column_still_report(orch, tmp_path):
     assert "2 runs" in md and "1 measured on a real machine" in md
 
 
-def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, tmp_path):
-    data = tmp_path / "data"
-    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "2", "--out", data).code == 0
+def model_of_this_machine(orch, tmp_path, data, replications: int) -> None:
+    """Simulated spawn at 1 and 2 copies on the topology orch detects here, into `data`."""
     assert orch("topology", "detect", "--out", tmp_path / "here.yaml").code == 0
     spec = tmp_path / "sweep.yaml"
     spec.write_text(yaml.safe_dump({"name": "here", "topologies": ["here.yaml"], "strategies": [{"name": "single"}],
-                                    "workloads": [{"file": "spawn"}], "copies": [1, 2], "replications": 2,
+                                    "workloads": [{"file": "spawn"}], "copies": [1, 2], "replications": replications,
                                     "duration_ms": 2}))
     assert orch("sweep", spec, "--backend", "local", "--out", data).code == 0
+
+
+def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, tmp_path):
+    data = tmp_path / "data"
+    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "2", "--out", data).code == 0
+    model_of_this_machine(orch, tmp_path, data, replications=2)
     result = orch("report", data, "--out", tmp_path / "report")
     assert result.code == 0, result.err
     md = (tmp_path / "report" / "report.md").read_text()
@@ -171,6 +177,22 @@ def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, 
     assert len(rows) == 2 and all(row.endswith("% |") for row in rows)  # each copy count with the model's error
     assert "RMS log error" in section and "match no simulated topology" not in section
     assert list((tmp_path / "report" / "plots").glob(f"measured-*-{platform.release()}-*.svg"))
+
+
+@needs_perf
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_report_shows_perf_beside_the_model(orch, tmp_path):
+    data = tmp_path / "data"
+    result = orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.3", "--repeats", "1", "--perf",
+                  "--out", data)
+    assert result.code == 0, result.err
+    model_of_this_machine(orch, tmp_path, data, replications=1)
+    result = orch("report", data, "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    section = (tmp_path / "report" / "report.md").read_text().split("## Model beside measurement")[1]
+    assert "| 2 | measured |" in section and "| 2 | model |" in section and "Differences:" in section
+    assert "Contended call sites at 2 copies" in section
+    assert list((tmp_path / "report" / "plots").glob("measured-*-shares.svg"))
 
 
 def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from perfhelp import needs_perf
 
 from orchestrator.errors import UserError
 from orchestrator.measure import bench, perf, perf_text
@@ -22,17 +23,6 @@ def fixture(name: str) -> str:
     """A fixture's perf output, its `#!` source lines left out."""
     lines = (FIXTURES / name).read_text().splitlines(keepends=True)
     return "".join(line for line in lines if not line.startswith("#!"))
-
-
-def can_record() -> bool:
-    try:
-        perf.check()
-    except UserError:
-        return False
-    return True
-
-
-needs_perf = pytest.mark.skipif(not can_record(), reason="perf cannot record lock tracepoints here (root, tracefs)")
 
 
 @pytest.fixture(autouse=True)
@@ -191,3 +181,38 @@ def test_measured_rows_are_what_perf_says_of_the_kept_recording(orch, tmp_path):
             assert kept
         mine = [s for s in symbols if s["run_id"] == run["run_id"]]
         assert mine and all(s["class"] in ("work", "spin", "idle") for s in mine)
+
+
+def test_model_and_perf_stand_side_by_side(monkeypatch):
+    """Shares per copy count, call sites matched on (kind, mode, caller), the differences listed."""
+    from orchestrator.analysis.measured import differences, pair
+
+    def model_run(seed: int) -> dict:
+        return {"run_id": f"m{seed}", "topology": "here", "workload": "spawn", "workload_kind": "spawn", "copies": 2,
+                "strategy": "single", "steady_throughput_per_s": 1000.0, "duration_ms": 100.0,
+                "cpu_work_share": 0.6, "cpu_spin_share": 0.3, "cpu_sleep_share": 0.1, "cpu_idle_share": 0.0,
+                "config_json": '{"topology": {"name": "here"}, "workload": {"name": "spawn"}}'}
+
+    measured = [{"run_id": "p", "host": "h", "kernel_release": "k", "cpu_model": "c", "topology_digest": "d",
+                 "workload": "spawn", "copies": 2, "throughput_per_s": 900.0, "duration_ms": 1000.0,
+                 "cpu_work_share": 0.9, "cpu_spin_share": 0.02, "cpu_sleep_share": 0.0, "cpu_idle_share": 0.08}]
+    locks = [{"run_id": f"m{seed}", "kind": "rwsem", "mode": "write", "caller": "dup_mmap", "contentions": 50,
+              "sleeps": 10, "sleep_ns": 2_000_000, "wait_total_ns": 9_000_000} for seed in (1, 2)]
+    perf_locks = [{"run_id": "p", "kind": "rwsem", "mode": "write", "caller": "dup_mmap", "contentions": 40,
+                   "wait_total_ns": 4_000_000},
+                  {"run_id": "p", "kind": "spinlock", "mode": "write", "caller": "call_timer_fn", "contentions": 7,
+                   "wait_total_ns": 70_000}]
+    monkeypatch.setattr("orchestrator.analysis.measured._model_key", lambda run: ("d", "spawn"))  # shape "d"
+    (beside,), unmatched = pair(measured, [model_run(1), model_run(2)], [], "single", locks, perf_locks)
+    point, = beside.points
+    assert unmatched == 0 and point.model_shares == pytest.approx({"work": 0.6, "spin": 0.3, "sleep": 0.1, "idle": 0})
+    assert point.measured_shares["idle"] == pytest.approx(0.08)
+    dup, timer = beside.sites
+    assert (dup.caller, dup.model_per_s, dup.measured_per_s) == ("dup_mmap", pytest.approx(100), pytest.approx(40))
+    assert dup.model_wait_ms_per_s == pytest.approx(20) and dup.measured_wait_ms_per_s == pytest.approx(4)
+    assert (timer.caller, timer.model_per_s, timer.measured_per_s) == ("call_timer_fn", None, pytest.approx(7))
+    lines = differences(beside)
+    assert "2 copies: spin share 30% in the model, 2% measured (+28 points)" in lines
+    assert "call_timer_fn (spinlock write): 7 contended/s measured, not modelled" in lines
+    assert not any("dup_mmap" in line for line in lines)
+

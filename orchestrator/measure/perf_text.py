@@ -119,7 +119,7 @@ class Overhead:
 
 REPORT_ROW = re.compile(r"^\s*(\d+\.\d+)%\s+\[([k.gguH])\]\s+(.*?)\s*$")
 IPC_TAIL = re.compile(r"\s+(?:-|\d+\.\d+)\s+(?:-|\[\s*\d+\.\d+%\])$")  # "  -      -" or " 1.23  [ 45.6%]"
-SECTION = re.compile(r"^# Samples: \S+ of event '([^']+)'")
+SECTION = re.compile(r"^# Samples: \S+\s+of event '([^']+)'")  # "921  of", "2K of"
 
 
 def parse_report(text: str, source: str, event: str) -> list[Overhead]:

@@ -167,8 +167,8 @@ def test_measured_rows_are_what_perf_says_of_the_kept_recording(orch, tmp_path):
     for run in runs:
         shares = [run[f"cpu_{name}_share"] for name in ("work", "spin", "sleep", "idle")]
         assert sum(shares) == pytest.approx(1.0) and run["cpu_work_share"] > 0 and min(shares) >= 0
-        folder = out / "perf" / run["host"] / f"{run['copies']}-0"
-        assert {"lock-contention.txt", "report.txt", "sched.txt"} <= {p.name for p in folder.iterdir()}
+        folder = out / "perf" / run["host"] / f"{run['copies']}-0" / run["run_id"]
+        assert {"lock-contention.txt", "report.txt", "lock.data"} <= {p.name for p in folder.iterdir()}
         fresh = subprocess.run(["perf", "lock", "contention", "-i", str(folder / "lock.data")], capture_output=True,
                                text=True, check=True).stderr
         expected = perf.lock_rows(run["run_id"], perf_text.parse_contention(fresh, "fresh"))

@@ -143,12 +143,12 @@ def measure_on_node(host: str, workload: str, counts: list[int], duration_s: flo
 
 
 def write(dataset, found: dict) -> None:
-    """One repeat's rows, and perf's raw files under DATASET/perf/HOST/COPIES-REPEAT/."""
+    """One repeat's rows, and perf's raw files under DATASET/perf/HOST/COPIES-REPEAT/RUN_ID/."""
     from orchestrator.results.tables import table
 
     row = found["runs"][0]
     config = json.loads(row["config_json"])
-    folder = f"perf/{row['host']}/{row['copies']}-{config['repeat']}"
+    folder = f"perf/{row['host']}/{row['copies']}-{config['repeat']}/{row['run_id']}"  # each invocation its own
     for name, data in found.get("files", {}).items():
         dataset.write_file(f"{folder}/{name}", data)
     tables = {name: table(name, found.get(name, [])) for name in ("runs", "locks", "timeseries", "histograms")}

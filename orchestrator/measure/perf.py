@@ -255,7 +255,7 @@ class Recorder:
                             "none", "--sort", "symbol", "--percent-limit", "0"])
             script = _perf(["script", "-i", str(self.folder / "sched.data"), "-F",
                             "comm,tid,cpu,time,event,trace,ip,sym"])
-            files = {"lock-contention.txt": lock_text, "report.txt": report, "sched.txt": script}
+            files = {"lock-contention.txt": lock_text, "report.txt": report}  # sched.data gives sched.txt again
             locks = lock_rows(run_id, perf_text.parse_contention(lock_text, "lock-contention.txt"))
             profile, top = profile_shares(perf_text.parse_report(report, "report.txt", "cpu-clock"))
             slept, span = sleep_ns(perf_text.parse_switches(script, "sched.txt"), self.comms)

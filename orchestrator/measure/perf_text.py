@@ -117,7 +117,7 @@ class Overhead:
     symbol: str
 
 
-REPORT_ROW = re.compile(r"^\s*(\d+\.\d+)%\s+\[([k.gguH])\]\s+(.*?)\s*$")
+REPORT_ROW = re.compile(r"^\s*(\d+\.\d+)%\s+\[([k.guH])\]\s+(.*)$")  # on the line right-stripped
 IPC_TAIL = re.compile(r"\s+(?:-|\d+\.\d+)\s+(?:-|\[\s*\d+\.\d+%\])$")  # "  -      -" or " 1.23  [ 45.6%]"
 SECTION = re.compile(r"^# Samples: \S+\s+of event '([^']+)'")  # "921  of", "2K of"
 
@@ -137,7 +137,7 @@ def parse_report(text: str, source: str, event: str) -> list[Overhead]:
             continue
         if not line.strip() or section != event:
             continue
-        match = REPORT_ROW.match(line)
+        match = REPORT_ROW.match(line.rstrip())  # perf pads the symbol column to its widest
         if not match:
             raise _bad(source, number, line, "not a perf report row (overhead, [k] symbol)")
         percent, where, symbol = match.groups()

@@ -8,7 +8,7 @@ another table counts only if its `run_id` is in `runs`, so join on `runs`. Each 
 holds the sweep spec (`orch.sweep_spec`) and what wrote it (`orch.provenance`: orch version, git
 commit, model version, host, Python, UTC time).
 `orch measure --perf` adds a `symbols` table (only in its own batches) and keeps perf's raw output
-beside the tables, under ROOT/perf/HOST/COPIES-REPEAT/ (lock-contention.txt, report.txt, sched.txt,
+beside the tables, under ROOT/perf/HOST/COPIES-REPEAT/RUN_ID/ (lock-contention.txt, report.txt,
 and each perf.data file under 64 MiB), so that its rows can be checked against perf itself.
 `docs/schema.md` is generated from these lists (`orch schema data`); a test keeps it in step.
 """

@@ -216,3 +216,8 @@ def test_model_and_perf_stand_side_by_side(monkeypatch):
     assert "call_timer_fn (spinlock write): 7 contended/s measured, not modelled" in lines
     assert not any("dup_mmap" in line for line in lines)
 
+
+
+def test_perfs_messages_before_the_table_are_not_rows():
+    rows = perf_text.parse_contention(fixture("contention-warning-preamble.txt"), "f")
+    assert [(r.caller, r.contended) for r in rows] == [("call_timer_fn", 42), ("swake_up_one", 32)]

@@ -71,11 +71,14 @@ CSV_HEADER = re.compile(r"^# output: contended(.)\s*total wait\1\s*max wait\1\s*
 def parse_contention(text: str, source: str) -> list[Contention]:
     """Rows of `perf lock contention` by caller (the default), in the stdio layout (with or
     without the header, -q; with or without -v call stacks; tracepoint or BPF -b, which print
-    alike) or the CSV layout (-x SEP, times in ns). The debug footer ("=== output for debug
-    ===") ends the rows."""
+    alike) or the CSV layout (-x SEP, times in ns). perf's messages before the header are not
+    rows; the debug footer ("=== output for debug ===") ends them."""
     rows: list[Contention] = []
     separator = None
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    # perf's messages while it reads the file (a warning of lost chunks) come before the header
+    start = next((i for i, line in enumerate(lines) if STDIO_HEADER.match(line) or CSV_HEADER.match(line)), 0)
+    for number, line in enumerate(lines[start:], start + 1):
         if not line.strip() or CALLSTACK.match(line) or STDIO_HEADER.match(line):
             continue
         if line.startswith("=== output for debug"):

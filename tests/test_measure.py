@@ -83,6 +83,20 @@ def test_execl_is_built_once_and_runs(orch, cache):
         assert len(list(cache.glob("execl-*"))) == 1  # the second run reuses the first one's build
 
 
+@pytest.mark.skipif(shutil.which("cc") is None or not Path("/bin/true").exists(), reason="no C compiler or /bin/true")
+def test_sysexec_forks_and_execs_true(orch, tmp_path):
+    """sysexec is spawn.c built to exec /bin/true in the child: its own binary, and its simulated
+    twin (workloads/sysexec.yaml) has its name."""
+    result = orch("measure", "sysexec", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out",
+                  tmp_path / "d")
+    assert result.code == 0, result.err
+    row, = runs(tmp_path / "d")
+    assert row["workload"] == "sysexec" and row["iterations"] > 0
+    assert json.loads(row["config_json"])["command"] == 'spawn.c built with -O2 -DEXEC="/bin/true"'
+    assert bench.benchmark_binary("sysexec") != bench.benchmark_binary("spawn")
+    assert (Path(__file__).parents[1] / "workloads" / "sysexec.yaml").exists()
+
+
 def test_execl_without_a_compiler_exits_2(orch, monkeypatch):
     monkeypatch.setenv("CC", "no-such-compiler")
     result = orch("measure", "execl", "--copies", "1", "--duration-s", "0.2")

@@ -201,19 +201,26 @@ def test_model_and_perf_stand_side_by_side(monkeypatch):
     perf_locks = [{"run_id": "p", "kind": "rwsem", "mode": "write", "caller": "dup_mmap", "contentions": 40,
                    "wait_total_ns": 4_000_000},
                   {"run_id": "p", "kind": "spinlock", "mode": "write", "caller": "call_timer_fn", "contentions": 7,
-                   "wait_total_ns": 70_000}]
+                   "wait_total_ns": 70_000},
+                  {"run_id": "p", "kind": "rwlock", "mode": "write", "caller": "copy_process", "contentions": 3,
+                   "wait_total_ns": 30_000}]
+    locks += [{"run_id": "m1", "kind": "spinlock", "mode": "write", "caller": "copy_process", "contentions": 8,
+               "sleeps": 0, "sleep_ns": 0, "wait_total_ns": 80_000}]
     monkeypatch.setattr("orchestrator.analysis.measured._model_key", lambda run: ("d", "spawn"))  # shape "d"
     (beside,), unmatched = pair(measured, [model_run(1), model_run(2)], [], "single", locks, perf_locks)
     point, = beside.points
     assert unmatched == 0 and point.model_shares == pytest.approx({"work": 0.6, "spin": 0.3, "sleep": 0.1, "idle": 0})
     assert point.measured_shares["idle"] == pytest.approx(0.08)
-    dup, timer = beside.sites
+    dup, copy_model, timer, copy_perf = beside.sites
+    assert (copy_model.kind, copy_model.model_per_s, copy_perf.kind) == ("spinlock", pytest.approx(40), "rwlock")
     assert (dup.caller, dup.model_per_s, dup.measured_per_s) == ("dup_mmap", pytest.approx(100), pytest.approx(40))
     assert dup.model_wait_ms_per_s == pytest.approx(20) and dup.measured_wait_ms_per_s == pytest.approx(4)
     assert (timer.caller, timer.model_per_s, timer.measured_per_s) == ("call_timer_fn", None, pytest.approx(7))
     lines = differences(beside)
     assert "2 copies: spin share 30% in the model, 2% measured (+28 points)" in lines
     assert "call_timer_fn (spinlock write): 7 contended/s measured, not modelled" in lines
+    assert "copy_process (write): a spinlock in the model, rwlock measured; 40 contended/s in the model, 3 measured" \
+        in lines and not any(line.startswith("copy_process (") and "not modelled" in line for line in lines)
     assert not any("dup_mmap" in line for line in lines)
 
 

@@ -173,10 +173,19 @@ def differences(b: Beside, share_points: float = 0.05, sites: int = 5) -> list[s
             if abs(gap) >= share_points:
                 lines.append(f"{p.copies} copies: {name} share {p.model_shares[name]:.0%} in the model, "
                              f"{p.measured_shares[name]:.0%} measured ({gap * 100:+.0f} points)")
-    only_model = [s for s in b.sites if s.measured_per_s is None][:sites]
-    only_measured = [s for s in b.sites if s.model_per_s is None][:sites]
-    lines += [f"{_site(s)}: {s.model_per_s:,.0f} contended/s in the model, none measured" for s in only_model]
-    lines += [f"{_site(s)}: {s.measured_per_s:,.0f} contended/s measured, not modelled" for s in only_measured]
+    only_model = [s for s in b.sites if s.measured_per_s is None]
+    only_measured = [s for s in b.sites if s.model_per_s is None]
+    # a lock the model simplifies (tasklist_lock, an rwlock, is modelled as a spinlock): same caller and mode
+    twins = {(s.mode, s.caller): s for s in only_measured}
+    renamed = [(s, twins[s.mode, s.caller]) for s in only_model if (s.mode, s.caller) in twins]
+    paired = {id(x) for pair in renamed for x in pair}
+    lines += [f"{ours.caller} ({ours.mode}): a {ours.kind} in the model, {theirs.kind} measured; "
+              f"{ours.model_per_s:,.0f} contended/s in the model, {theirs.measured_per_s:,.0f} measured"
+              for ours, theirs in renamed[:sites]]
+    lines += [f"{_site(s)}: {s.model_per_s:,.0f} contended/s in the model, none measured"
+              for s in only_model if id(s) not in paired][:sites]
+    lines += [f"{_site(s)}: {s.measured_per_s:,.0f} contended/s measured, not modelled"
+              for s in only_measured if id(s) not in paired][:sites]
     return lines
 
 

@@ -1,4 +1,5 @@
-"""`orch measure`: run the real benchmark (execl, spawn) on this host and report throughput."""
+"""`orch measure`: run the real benchmark (execl, spawn, sysexec) on this host and report throughput,
+and with --perf what the kernel shows of it (measure/perf.py)."""
 
 from __future__ import annotations
 

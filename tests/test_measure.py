@@ -230,6 +230,21 @@ def test_address_measures_each_machine_of_a_ray_cluster_once(head, tmp_path):
     assert len(rows) == 1 and rows[0]["source"] == "measured"
 
 
+@needs_perf
+def test_address_with_perf_brings_each_nodes_perf_output_home(head, tmp_path):
+    """The node's task records with perf; its rows and perf's files come back to the driver,
+    which writes them into the dataset."""
+    out = tmp_path / "data"
+    result = subprocess.run([Path(sys.executable).with_name("orch"), "measure", "spawn", "--copies", "1",
+                             "--duration-s", "0.3", "--repeats", "1", "--address", head.address, "--perf",
+                             "--out", str(out)], capture_output=True, text=True, env=head.env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    row, = runs(out)
+    assert row["cpu_work_share"] > 0
+    folder = out / "perf" / row["host"] / "1-0" / row["run_id"]
+    assert (folder / "lock-contention.txt").read_text().strip() and (folder / "report.txt").exists()
+
+
 def test_a_measured_curve_pairs_with_its_own_workload_and_counts_unmatched_rows_once():
     """execl and execl+reclaim share a kind: a measured execl curve is drawn beside execl only.
     A curve shown beside one twin is not also counted as unmatched."""

@@ -39,6 +39,7 @@ KEEP_DATA_BYTES = 64 << 20   # a perf.data file is kept beside its text only bel
 TOP_SYMBOLS = 30             # rows of the symbols table per run
 PROFILE_HZ = 999             # samples per second per CPU (odd, off the scheduler tick)
 START_TIMEOUT_S = 30         # perf record -a -g reads every process's maps as it starts
+STOP_TIMEOUT_S = 120         # ... and writes its file (build ids of every mapped object) as it stops
 
 # Kernel symbols (suffixes such as .isra.0 or .constprop.0 dropped) whose samples are CPU time
 # spent waiting for a lock by spinning: the rwsem and mutex optimistic spinning (osq_lock, then
@@ -178,9 +179,14 @@ class Session:
         os.mkfifo(control)
         os.mkfifo(ack)
         self.ack = os.open(ack, os.O_RDONLY | os.O_NONBLOCK)  # perf opens the other ends
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([*argv, "-o", str(self.data), "--control", f"fifo:{control},{ack}",
-                                          "-D", "-1"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        # perf stops on SIGINT: a Ray worker's thread may block it, and a child inherits the mask
+        blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        try:
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen([*argv, "-o", str(self.data), "--control", f"fifo:{control},{ack}",
+                                              "-D", "-1"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.control = -1
         deadline = time.monotonic() + START_TIMEOUT_S
         while self.control < 0:  # a writer's open fails (ENXIO) until perf opens the FIFO to read
@@ -201,7 +207,12 @@ class Session:
         """Ends perf (SIGINT: it writes its file and exits) and closes the FIFOs."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
-        self.proc.wait()
+        try:
+            self.proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"perf record did not stop on SIGINT within {STOP_TIMEOUT_S} s") from None
         for fd in (self.control, self.ack):
             if fd >= 0:
                 os.close(fd)

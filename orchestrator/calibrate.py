@@ -14,6 +14,13 @@ at the optimum: if the error hardly rises, the curve does not identify it. The e
 evaluated parameter set whose error is consistent with the best one given the measurement noise
 (a likelihood-ratio region: n (rms^2 - best^2) <= noise^2 chi2_d(95%)), an approximate Bayesian
 rejection over the evaluations already made; its members' predictions give each point a band.
+
+With `--target throughput,spin_share` (a dataset `orch measure --perf` wrote), the error also
+counts how far the model's share of CPU time spent spinning on locks is from the measured one at
+each fitted copy count: the RMS runs over both kinds of residual, a throughput's log error and a
+spin share's difference times SPIN_SHARE_WEIGHT. That weight puts both in units of one
+measurement's spread: a spin share SPIN_SHARE_NOISE off counts as much as a throughput
+DEFAULT_NOISE off, so the ensemble's noise model holds for both.
 """
 
 from __future__ import annotations
@@ -47,6 +54,9 @@ DEFAULT_NOISE = 0.05    # assumed run-to-run spread of one measured point (log) 
 CONFIDENCE = 0.95       # of the ensemble's region and of the identifiability threshold
 EDGE = 0.02             # a fitted value within this share of its range from an edge is "at the edge"
 EDGE_AIM = 0.90         # the extra evaluations aim at the edge of this region, inside the ensemble's 95%
+TARGETS = ("throughput", "spin_share")
+SPIN_SHARE_NOISE = 0.02  # assumed spread of one measured spin share (absolute): perf's sampling and run to run
+SPIN_SHARE_WEIGHT = DEFAULT_NOISE / SPIN_SHARE_NOISE  # a spin share residual in log-throughput noise units
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,16 @@ class Problem:
     warmup_ms: float = 2.0
     noise: float = DEFAULT_NOISE               # RMS log noise of one measured point
     names: tuple[str, str, str] = ("", "", "")  # topology, workload, strategy as the user named them
+    spin: tuple[tuple[int, float], ...] = ()   # (copies, measured cpu_spin_share) the fit sees, if a target
 
     @property
     def copies(self) -> list[int]:
         return sorted({c for c, _ in self.fitted + self.held_out})
+
+    @property
+    def residuals(self) -> int:
+        """Terms of the RMS error: one per fitted point and target."""
+        return len(self.fitted) + len(self.spin)
 
 
 @dataclass
@@ -72,7 +88,8 @@ class Evaluation:
     values: dict[str, float]
     model: dict[int, float]          # mean throughput over seeds at every copy count
     seed_noise: float                # RMS over fitted points of the seeds' log spread (standard error)
-    rms: float                       # RMS log error over the fitted points
+    rms: float                       # RMS error over the fitted points (log throughput; weighted spin share)
+    spin: dict[int, float] = field(default_factory=dict)  # mean cpu_spin_share over seeds at every copy count
 
 
 @dataclass
@@ -167,6 +184,31 @@ def _dataset_repeats(path: str) -> dict[int, list[float]]:
     return points
 
 
+def targets_of(text: str) -> tuple[str, ...]:
+    """--target: throughput, and spin_share if asked for."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown or "throughput" not in names or len(set(names)) != len(names):
+        raise UserError("--target", text, f"one of throughput or throughput,spin_share (got {text!r})")
+    return tuple(n for n in TARGETS if n in names)
+
+
+def read_spin(path: str) -> dict[int, float]:
+    """Mean measured cpu_spin_share per copy count of a dataset's rows recorded with --perf."""
+    if not Path(path).is_dir():
+        raise UserError(path, "--target", "spin_share needs a dataset orch measure --perf wrote (a CSV has no "
+                                          "shares)")
+    from orchestrator.results.dataset import Dataset
+
+    shares: dict[int, list[float]] = {}
+    for row in Dataset(path, "measured").runs().to_pylist():
+        if row.get("source") == "measured" and row.get("cpu_spin_share") is not None:
+            shares.setdefault(int(row["copies"]), []).append(float(row["cpu_spin_share"]))
+    if not shares:
+        raise UserError(path, "--target", "spin_share needs measured rows with shares (orch measure --perf)")
+    return {c: sum(v) / len(v) for c, v in shares.items()}
+
+
 def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, ...]:
     """The registry's parameters by name; by default the per-iteration work and the serialized-
     cost scale."""
@@ -188,15 +230,17 @@ def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, .
 
 # ---- evaluating the curve ---------------------------------------------------------------------
 
-def simulate_point(task: tuple) -> float:
-    """One copy count and seed of one evaluation, in a worker: steady throughput/s."""
+def simulate_point(task: tuple) -> tuple[float, float]:
+    """One copy count and seed of one evaluation, in a worker: (steady throughput/s, the share of
+    CPU time spent spinning)."""
     from orchestrator.plan import run_from
     from orchestrator.simulate import simulate
 
     parts, values, copies, seed, duration_ms, warmup_ms = task
     spec = run_from(parts, settings(values), copies=copies, seed=seed, duration_ms=duration_ms,
                     warmup_ms=warmup_ms)
-    return simulate(spec).metrics["steady_throughput_per_s"]
+    metrics = simulate(spec).metrics
+    return metrics["steady_throughput_per_s"], metrics["cpu_spin_share"]
 
 
 class Evaluator:
@@ -224,16 +268,26 @@ class Evaluator:
             raise RunCrashed(f"a worker died running copies={c} seed={s} with {settings(values)} "
                               f"({crash.reason})") from None
         per = len(problem.seeds)
-        logs = {c: np.log(np.maximum(results[i * per:(i + 1) * per], 1e-9)) for i, c in enumerate(copies)}
-        model = {c: float(np.mean(results[i * per:(i + 1) * per])) for i, c in enumerate(copies)}
+        found = np.array(results, dtype=float).reshape(len(copies), per, 2)  # copies x seeds x (throughput, spin)
+        logs = {c: np.log(np.maximum(found[i, :, 0], 1e-9)) for i, c in enumerate(copies)}
+        model = {c: float(np.mean(found[i, :, 0])) for i, c in enumerate(copies)}
+        spin = {c: float(np.mean(found[i, :, 1])) for i, c in enumerate(copies)}
         fitted = [c for c, _ in problem.fitted]
         spread = [float(np.std(logs[c], ddof=1)) / math.sqrt(per) if per > 1 else 0.0 for c in fitted]
         seed_noise = math.sqrt(sum(s * s for s in spread) / len(spread))
         return Evaluation(np.array(unit, dtype=float), values, model, seed_noise,
-                          rms_log_error(model, problem.fitted))
+                          objective(model, spin, problem), spin)
 
     def close(self) -> None:
         self.executor.close()
+
+
+def objective(model: dict[int, float], spin: dict[int, float], problem: Problem) -> float:
+    """The fit's error: RMS over the fitted points' log throughput errors and, where spin share is
+    a target, their weighted spin share differences."""
+    errors = [math.log(max(model[c], 1e-9) / measured) for c, measured in problem.fitted]
+    errors += [SPIN_SHARE_WEIGHT * (spin[c] - measured) for c, measured in problem.spin]
+    return math.sqrt(sum(e * e for e in errors) / len(errors))
 
 
 def rms_log_error(model: dict[int, float], points) -> float:
@@ -292,7 +346,7 @@ def fit(problem: Problem, budget: int, workers: int = 2, seed: int = 0,
     for i, row in enumerate(parameters):
         row.update(value=best.values[row["name"]], at_edge=_edge(float(best.unit[i])))
     _global_sensitivity(parameters, done)
-    return Fit(best, done, noise, ensemble(done, best, noise, len(params), len(problem.fitted)), parameters)
+    return Fit(best, done, noise, ensemble(done, best, noise, len(params), problem.residuals), parameters)
 
 
 def _identify(problem: Problem, i: int, best: Evaluation, noise: float,
@@ -304,7 +358,7 @@ def _identify(problem: Problem, i: int, best: Evaluation, noise: float,
     end), so that the ensemble spans the values the curve allows, not only where the search went."""
     from scipy.stats import chi2
 
-    n, dims = len(problem.fitted), len(problem.params)
+    n, dims = problem.residuals, len(problem.params)
     param, share = problem.params[i], float(best.unit[i])
     threshold = math.sqrt(best.rms ** 2 + noise ** 2 * chi2.ppf(CONFIDENCE, 1) / n) - best.rms
     rise_to_edge = noise ** 2 * chi2.ppf(EDGE_AIM, dims)  # in summed squared error
@@ -374,6 +428,11 @@ def _simplex(start: np.ndarray, step: float = 0.15) -> np.ndarray:
 
 # ---- the profile ------------------------------------------------------------------------------
 
+def _spin_rms(best: Evaluation, points: tuple[tuple[int, float], ...]) -> float:
+    """RMS of the model's spin share minus the measured one (share units)."""
+    return math.sqrt(sum((best.spin[c] - measured) ** 2 for c, measured in points) / len(points))
+
+
 def band(result: Fit, copies: int) -> tuple[float, float]:
     values = [m.model[copies] for m in result.members] or [result.model[copies]]
     return min(values), max(values)
@@ -394,7 +453,9 @@ def profile(problem: Problem, result: Fit, topology_digest: str, command: str) -
         strategy=strategy, fitted=dict(result.values), ranges={p.name: [p.low, p.high] for p in problem.params},
         parameters=[ParameterFit(**row) for row in result.parameters], noise=result.noise,
         ensemble=[Member(values=m.values, rms_log=m.rms) for m in result.members],
-        error={"fitted_rms_log": result.fitted_rms, "held_out_rms_log": held_rms,
-               "verdict": "poor" if result.fitted_rms > POOR or (held_rms or 0) > POOR else "good"},
+        error={"fitted_rms_log": rms_log_error(result.model, problem.fitted), "held_out_rms_log": held_rms,
+               "verdict": "poor" if result.fitted_rms > POOR or (held_rms or 0) > POOR else "good",
+               **({"objective": result.fitted_rms, "spin_share_rms": _spin_rms(result.best, problem.spin)}
+                  if problem.spin else {})},
         points=sorted(points, key=lambda p: p.copies), evaluations=len(result.evaluations),
         seeds=list(problem.seeds), duration_ms=problem.duration_ms, warmup_ms=problem.warmup_ms, command=command)

@@ -3,15 +3,26 @@ curve cannot identify is said; any topology works on any backend; worker errors 
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import yaml
+from perfhelp import needs_perf
 
 from orchestrator import calibrate
-from orchestrator.calibrate import Problem, choose_params, fit, read_curve
+from orchestrator.calibrate import (
+    DEFAULT_NOISE,
+    SPIN_SHARE_NOISE,
+    Problem,
+    choose_params,
+    fit,
+    objective,
+    read_curve,
+)
 from orchestrator.plan import compose_run, load_parts
 from orchestrator.simulate import simulate
 from orchestrator.spec.profile import load_profile
@@ -225,6 +236,9 @@ def test_orch_has_the_exception_types_this_test_knows():
     ("copies,throughput_per_s\n64,5000\n", (), "64 copies but laptop-1n-8 has 8 CPUs"),
     ("copies,throughput_per_s\n1,5000\n", ("--fit", "workload.think_ns"), "not an uncertain parameter"),
     ("copies,throughput_per_s\n1,5000\n", ("-t", "nowhere.yaml"), "nowhere.yaml: cannot read file"),
+    ("copies,throughput_per_s\n1,5000\n", ("--target", "spin_share"), "one of throughput or throughput,spin_share"),
+    ("copies,throughput_per_s\n1,5000\n", ("--target", "throughput,latency"), "one of throughput or"),
+    ("copies,throughput_per_s\n1,5000\n", ("--target", "throughput,spin_share"), "needs a dataset orch measure"),
 ])
 def test_bad_input_is_one_line_exit_2(orch, tmp_path, content, args, fragment):
     curve = tmp_path / "curve.csv"
@@ -343,3 +357,28 @@ def test_a_measured_dataset_is_a_curve(orch, tmp_path):
     result = orch("calibrate", data, "-t", TOPOLOGY, "-w", "spawn", "--fit", "workload.fork_ns", "--budget", "2",
                   "--seeds", "1", "--duration-ms", "1", "--warmup-ms", "0", "--json")
     assert result.code == 0 and "workload.fork_ns" in result.out
+
+
+def test_spin_share_joins_the_error_in_units_of_one_measurements_spread():
+    base = problem(((1, 100.0), (2, 150.0)), held_out=())
+    model, spin = {1: 100.0, 2: 150.0}, {1: 0.10, 2: 0.30}
+    assert objective(model, spin, base) == 0.0  # throughput only: the spin share does not count
+    both = replace(base, spin=((1, 0.10), (2, 0.30 - SPIN_SHARE_NOISE)))
+    assert both.residuals == 4
+    # one spin share one spread off weighs as much as a throughput DEFAULT_NOISE off
+    assert objective(model, spin, both) == pytest.approx(math.sqrt(DEFAULT_NOISE ** 2 / 4))
+
+
+@needs_perf
+def test_a_perf_dataset_fits_throughput_and_spin_share(orch, tmp_path):
+    data = tmp_path / "measured"
+    result = orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.3", "--repeats", "1", "--perf",
+                  "--out", data)
+    assert result.code == 0, result.err
+    result = orch("calibrate", data, "-t", TOPOLOGY, "-w", "spawn", "--fit", "workload.fork_ns", "--budget", "2",
+                  "--seeds", "1", "--duration-ms", "1", "--warmup-ms", "0", "--target", "throughput,spin_share",
+                  "--out", tmp_path / "profile.yaml")
+    assert result.code == 0, result.err
+    made = yaml.safe_load((tmp_path / "profile.yaml").read_text())
+    assert made["error"]["spin_share_rms"] >= 0 and made["error"]["objective"] >= 0
+    assert "--target throughput,spin_share" in made["command"]

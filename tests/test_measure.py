@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from perfhelp import needs_perf
 
 from orchestrator.measure import bench
 from orchestrator.spec.topology import Topology
@@ -80,6 +81,20 @@ def test_execl_is_built_once_and_runs(orch, cache):
         points = json.loads(result.out)["points"]
         assert [p["copies"] for p in points] == [1, 2] and all(p["mean_per_s"] > 0 for p in points)
         assert len(list(cache.glob("execl-*"))) == 1  # the second run reuses the first one's build
+
+
+@pytest.mark.skipif(shutil.which("cc") is None or not Path("/bin/true").exists(), reason="no C compiler or /bin/true")
+def test_sysexec_forks_and_execs_true(orch, tmp_path):
+    """sysexec is spawn.c built to exec /bin/true in the child: its own binary, and its simulated
+    twin (workloads/sysexec.yaml) has its name."""
+    result = orch("measure", "sysexec", "--copies", "1", "--duration-s", "0.2", "--repeats", "1", "--out",
+                  tmp_path / "d")
+    assert result.code == 0, result.err
+    row, = runs(tmp_path / "d")
+    assert row["workload"] == "sysexec" and row["iterations"] > 0
+    assert json.loads(row["config_json"])["command"] == 'spawn.c built with -O2 -DEXEC="/bin/true"'
+    assert bench.benchmark_binary("sysexec") != bench.benchmark_binary("spawn")
+    assert (Path(__file__).parents[1] / "workloads" / "sysexec.yaml").exists()
 
 
 def test_execl_without_a_compiler_exits_2(orch, monkeypatch):
@@ -154,15 +169,20 @@ def test_datasets_written_before_the_source_column_still_report(orch, tmp_path):
     assert "2 runs" in md and "1 measured on a real machine" in md
 
 
-def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, tmp_path):
-    data = tmp_path / "data"
-    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "2", "--out", data).code == 0
+def model_of_this_machine(orch, tmp_path, data, replications: int) -> None:
+    """Simulated spawn at 1 and 2 copies on the topology orch detects here, into `data`."""
     assert orch("topology", "detect", "--out", tmp_path / "here.yaml").code == 0
     spec = tmp_path / "sweep.yaml"
     spec.write_text(yaml.safe_dump({"name": "here", "topologies": ["here.yaml"], "strategies": [{"name": "single"}],
-                                    "workloads": [{"file": "spawn"}], "copies": [1, 2], "replications": 2,
+                                    "workloads": [{"file": "spawn"}], "copies": [1, 2], "replications": replications,
                                     "duration_ms": 2}))
     assert orch("sweep", spec, "--backend", "local", "--out", data).code == 0
+
+
+def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, tmp_path):
+    data = tmp_path / "data"
+    assert orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.2", "--repeats", "2", "--out", data).code == 0
+    model_of_this_machine(orch, tmp_path, data, replications=2)
     result = orch("report", data, "--out", tmp_path / "report")
     assert result.code == 0, result.err
     md = (tmp_path / "report" / "report.md").read_text()
@@ -171,6 +191,22 @@ def test_report_puts_the_model_beside_the_measurement_of_the_same_machine(orch, 
     assert len(rows) == 2 and all(row.endswith("% |") for row in rows)  # each copy count with the model's error
     assert "RMS log error" in section and "match no simulated topology" not in section
     assert list((tmp_path / "report" / "plots").glob(f"measured-*-{platform.release()}-*.svg"))
+
+
+@needs_perf
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+def test_report_shows_perf_beside_the_model(orch, tmp_path):
+    data = tmp_path / "data"
+    result = orch("measure", "spawn", "--copies", "1,2", "--duration-s", "0.3", "--repeats", "1", "--perf",
+                  "--out", data)
+    assert result.code == 0, result.err
+    model_of_this_machine(orch, tmp_path, data, replications=1)
+    result = orch("report", data, "--out", tmp_path / "report")
+    assert result.code == 0, result.err
+    section = (tmp_path / "report" / "report.md").read_text().split("## Model beside measurement")[1]
+    assert "| 2 | measured |" in section and "| 2 | model |" in section and "Differences:" in section
+    assert "Contended call sites at 2 copies" in section
+    assert list((tmp_path / "report" / "plots").glob("measured-*-shares.svg"))
 
 
 def test_measured_rows_without_a_simulated_twin_are_named_in_the_report(orch, tmp_path):
@@ -192,6 +228,21 @@ def test_address_measures_each_machine_of_a_ray_cluster_once(head, tmp_path):
     assert len(nodes) == 1 and nodes[0]["points"][0]["mean_per_s"] > 0  # two Ray nodes, one machine
     rows = runs(out)
     assert len(rows) == 1 and rows[0]["source"] == "measured"
+
+
+@needs_perf
+def test_address_with_perf_brings_each_nodes_perf_output_home(head, tmp_path):
+    """The node's task records with perf; its rows and perf's files come back to the driver,
+    which writes them into the dataset."""
+    out = tmp_path / "data"
+    result = subprocess.run([Path(sys.executable).with_name("orch"), "measure", "spawn", "--copies", "1",
+                             "--duration-s", "0.3", "--repeats", "1", "--address", head.address, "--perf",
+                             "--out", str(out)], capture_output=True, text=True, env=head.env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    row, = runs(out)
+    assert row["cpu_work_share"] > 0
+    folder = out / "perf" / row["host"] / "1-0" / row["run_id"]
+    assert (folder / "lock-contention.txt").read_text().strip() and (folder / "report.txt").exists()
 
 
 def test_a_measured_curve_pairs_with_its_own_workload_and_counts_unmatched_rows_once():

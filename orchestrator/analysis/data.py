@@ -32,6 +32,7 @@ class Study:
     provenance: dict[str, str] = field(default_factory=dict)  # what wrote the runs (file metadata)
     sampled_runs: list[dict] = field(default_factory=list)  # ok runs of uncertainty samples (analysis/uncertainty.py)
     measured_runs: list[dict] = field(default_factory=list)  # ok rows of orch measure (analysis/measured.py)
+    measured_locks: list[dict] = field(default_factory=list)  # their locks rows (orch measure --perf)
 
 
 def load_study(path: str, sweep: str | None = None) -> Study:
@@ -72,11 +73,19 @@ def load_study(path: str, sweep: str | None = None) -> Study:
     ok, sampled = labelled[:len(ok)], labelled[len(ok):]
     _backfill_steady(dataset, labelled)
     kept = {(r["run_id"], r.get("sweep")) for r in ok}
-    locks = [row for row in dataset.read("locks").to_pylist() if (row["run_id"], row.get("sweep")) in kept]
+    measured_ok = [r for r in measured if r["status"] == "ok"]
+    recorded = {(r["run_id"], r.get("sweep")) for r in measured_ok}
+    locks, measured_locks = [], []
+    for row in dataset.read("locks").to_pylist():
+        key = (row["run_id"], row.get("sweep"))
+        if key in kept:
+            locks.append(row)
+        elif key in recorded:
+            measured_locks.append(row)
     order, stamps, designs = _runs_metadata(dataset)
     return Study(ok, failed, locks, sweeps, stale,
-                 len(measured), order, designs, summarize_provenance(stamps), sampled,
-                 [r for r in measured if r["status"] == "ok"])
+                 len(measured), order, designs, summarize_provenance(stamps), sampled, measured_ok,
+                 measured_locks)
 
 
 def _backfill_steady(dataset: Dataset, runs: list[dict]) -> None:

@@ -221,3 +221,29 @@ def heatmap(rows: list[str], designs: list[str], tiles: dict[tuple[str, str], Ti
     ax.grid(False)
     _title(ax, title)
     return _svg(fig)
+
+
+SHARE_COLORS = {"work": PALETTE[2], "spin": PALETTE[3], "sleep": PALETTE[1], "idle": PALETTE[7]}
+
+
+def shares(b: Beside) -> str:
+    """CPU time shares as stacked bars, the model's and the measured side by side per copy count."""
+    from orchestrator.analysis.measured import SHARES
+
+    fig, ax = plt.subplots(figsize=(6.2, 3.6))
+    pairs = [(p.copies, p.model_shares, p.measured_shares) for p in b.points if p.measured_shares and p.model_shares]
+    labels = []
+    for i, (copies, model, measured) in enumerate(pairs):
+        for j, (side, found) in enumerate((("model", model), ("measured", measured))):
+            x, bottom = 3 * i + j, 0.0
+            for name in SHARES:
+                ax.bar(x, found[name], bottom=bottom, color=SHARE_COLORS[name], width=0.9,
+                       label=name if (i, j) == (0, 0) else None)
+                bottom += found[name]
+            labels.append((x, f"{side}\n{copies} copies"))
+    ax.set_xticks([x for x, _ in labels], [text for _, text in labels], fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("share of CPU time")
+    ax.set_title(f"{b.workload}: CPU time, model ({b.topology}) and measured ({b.host})")
+    ax.legend(fontsize=7, loc="upper right")
+    return _svg(fig)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from orchestrator.analysis import plots, precision
+from orchestrator.analysis import measured, plots, precision
 from orchestrator.analysis.aggregates import (
     SHORT,
     lock_wait_rows,
@@ -213,6 +213,45 @@ def _beside(page: Page, found: list[Beside], unmatched: int, out: Path) -> None:
                          f"{p.model.mean:,.0f}", ci, band, f"{p.error:+.1%}"])
         page.table(BESIDE_HEAD, rows, f"{b.host}: kernel {b.kernel}, {b.cpu_model}; model: {b.strategy};"
                                       f" RMS log error {b.rms_log_error:.3f} over {len(b.points)} points.")
+        if any(p.measured_shares and p.model_shares for p in b.points):
+            _perf_beside(page, b, slug, out)
+
+
+SHARES_HEAD = ["copies", "side", "work", "spin", "sleep", "idle"]
+SITES_HEAD = ["kind", "mode", "caller", "model contended/s", "measured contended/s", "model wait ms/s",
+              "measured wait ms/s"]
+SITES_SHOWN = 15
+
+
+def _perf_beside(page: Page, b: Beside, slug: str, out: Path) -> None:
+    """What `orch measure --perf` recorded beside the model: CPU time shares, call sites and the
+    differences."""
+    svg = plots.shares(b)
+    write_text_atomic(out / "plots" / f"{slug}-shares.svg", svg)
+    page.md += [f"![shares](plots/{slug}-shares.svg)", ""]
+    page.html.append(f"<div class='plots'>{svg}</div>")
+    rows = []
+    for p in b.points:
+        for side, found in (("model", p.model_shares), ("measured", p.measured_shares)):
+            if found is not None:
+                rows.append([str(p.copies), side, *(f"{found[name]:.1%}" for name in measured.SHARES)])
+    page.table(SHARES_HEAD, rows, "CPU time shares (measured: perf's cpu-clock profile, with sleep from "
+                                  "sched_switch; docs/calibration.md says how).")
+    if b.sites:
+        def rate(x: float | None, digits: int) -> str:
+            return "-" if x is None else f"{x:,.{digits}f}"
+
+        rows = [[s.kind, s.mode, s.caller or "(not said)", rate(s.model_per_s, 0), rate(s.measured_per_s, 0),
+                 rate(s.model_wait_ms_per_s, 3), rate(s.measured_wait_ms_per_s, 3)] for s in b.sites[:SITES_SHOWN]]
+        page.table(SITES_HEAD, rows, f"Contended call sites at {b.points[-1].copies} copies, matched on kind, mode "
+                                     f"and caller (the busiest {SITES_SHOWN}). For rwsem and mutex the model's "
+                                     "columns count waiters that slept: perf's lock tracepoints fire only once "
+                                     "optimistic spinning has failed, and spinning shows in the spin share instead. "
+                                     "The model has the i_mmap lock and the locks its workloads' programs take; "
+                                     "perf sees every lock of the machine.")
+    listed = measured.differences(b) or ["none beyond 5 points of share, and no call site on one side only"]
+    page.md += ["Differences:", "", *(f"- {line}" for line in listed), ""]
+    page.html.append("<p>Differences:</p><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in listed) + "</ul>")
 
 
 SENSITIVITY_HEAD = ["parameter", "sampled values", "most influential in (comparisons)", "median index",
@@ -245,7 +284,7 @@ def _uncertainty(page: Page, found: list[Verdict], sens: list[Sensitivity], samp
 
 
 def write_report(study: Study, groups: list[Group], baseline: str, out: Path, dataset: str) -> list[Path]:
-    from orchestrator.analysis import measured, uncertainty
+    from orchestrator.analysis import uncertainty
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "plots").mkdir(exist_ok=True)
@@ -254,7 +293,8 @@ def write_report(study: Study, groups: list[Group], baseline: str, out: Path, da
     found = uncertainty.verdicts(study.sampled_runs, baseline, designs=study.designs) if study.sampled_runs else []
     across = {(v.topology, v.workload, v.copies, v.strategy): v for v in found}
     bands = uncertainty.throughput_bands(study.sampled_runs)
-    beside, unmatched = measured.pair(study.measured_runs, study.runs, study.sampled_runs, baseline)
+    beside, unmatched = measured.pair(study.measured_runs, study.runs, study.sampled_runs, baseline, study.locks,
+                                      study.measured_locks)
     stale = f", {study.stale} of an older model version" if study.stale else ""
     stale += f", {study.measured} measured on a real machine" if study.measured else ""
     intro = (f"Dataset {md(dataset)}, sweeps {md(', '.join(study.sweeps))}: {len(study.runs)} runs"

@@ -45,6 +45,9 @@ def calibrate(
                                          "evaluations (--backend ray)"),
     noise: float | None = typer.Option(None, "--noise", parser=number(0.001, 1.0), help="RMS log spread of one "
                                        "measured point (0.05 = 5%); default: from the curve's repeats, else 0.05"),
+    target: str = typer.Option("throughput", "--target", help="what the fit matches: throughput, or "
+                               "throughput,spin_share (a dataset orch measure --perf wrote: the measured share "
+                               "of CPU time spent spinning too; docs/calibration.md gives the weights)"),
     out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
     as_json: bool = typer.Option(False, "--json", help="print the fitted values, errors and bands as JSON"),
 ) -> None:
@@ -59,7 +62,9 @@ def calibrate(
         identification_evaluations,
         profile,
         read_repeats,
+        read_spin,
         repeat_noise,
+        targets_of,
     )
     from orchestrator.plan import load_parts, run_from
     from orchestrator.spec.topology import shape_digest
@@ -76,6 +81,7 @@ def calibrate(
     if too_many:
         raise UserError(curve, "copies", f"{too_many[0]} copies but {probe.topology.name} has "
                                          f"{probe.topology.cpu_count} CPUs")
+    targets = targets_of(target)
     held = parse_copies(holdout, "--holdout") if holdout else []
     missing = sorted(set(held) - {c for c, _ in points})
     if missing:
@@ -86,9 +92,11 @@ def calibrate(
     names = [n.strip() for n in fit_names.split(",") if n.strip()] if fit_names else None
     params = choose_params(names, probe.workload.kind)
     spread = noise if noise is not None else repeat_noise(repeats) or DEFAULT_NOISE
+    spin = read_spin(curve) if "spin_share" in targets else {}
     problem = Problem(parts, params, fitted, tuple((c, v) for c, v in points if c in held),
                       tuple(range(1, seeds + 1)), duration_ms, warmup_ms, spread,
-                      (probe.topology.name, probe.workload.name, probe.strategy.display))
+                      (probe.topology.name, probe.workload.name, probe.strategy.display),
+                      tuple((c, spin[c]) for c, _ in fitted if c in spin))
     total = budget + identification_evaluations(problem)
     done = 0
 
@@ -112,6 +120,7 @@ def calibrate(
     command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
                           "--fit", ",".join(p.name for p in params),
                           *(["--holdout", holdout] if held and holdout else []),
+                          *(["--target", ",".join(targets)] if targets != ("throughput",) else []),
                           "--budget", str(budget), "--seeds", str(seeds), "--duration-ms", str(duration_ms),
                           "--warmup-ms", str(warmup_ms), *(["--noise", str(noise)] if noise is not None else []),
                           *(["--out", str(out)] if out else [])])
@@ -177,6 +186,9 @@ def show(made, out: Path | None) -> None:
                   + (f", {error['held_out_rms_log']:.3f} held out" if error["held_out_rms_log"] is not None else "")
                   + f" ({error['verdict']}); noise allowed {made.noise:.3f}; {made.evaluations} evaluations"
                   + (f"; profile: {out}" if out else ""), highlight=False)
+    if "spin_share_rms" in error:
+        console.print(f"spin share RMS error {error['spin_share_rms']:.3f} (share of CPU time); objective over "
+                      f"throughput and spin share {error['objective']:.3f}", highlight=False)
     unknown = [p.name for p in made.parameters if not p.identified]
     if unknown:
         console.print(f"not identified by this curve: {', '.join(unknown)} (the ensemble carries their spread; "

@@ -1,4 +1,5 @@
-"""`orch measure`: run the real benchmark (execl, spawn) on this host and report throughput."""
+"""`orch measure`: run the real benchmark (execl, spawn, sysexec) on this host and report throughput,
+and with --perf what the kernel shows of it (measure/perf.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from orchestrator import terminal
 from orchestrator.cli.options import number, parse_copies
 from orchestrator.errors import UserError, one_line
 from orchestrator.measure import bench
+from orchestrator.measure import perf as perf_record
 from orchestrator.runners import stopping
 
 MAX_COPIES = 4096
@@ -31,11 +33,13 @@ SWEEP = "measured"  # the dataset partition measured rows go to (sweep=measured)
 class Workload(str, Enum):
     execl = "execl"
     spawn = "spawn"
+    sysexec = "sysexec"
 
 
 def measure(
-    workload: Workload = typer.Argument(..., help="execl (a C program that execs itself) or spawn "
-                                                  "(fork + exit + wait, as UnixBench's spawn)"),
+    workload: Workload = typer.Argument(..., help="execl (a C program that execs itself), spawn "
+                                                  "(fork + exit + wait, as UnixBench's spawn) or sysexec "
+                                                  "(fork + exec /bin/true + wait, as UnixBench's syscall exec)"),
     copies: str = typer.Option(..., "--copies", "-c", help="copies to run at once, one point each: 1,2,4,..."),
     duration_s: float = typer.Option(5.0, "--duration-s", parser=number(0.01, 86_400),
                                      help="wall seconds each repeat measures"),
@@ -46,11 +50,18 @@ def measure(
     address: str | None = typer.Option(None, "--address", help="a Ray cluster's GCS, HEAD:6379: measure on "
                                        "every node, each on its own machine, into one dataset"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object instead of a table"),
+    perf: bool = typer.Option(False, "--perf", help="record each repeat with perf (root): lock contention by "
+                              "caller (locks table), CPU time shares (runs) and top symbols (symbols); "
+                              "needs --out, where perf's raw output is kept under perf/HOST/"),
 ) -> None:
     """Measure the real benchmark on this host (or every node of a Ray cluster): throughput per
     second at each number of copies."""
     counts = parse_copies(copies, "--copies", MAX_COPIES)
+    if perf and out is None:
+        raise UserError("measure", "--perf", "needs --out: the rows and perf's raw output go into that dataset")
     if address is None:
+        if perf:
+            perf_record.check()
         bench.command(workload.value)  # builds execl: without a compiler, fail before the progress bar
     if address is None and max(counts) > len(os.sched_getaffinity(0)):
         print(f"orch: warning: {max(counts)} copies on {len(os.sched_getaffinity(0))} CPUs: copies share CPUs, "
@@ -63,10 +74,10 @@ def measure(
         dataset.check_writable()
     kept = 0
 
-    def keep(row: dict) -> None:
+    def keep(found: dict) -> None:
         nonlocal kept
         if dataset is not None:
-            write(dataset, row)
+            write(dataset, found)
             kept += 1
 
     # SIGINT, SIGTERM: noted, and the measurement stops at its next safe point (between repeats, or
@@ -74,9 +85,10 @@ def measure(
     with stopping.handling(), dataset.writing() if dataset is not None else nullcontext():
         try:
             if address is not None:  # each node's rows are written as it finishes: a failing node loses only its own
-                measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, keep)
+                measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, perf,
+                                                   keep)
             else:  # each repeat's row is written as it finishes: a stop or a failing copy keeps the rest
-                measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, as_json, keep)]
+                measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, perf, as_json, keep)]
                 failures = []
         except KeyboardInterrupt:
             print("orch: interrupted: " + (f"{kept} measured row(s) kept in {dataset.uri}" if dataset is not None
@@ -92,14 +104,15 @@ def measure(
         for host, points, _ in measured:
             show(workload.value, host, points, pin, duration_s)
         if dataset is not None:
-            print(f"wrote {sum(len(rows) for *_, rows in measured)} rows to {dataset.uri}/table=runs/sweep={SWEEP}")
+            print(f"wrote {sum(len(found) for *_, found in measured)} rows to {dataset.uri}/table=runs/sweep={SWEEP}"
+                  + (f" (perf's output under {dataset.uri}/perf/)" if perf else ""))
     if failures:  # after the nodes that finished are kept and shown
         raise UserError("measure", failures[0][0], failures[0][1]
                         + (f" (and {len(failures) - 1} more node(s) failed)" if len(failures) > 1 else ""))
 
 
-def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool, quiet: bool,
-                 keep) -> tuple:
+def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool, perf: bool,
+                 quiet: bool, keep) -> tuple:
     console = terminal.console(stderr=True)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
@@ -109,13 +122,13 @@ def on_this_host(workload: str, counts: list[int], duration_s: float, repeats: i
             progress.update(bar, completed=counts.index(copies) * repeats + repeat,
                             description=f"measure {workload}: {copies} copies, repeat {repeat + 1}/{repeats}")
         try:
-            return bench.measure_host(workload, counts, duration_s, repeats, pin, step, keep)
+            return bench.measure_host(workload, counts, duration_s, repeats, pin, step, keep, perf)
         except RuntimeError as exc:
             raise UserError("measure", workload, str(exc)) from None
 
 
 def on_every_node(address: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool,
-                  keep) -> tuple[list[tuple], list[tuple[str, str]]]:
+                  perf: bool, keep) -> tuple[list[tuple], list[tuple[str, str]]]:
     """One measurement per machine of a Ray cluster, each pinned to its machine and holding all of
     its CPUs, so no task of a sweep shares the machine while it measures. Returns what finished and
     (node, error) of what failed."""
@@ -129,28 +142,37 @@ def on_every_node(address: str, workload: str, counts: list[int], duration_s: fl
                       transient=True) as progress:
             bar = progress.add_task("", total=len(machines))
             run = partial(measure_on_node, workload=workload, counts=counts, duration_s=duration_s, repeats=repeats,
-                          pin=pin)
+                          pin=pin, perf=perf)
             for done in executor.stream(run, list(machines), placement=machines.get, in_flight=len(machines)):
                 progress.advance(bar)
                 if not done.ok:
                     failures.append((f"node {done.item}", done.crash or one_line(str(done.error))))
                     continue
                 measured.append(done.value)
-                for row in done.value[2]:
-                    keep(row)
+                for found in done.value[2]:
+                    keep(found)
         return measured, failures
 
 
-def measure_on_node(host: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool):
+def measure_on_node(host: str, workload: str, counts: list[int], duration_s: float, repeats: int, pin: bool,
+                    perf: bool):
     """The Ray task on machine `host` (its errors come back as they were raised)."""
-    return bench.measure_host(workload, counts, duration_s, repeats, pin)
+    return bench.measure_host(workload, counts, duration_s, repeats, pin, perf=perf)
 
 
-def write(dataset, row: dict) -> None:
+def write(dataset, found: dict) -> None:
+    """One repeat's rows, and perf's raw files under DATASET/perf/HOST/COPIES-REPEAT/RUN_ID/."""
     from orchestrator.results.tables import table
 
-    tables = {"runs": table("runs", [row]), **{name: table(name, []) for name in ("locks", "timeseries", "histograms")}}
-    dataset.write_batch(tables, json.loads(row["config_json"]), spec_key="orch.measure")
+    row = found["runs"][0]
+    config = json.loads(row["config_json"])
+    folder = f"perf/{row['host']}/{row['copies']}-{config['repeat']}/{row['run_id']}"  # each invocation its own
+    for name, data in found.get("files", {}).items():
+        dataset.write_file(f"{folder}/{name}", data)
+    tables = {name: table(name, found.get(name, [])) for name in ("runs", "locks", "timeseries", "histograms")}
+    if found.get("symbols"):
+        tables["symbols"] = table("symbols", found["symbols"])
+    dataset.write_batch(tables, config, spec_key="orch.measure")
 
 
 def show(workload: str, host: bench.Host, points: list[bench.Point], pin: bool, duration_s: float) -> None:

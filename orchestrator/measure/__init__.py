@@ -1,2 +1,2 @@
-"""`orch measure`: the real benchmarks (execl, spawn) on this host. Kept free of imports: the
-spawn worker (spawn.py) is started once per copy."""
+"""`orch measure`: the real benchmarks (execl, spawn, sysexec) on this host (bench.py), and what
+perf records around them (perf.py, reading perf's text with perf_text.py)."""

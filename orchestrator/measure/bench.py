@@ -7,6 +7,7 @@ takes tens of ms) is not measured and all copies share the same window.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,10 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import UserError
+from orchestrator.measure import perf as perf_record
 from orchestrator.runners import stopping
 from orchestrator.spec.topology import Topology, shape_digest
 
-WORKLOADS = ("execl", "spawn")  # each a C program beside this file, as UnixBench's programs do it
+# workload -> (its C program beside this file, as UnixBench's programs do it; compiler flags)
+BUILDS = {"execl": ("execl.c", ()), "spawn": ("spawn.c", ()), "sysexec": ("spawn.c", ('-DEXEC="/bin/true"',))}
+WORKLOADS = tuple(BUILDS)
+NEEDS = {"sysexec": "/bin/true"}  # a program a workload runs, which the host must have
 START_MARGIN_NS = 20_000_000     # time to hand START to every copy before it comes
 
 
@@ -95,14 +100,17 @@ def cache_folder() -> Path:
 
 
 def source_of(workload: str) -> Path:
-    return Path(__file__).with_name(f"{workload}.c")
+    return Path(__file__).with_name(BUILDS[workload][0])
 
 
 def benchmark_binary(workload: str) -> Path:
     """The workload's C program compiled with the system compiler ($CC, else cc), once per
     version of the source."""
-    path = source_of(workload)
-    source = path.read_bytes()
+    path, flags = source_of(workload), list(BUILDS[workload][1])
+    needed = NEEDS.get(workload)
+    if needed is not None and not os.access(needed, os.X_OK):
+        raise UserError("measure", workload, f"runs {needed}, which this host does not have")
+    source = path.read_bytes() + "\0".join(flags).encode()
     binary = cache_folder() / f"{workload}-{hashlib.sha256(source).hexdigest()[:16]}"
     if binary.exists():
         return binary
@@ -112,7 +120,7 @@ def benchmark_binary(workload: str) -> Path:
     temp = binary.with_name(f".{binary.name}.{os.getpid()}")  # two builders never write one file
     try:
         binary.parent.mkdir(parents=True, exist_ok=True)
-        built = subprocess.run([compiler, "-O2", "-o", str(temp), str(path)], capture_output=True, text=True)
+        built = subprocess.run([compiler, "-O2", *flags, "-o", str(temp), str(path)], capture_output=True, text=True)
         if built.returncode != 0:
             temp.unlink(missing_ok=True)
             why = (built.stderr.strip().splitlines() or ["no message"])[0]
@@ -140,8 +148,11 @@ def pinned_cpus(copies: int, topology: Topology, allowed: set[int]) -> list[int]
     return [order[i % len(order)] for i in range(copies)]
 
 
-def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | None) -> Repeat:
-    """Start the copies, wait until each is ready, run them over one window, collect counts."""
+def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | None,
+               around: contextlib.AbstractContextManager | None = None) -> Repeat:
+    """Start the copies, wait until each is ready, run them over one window, collect counts.
+    `around` (perf's recorder) is entered once every copy is ready and left when all have
+    stopped."""
     procs: list[subprocess.Popen[str]] = []
     try:
         for i in range(copies):
@@ -154,21 +165,22 @@ def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | N
             assert proc.stdout is not None  # PIPE, above (and for stdin, stderr)
             if proc.stdout.readline().strip() != "ready":
                 raise RuntimeError(_failure(proc, "did not start"))
-        start = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + START_MARGIN_NS
-        end = start + int(seconds * 1e9)
-        started_at = time.time() + START_MARGIN_NS / 1e9
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write(f"{start} {end}\n")
-            proc.stdin.close()
-        counts = []
-        for proc in procs:
-            _wait(proc)
-            assert proc.stdout is not None
-            text = proc.stdout.read().strip()
-            if proc.returncode != 0 or not text.isdigit():
-                raise RuntimeError(_failure(proc, "failed"))
-            counts.append(int(text))
+        with around or contextlib.nullcontext():
+            start = time.clock_gettime_ns(time.CLOCK_MONOTONIC) + START_MARGIN_NS
+            end = start + int(seconds * 1e9)
+            started_at = time.time() + START_MARGIN_NS / 1e9
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write(f"{start} {end}\n")
+                proc.stdin.close()
+            counts = []
+            for proc in procs:
+                _wait(proc)
+                assert proc.stdout is not None
+                text = proc.stdout.read().strip()
+                if proc.returncode != 0 or not text.isdigit():
+                    raise RuntimeError(_failure(proc, "failed"))
+                counts.append(int(text))
         return Repeat(started_at, (end - start) / 1e9, counts)
     finally:
         for proc in procs:  # only on an error or an interrupt are any still running
@@ -202,11 +214,12 @@ def run_id(host: Host, workload: str, copies: int, repeat: int, started_at: floa
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def row(host: Host, workload: str, copies: int, repeat: int, result: Repeat, pinned: bool) -> dict:
+def row(host: Host, workload: str, copies: int, repeat: int, result: Repeat, pinned: bool, perf: bool = False) -> dict:
     """A runs-table row of one measured repeat (results/schema.py): model fields stay null."""
     counts = result.counts
     config = {"workload": workload, "copies": copies, "repeat": repeat, "seconds": result.seconds,
-              "pinned": pinned, "started_at": result.started_at, "command": command_label(workload)}
+              "pinned": pinned, "started_at": result.started_at, "command": command_label(workload),
+              "perf": perf}
     return {
         "run_id": run_id(host, workload, copies, repeat, result.started_at),
         "source": "measured",
@@ -234,24 +247,37 @@ def row(host: Host, workload: str, copies: int, repeat: int, result: Repeat, pin
 
 
 def command_label(workload: str) -> str:
-    return f"{source_of(workload).name} built with -O2"
+    return " ".join([source_of(workload).name, "built with -O2", *BUILDS[workload][1]])
 
 
 def measure_host(workload: str, counts: list[int], seconds: float, repeats: int, pin: bool,
-                 on_repeat=lambda copies, repeat: None, on_row=lambda row: None
+                 on_repeat=lambda copies, repeat: None, on_row=lambda found: None, perf: bool = False
                  ) -> tuple[Host, list[Point], list[dict]]:
     """The whole measurement on the machine this runs on (the driver, or a Ray task pinned to a
-    node): (host, points, one runs row per repeat, each also handed to on_row as it is made).
-    A copy that fails raises RuntimeError."""
+    node): (host, points, what each repeat found, each also handed to on_row as it is made).
+    What a repeat found is its tables' rows ({"runs": [row], "locks": [...], "symbols": [...]})
+    and, with perf, the raw files perf wrote ({"files": {name: bytes}}). A copy that fails
+    raises RuntimeError."""
+    if perf:
+        perf_record.check()
     argv = command(workload)  # builds execl first: without a compiler nothing runs
     host = this_host()
-    points, rows = [Point(n) for n in counts], []
+    comms = {Path(argv[0]).name[:15]}  # the benchmark's tasks, as the kernel names them (15 characters)
+    comms |= {Path(NEEDS[workload]).name} if workload in NEEDS else set()
+    points, found = [Point(n) for n in counts], []
     for point in points:
         cpus = pinned_cpus(point.copies, host.topology, os.sched_getaffinity(0)) if pin else None
         for repeat in range(repeats):
             on_repeat(point.copies, repeat)
-            result = run_copies(argv, point.copies, seconds, cpus)
+            recorder = perf_record.Recorder(comms) if perf else None
+            result = run_copies(argv, point.copies, seconds, cpus, recorder)
             point.throughputs.append(result.throughput)
-            rows.append(row(host, workload, point.copies, repeat, result, pin))
-            on_row(rows[-1])
-    return host, points, rows
+            runs_row = row(host, workload, point.copies, repeat, result, pin, perf)
+            tables: dict = {"runs": [runs_row], "locks": [], "symbols": [], "files": {}}
+            if recorder is not None:
+                evidence = recorder.evidence(runs_row["run_id"], host.topology.cpu_count)
+                runs_row.update(evidence.shares)
+                tables.update(locks=evidence.locks, symbols=evidence.symbols, files=evidence.files)
+            found.append(tables)
+            on_row(tables)
+    return host, points, found

@@ -1,6 +1,8 @@
 /*
  * One copy of the spawn benchmark, as UnixBench's spawn runs it: fork a child that exits at
- * once, wait for it, again and again.
+ * once, wait for it, again and again. Built with -DEXEC='"/bin/true"' it is the sysexec
+ * benchmark, as UnixBench's syscall exec runs it: the child execs that program instead (an exec
+ * that fails exits the child with 127, which the parent reports).
  *
  * It takes part in orch's start barrier: it prints "ready", reads "START_NS END_NS"
  * (CLOCK_MONOTONIC, shared by every process of the host) from stdin, sleeps until START_NS,
@@ -42,8 +44,14 @@ int main(void)
 		int status;
 		pid_t child = fork();
 
-		if (child == 0)
+		if (child == 0) {
+#ifdef EXEC
+			execl(EXEC, EXEC, (char *)NULL);
+			_exit(127);
+#else
 			_exit(0);
+#endif
+		}
 		if (child < 0) {
 			perror("fork");
 			return 1;

@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from orchestrator.errors import UserError, one_line
 from orchestrator.results import provenance, swap
-from orchestrator.results.schema import ADDED, SCHEMAS, TABLES
+from orchestrator.results.schema import ADDED, MEASURED_ONLY, SCHEMAS, TABLES
 
 TEMP_PREFIX = ".tmp~"
 TEMP_SUFFIX = ".tmp"
@@ -442,8 +442,21 @@ class Dataset:
         self.commit(name, tables, meta)
         return name
 
+    def write_file(self, path: str, data: bytes) -> None:
+        """A file beside the tables (orch measure --perf's raw output), at ROOT/path."""
+        target = f"{self.root}/{path}"
+        try:
+            self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+            with self.fs.open_output_stream(target) as out:
+                out.write(data)
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(target, None, f"cannot write: {getattr(exc, 'strerror', None) or exc}") from None
+
     def commit(self, name: str, tables: dict[str, pa.Table], meta: dict) -> None:
-        for table in (*OTHERS, "runs"):  # runs last: it marks the batch done
+        measured_only = [t for t in MEASURED_ONLY if t in tables]  # a batch of orch measure --perf
+        for table in measured_only:  # check_writable made the others' folders
+            self.fs.create_dir(self.folder(table), recursive=True)
+        for table in (*OTHERS, *measured_only, "runs"):  # runs last: it marks the batch done
             write_parquet(self.fs, self.folder(table), name, tables[table], meta, move=not self.object_store)
 
     # ---- every sweep of the dataset: orch report, orch compact --------------------------------

@@ -7,6 +7,9 @@ the files (readers get them from the path). The `runs` table is the commit recor
 another table counts only if its `run_id` is in `runs`, so join on `runs`. Each file's metadata
 holds the sweep spec (`orch.sweep_spec`) and what wrote it (`orch.provenance`: orch version, git
 commit, model version, host, Python, UTC time).
+`orch measure --perf` adds a `symbols` table (only in its own batches) and keeps perf's raw output
+beside the tables, under ROOT/perf/HOST/COPIES-REPEAT/RUN_ID/ (lock-contention.txt, report.txt,
+and each perf.data file under 64 MiB), so that its rows can be checked against perf itself.
 This page (`orch docs schema`) is generated from these lists (`orch schema data`); a test keeps it in
 step.
 """
@@ -62,10 +65,16 @@ RUNS = [
     ("walker_cpus", S, "where walker threads ran: none, free (CPUs no copy uses) or shared (with copies)"),
     ("lockref_fallbacks", I, "lockref updates that took the spinlock after the cmpxchg retry limit"),
     ("migrations", I, "copies sched_exec moved to another CPU at exec, over the whole run (placement migrate)"),
-    ("cpu_work_share", F, "share of the machine's CPU time (all CPUs x measured time) spent working"),
-    ("cpu_spin_share", F, "share spent spinning on locks (osq, qspinlock, handoff, flag waits)"),
-    ("cpu_sleep_share", F, "share of CPU time whose thread slept on a lock (the CPU idles meanwhile)"),
-    ("cpu_idle_share", F, "share with nothing to run: CPUs without a copy, walkers between walks"),
+    ("cpu_work_share", F, "share of the machine's CPU time (all CPUs x measured time) spent working (measured "
+                          "with --perf: profile samples in any symbol neither spin nor idle, other processes' "
+                          "included)"),
+    ("cpu_spin_share", F, "share spent spinning on locks (osq, qspinlock, handoff, flag waits; measured: samples in "
+                          "osq_lock, rwsem_spin_on_owner, the qspinlock slow paths, ...)"),
+    ("cpu_sleep_share", F, "share of CPU time whose thread slept on a lock (the CPU idles meanwhile; measured: "
+                           "time the benchmark's tasks were switched out inside a lock slow path, taken out of "
+                           "the idle share)"),
+    ("cpu_idle_share", F, "share with nothing to run: CPUs without a copy, walkers between walks (measured: samples "
+                          "in the idle loop's functions, less the sleep share); the four shares sum to 1"),
     ("transfers_local", I, "cache-line transfers within a node"),
     ("transfers_remote", I, "cache-line transfers between nodes (perf c2c HITM analog)"),
     ("remote_share", F, "transfers_remote / all transfers"),
@@ -91,15 +100,19 @@ ADDED_RUNS = {"source", "host", "kernel_release", "cpu_model", "topology_digest"
 
 LOCKS = [
     ("run_id", S, "the run"),
-    ("lock_class", S, "lock class, as lockdep names it (i_mmap_rwsem, i_mmap_tree.rwsem, ...)"),
-    ("kind", S, "rwsem, mutex, spinlock or percpu-rwsem"),
-    ("mode", S, "write or read"),
+    ("lock_class", S, "lock class, as lockdep names it (i_mmap_rwsem, i_mmap_tree.rwsem, ...); null in measured "
+                      "rows (perf names no class for a lock embedded in a structure)"),
+    ("kind", S, "rwsem, mutex, spinlock or percpu-rwsem (measured: also rwlock, semaphore, rt-mutex, ...: perf "
+                "lock contention's type without its :R/:W)"),
+    ("mode", S, "write or read (measured: read for perf's :R types, else write)"),
     ("caller", S, "the kernel function that took the lock (vma_link_file, vma_prepare, dup_mmap, ...: sim/ops.py "
                   "CALLERS), as perf lock contention names callers; a row per class, mode and caller, so a "
                   "class's figures are the sum of its rows; null before model version 4 (one row per class "
                   "and mode) or where the taker is not said"),
     ("acquisitions", I, "acquisitions while measuring"),
-    ("contentions", I, "acquisitions that had to wait"),
+    ("contentions", I, "acquisitions that had to wait (measured: perf lock contention's contended, which for "
+                       "rwsem and mutex counts waiters that gave up spinning and queued to sleep: compare those "
+                       "with the model's sleeps)"),
     ("acq_bounces", I, "uncontended acquisitions whose lock line came from another CPU"),
     ("con_bounces", I, "contended acquisitions whose lock line came from another CPU"),
     ("sleeps", I, "waiters that joined the wait list (slept) instead of spinning to the end"),
@@ -107,9 +120,11 @@ LOCKS = [
     ("spin_ns", I, "time waiters spent spinning while measuring, ns"),
     ("sleep_ns", I, "time waiters spent asleep (wakeups included) while measuring, ns"),
     ("wait_min_ns", I, "shortest contended wait, ns"),
-    ("wait_max_ns", I, "longest contended wait, ns"),
-    ("wait_total_ns", I, "sum of contended waits, ns"),
-    ("wait_avg_ns", F, "mean contended wait, ns"),
+    ("wait_max_ns", I, "longest contended wait, ns (measured: perf's max wait)"),
+    ("wait_total_ns", I, "sum of contended waits, ns (measured: perf's total wait, to the 3 digits it prints; for "
+                         "rwsem and mutex the sleeping waiters' time: compare with the model's sleep_ns)"),
+    ("wait_avg_ns", F, "mean contended wait, ns (measured: total over contended; the measured rows fill only "
+                       "kind, mode, caller, contentions and the wait total, max and mean)"),
     ("wait_p50_ns", F, "median contended wait, ns"),
     ("wait_p99_ns", F, "99th percentile contended wait, ns"),
     ("hold_min_ns", I, "shortest hold, ns"),
@@ -138,9 +153,18 @@ HISTOGRAMS = [
     ("count", I, "samples in the bucket"),
 ]
 
+SYMBOLS = [
+    ("run_id", S, "the measured run (orch measure --perf)"),
+    ("symbol", S, "a function perf report names (kernel or user space), as perf prints it"),
+    ("class", S, "work, spin or idle: how the shares in runs count it (measure/perf.py says which kernel symbols "
+                 "are spin and which idle; everything else is work)"),
+    ("share", F, "its share of the machine's CPU time (perf record -a -e cpu-clock samples); the run's top symbols"),
+]
+
 # columns added after datasets were first written, per table: a reader takes them as null where absent
 ADDED = {"runs": ADDED_RUNS, "locks": {"caller"}}
 
-COLUMNS = {"runs": RUNS, "locks": LOCKS, "timeseries": TIMESERIES, "histograms": HISTOGRAMS}
+COLUMNS = {"runs": RUNS, "locks": LOCKS, "timeseries": TIMESERIES, "histograms": HISTOGRAMS, "symbols": SYMBOLS}
 SCHEMAS = {name: pa.schema([(col, kind) for col, kind, _ in cols]) for name, cols in COLUMNS.items()}
-TABLES = tuple(COLUMNS)
+MEASURED_ONLY = ("symbols",)  # written only by orch measure --perf, in batches that have rows of it
+TABLES = tuple(name for name in COLUMNS if name not in MEASURED_ONLY)  # every batch has a part of each

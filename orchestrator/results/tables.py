@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from orchestrator.results.schema import SCHEMAS
+from orchestrator.results.schema import SCHEMAS, TABLES
 from orchestrator.spec.run import MODEL_VERSION, RunSpec
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def failed_rows(spec: RunSpec, error: str, sweep_id: str | None = None) -> dict[
 
 
 def tables_of(rows: dict[str, list[dict]]) -> dict[str, pa.Table]:
-    return {name: table(name, rows[name]) for name in SCHEMAS}
+    return {name: table(name, rows[name]) for name in TABLES}
 
 
 def to_tables(result: RunResult, sweep_id: str | None = None) -> dict[str, pa.Table]:

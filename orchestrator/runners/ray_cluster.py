@@ -217,6 +217,8 @@ def _init(ray, address: str | None, workers: int | None, nodes: int, env: dict, 
                          runtime_env={**runtime_env(Path(folder)), **({"env_vars": env} if env else {})})
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise UserError(address or "ray", "--address", f"cannot start or reach Ray: {exc}") from None
+    except UserError:
+        raise
     except Exception as exc:  # noqa: BLE001 - Ray raises bare Exception, e.g. a node that timed out starting
         raise RunCrashed(f"cannot start Ray: {one_line(str(exc))}") from None
     except SystemExit as exc:  # SIGTERM while ray.init ran: Ray's handler exits; stop as ours would

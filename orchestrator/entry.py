@@ -1,19 +1,18 @@
 """The `orch` console script. Its first lines take SIGINT and SIGTERM, before the seconds spent
-importing Typer, pydantic, pyarrow and numpy: a Ctrl-C then ends orch with one line instead of
-an import traceback. Nothing is written while importing, so ending at once loses nothing. Once
-the command is imported the usual handlers return: the long commands take the signals again
+importing Typer, pydantic, pyarrow and numpy: a signal then only notes itself, and orch ends
+with one line once the imports are done (nothing is written before), instead of an import
+traceback from wherever the signal landed. The long commands then take the signals again
 (runners/stopping.py) and stop at their safe points."""
 
-import os
 import signal
 import sys
 
 _EARLY = (signal.SIGINT, signal.SIGTERM)
+_received: list[int] = []
 
 
 def _while_importing(signum: int, frame) -> None:
-    os.write(2, b"orch: interrupted\n")
-    os._exit(128 + signum)
+    _received.append(signum)
 
 
 def main() -> None:
@@ -25,4 +24,7 @@ def main() -> None:
 
     for signum, handler in previous.items():
         signal.signal(signum, handler)
+    if _received:
+        print("orch: interrupted", file=sys.stderr)
+        sys.exit(128 + _received[0])
     run(sys.argv[1:])

@@ -201,7 +201,10 @@ class Dataset:
         if not self.local:
             yield
             return
-        self.fs.create_dir(self.root, recursive=True)
+        try:
+            self.fs.create_dir(self.root, recursive=True)
+        except OSError as exc:
+            raise UserError(self.uri, "output", f"cannot write there: {exc.strerror or exc}") from None
         with self._lock() as holder:
             if holder:
                 raise UserError(self.uri, None, f"{holder} is writing into this dataset: wait for it to finish, "

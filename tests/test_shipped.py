@@ -78,7 +78,7 @@ def test_docs_lists_every_page_with_its_title(orch):
     result = orch("docs")
     assert result.code == 0
     for path in REPO.glob("docs/*.md"):
-        heading = path.read_text().splitlines()[0].lstrip("# ")
+        heading = next(line for line in path.read_text().splitlines() if line.startswith("#")).lstrip("# ")
         assert re.search(rf"^{path.stem}\s+{re.escape(heading)}$", result.out, re.M), path.stem
 
 
@@ -114,7 +114,8 @@ def string_constants(path: Path) -> list[str]:
 
 def test_messages_cite_orch_docs_not_a_file_a_wheel_lacks():
     strings = {path.relative_to(PACKAGE).as_posix(): string_constants(path) for path in PACKAGE.rglob("*.py")
-               if "_presets" not in path.parts}
+               if "_presets" not in path.parts
+               and path.name != "card.py"}  # the card's rerun command writes docs/validation.md of a checkout
     assert not {f: s for f, texts in strings.items() for s in texts if re.search(r"docs/\w+\.md", s)}
     cited = {name for f, texts in strings.items() if f != "cli/docs.py"  # its own help: "orch docs NAME"
              for s in texts for name in re.findall(r"orch docs (\w+)", s)}

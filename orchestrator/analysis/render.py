@@ -236,7 +236,7 @@ def _perf_beside(page: Page, b: Beside, slug: str, out: Path) -> None:
             if found is not None:
                 rows.append([str(p.copies), side, *(f"{found[name]:.1%}" for name in measured.SHARES)])
     page.table(SHARES_HEAD, rows, "CPU time shares (measured: perf's cpu-clock profile, with sleep from "
-                                  "sched_switch; docs/calibration.md says how).")
+                                  "sched_switch; orch docs calibration says how).")
     if b.sites:
         def rate(x: float | None, digits: int) -> str:
             return "-" if x is None else f"{x:,.{digits}f}"

@@ -47,7 +47,7 @@ def calibrate(
                                        "measured point (0.05 = 5%); default: from the curve's repeats, else 0.05"),
     target: str = typer.Option("throughput", "--target", help="what the fit matches: throughput, or "
                                "throughput,spin_share (a dataset orch measure --perf wrote: the measured share "
-                               "of CPU time spent spinning too; docs/calibration.md gives the weights)"),
+                               "of CPU time spent spinning too; orch docs calibration gives the weights)"),
     out: Path | None = typer.Option(None, "--out", help="write the profile YAML here"),
     as_json: bool = typer.Option(False, "--json", help="print the fitted values, errors and bands as JSON"),
 ) -> None:

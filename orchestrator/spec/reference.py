@@ -122,7 +122,7 @@ def sweep_page() -> str:
         "Where one topology and workload name covers several configurations (an axis, or two sweeps",
         "into one dataset with other settings), reports add the differing fields to the workload label.",
         "`orch sweep --json` prints the counts, failures and cells as one JSON object, and a warning",
-        "names runs too short for the precision printed: docs/analysis.md has both.",
+        "names runs too short for the precision printed: `orch docs analysis` has both.",
         "",
         "## Fields", "", *_table(rows(SweepSpec, "")),
         "## A strategy entry (`strategies: [...]`)", "", *_table(rows(StrategySpec, "")),

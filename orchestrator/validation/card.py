@@ -33,7 +33,7 @@ parameter at its default (or a calibration profile's fit with `--profile`, on ro
 has the profile's shape). A `change` row runs both sides (two releases, or two designs) with the
 same seeds and the same samples, and reports 100 x (B / A - 1) of their mean throughputs. The
 band is the lowest and highest value over the nominal run and a Latin hypercube of samples over
-every uncertain parameter's plausible range (`orch params`; `docs/calibration.md`): what the model
+every uncertain parameter's plausible range (`orch params`; `orch docs calibration`): what the model
 predicts when nothing is fitted to the machine. Where a profile applies, its fitted parameters take
 its ensemble's values instead (sample i the member i mod n) and the others keep their ranges, and
 rows on machines of another shape run with the defaults (the run's notes, below, name them). A row

@@ -64,8 +64,8 @@ def _figure(height: float):
     return plt.subplots(figsize=(WIDTH, height), layout="constrained")
 
 
-def _title(ax, text: str) -> None:
-    ax.set_title("\n".join(textwrap.wrap(text, TITLE_CHARS)))
+def _title(ax, text: str, chars: int = TITLE_CHARS) -> None:
+    ax.set_title("\n".join(textwrap.wrap(text, chars)))
 
 
 def _copies_axis(ax, copies: list[int]) -> None:
@@ -219,7 +219,7 @@ def heatmap(rows: list[str], designs: list[str], tiles: dict[tuple[str, str], Ti
     ax.set_yticks(range(len(rows)), rows)
     ax.tick_params(length=0)
     ax.grid(False)
-    _title(ax, title)
+    _title(ax, title, TITLE_CHARS - 10)  # centred over the tiles, which the machine labels push right
     return _svg(fig)
 
 

@@ -77,7 +77,7 @@ def overview(groups: list[Group], baseline: str, across: dict[tuple, Verdict], s
         same = len(set(tops.values())) == 1
         rows, designs, tiles = [], [], {}
         for g in mine:
-            row = g.topology if same else f"{g.topology}, {tops[g.topology]} copies"
+            row = g.topology if same else f"{g.topology}\n{tops[g.topology]} copies"  # two lines: wider tiles
             for strategy in g.strategies():
                 cell = g.cell(strategy, tops[g.topology])
                 if strategy == baseline or cell is None or cell.ratio is None:

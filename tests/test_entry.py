@@ -37,7 +37,12 @@ main()
 
 def hooked(action: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", HOOKED.format(action=action)], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    """A script's background job (CI run with &) starts with SIGINT ignored, and orch keeps it so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

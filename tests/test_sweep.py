@@ -277,7 +277,9 @@ def test_ctrl_c_keeps_finished_runs(tmp_path):
     spec = write_spec(tmp_path, copies=[2, 4, 8, 16], replications=2, duration_ms=3.0)
     out = tmp_path / "out"
     proc = subprocess.Popen([*ORCH, "sweep", str(spec), "--backend", "local", "--out", str(out), "--part-rows", "300"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a script's background job starts with SIGINT ignored, and orch leaves it so: not here
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     parts = out / "table=runs" / "sweep=tiny"
     deadline = time.time() + 120
     while time.time() < deadline and not list(parts.glob("part-*.parquet")):  # a part of 2 runs

@@ -207,7 +207,7 @@ def test_a_stop_signal_during_compact_leaves_the_dataset_as_it_was(orch, many_pa
     real = compact_module._merged
 
     def merged_then_signalled(*args):
-        stopping.received = signal.SIGTERM
+        monkeypatch.setattr(stopping, "received", signal.SIGTERM)  # undone after the test: no stale stop
         return real(*args)
 
     monkeypatch.setattr(compact_module, "_merged", merged_then_signalled)

@@ -63,8 +63,9 @@ def measure(
         if perf:
             perf_record.check()
         bench.command(workload.value)  # builds execl: without a compiler, fail before the progress bar
-    if address is None and max(counts) > len(os.sched_getaffinity(0)):
-        print(f"orch: warning: {max(counts)} copies on {len(os.sched_getaffinity(0))} CPUs: copies share CPUs, "
+    cpus = len(os.sched_getaffinity(0))
+    if address is None and max(counts) > cpus:
+        print(f"orch: warning: {max(counts)} copies on {cpus} CPUs: copies share CPUs, "
               "so the curve past that point measures the scheduler as much as the kernel's locks", file=sys.stderr)
     dataset = None
     if out is not None:

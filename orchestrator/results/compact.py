@@ -44,10 +44,11 @@ def compact(uri: str, rows: int, progress: Progress | None = None) -> tuple[int,
     left as it was."""
     progress = progress or Progress()
     whole = Dataset(uri)
-    progress.sweeps = len(whole.sweeps())  # not a dataset: one line, before the lock file is made
+    sweeps = whole.sweeps()  # not a dataset: one line, before the lock file is made
+    progress.sweeps = len(sweeps)
     before = after = 0
     with whole.writing():
-        for sweep in whole.sweeps():
+        for sweep in sweeps:
             stopping.check()
             dataset = Dataset(uri, sweep)
             dataset.remove_temp_files()

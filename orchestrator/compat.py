@@ -43,11 +43,14 @@ FLAG_TYPES = Private(
 RAY_POPEN = Private(
     "ray", "ray._private.services", "ConsolePopen", "2.52 - 2.60",
     "starting Ray's processes in sessions of their own, so a Ctrl-C reaches orch alone")
-NUMBA_CONFIG = Private(
-    "numba", "numba", "config", "0.60 - 0.68",
-    "setting the compile cache's folder before any function is compiled")
+NUMBA_LOCATOR = Private(
+    "numba", "numba.core.caching", "_CacheLocator", "0.68",
+    "one compile cache for every install of orch on a machine (numba files its cache by source path)")
+NUMBA_CACHE_IMPL = Private(
+    "numba", "numba.core.caching", "CacheImpl", "0.68",
+    "one compile cache for every install of orch on a machine (the list of locators numba tries)")
 
-ALL = (CLICK_EXCEPTIONS, FLAG_TYPES, RAY_POPEN, NUMBA_CONFIG)
+ALL = (CLICK_EXCEPTIONS, FLAG_TYPES, RAY_POPEN, NUMBA_LOCATOR, NUMBA_CACHE_IMPL)
 
 
 def click_exceptions():
@@ -88,8 +91,13 @@ def ray_in_own_sessions() -> Iterator[None]:
         setattr(services, RAY_POPEN.name, popen)
 
 
-def set_numba_cache_dir(folder: str) -> None:
-    """numba reads NUMBA_CACHE_DIR once, at import; its config object is where a later choice goes."""
-    config = NUMBA_CONFIG.get()
-    if config is not None:
-        config.CACHE_DIR = folder
+def numba_locator_base() -> type:
+    """The class numba's cache locators derive from (object when this numba lacks it)."""
+    return NUMBA_LOCATOR.get() or object
+
+
+def first_numba_locator(locator: type) -> None:
+    """Have numba ask `locator` first where a function's compiled code is cached."""
+    impl = NUMBA_CACHE_IMPL.get()
+    if impl is not None and locator not in impl._locator_classes:
+        impl._locator_classes.insert(0, locator)

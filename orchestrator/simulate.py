@@ -127,9 +127,7 @@ def _metrics(spec: RunSpec, machine: Machine, strategy: Strategy, m: Measurement
     for hist in m.response:
         response.merge(hist)
     per_cpu = m.slot_iterations[:spec.copies]  # the rest are walker threads
-    per_node = [0.0] * machine.nodes
-    for slot, count in enumerate(per_cpu):
-        per_node[machine.node[slot]] += count / seconds
+    per_node = [count / seconds for count in m.node_iterations]  # walker threads end no iterations
     acquisitions = sum(s.acquisitions for c in m.lock_classes.values() for s in c.stats)
     local, remote = m.transfers_local, m.transfers_remote
     transfers = local + remote

@@ -81,7 +81,7 @@ RUNS = [
     ("memory_per_inode_bytes", I, "bytes per inode the design spends on i_mmap"),
     ("memory_per_million_inodes_mib", F, "the same for a million inodes, MiB"),
     ("fairness_jain", F, "Jain's index of per-copy iterations (1 = all equal; measured too)"),
-    ("throughput_per_node", pa.list_(F), "iterations per virtual second of the copies on each node"),
+    ("throughput_per_node", pa.list_(F), "iterations per virtual second that ended on each node (a copy may migrate at exec)"),
     ("events", I, "engine events processed"),
     ("wall_s", F, "wall-clock seconds of the simulation (measured: of the measuring window)"),
     ("events_per_s", F, "engine events per wall-clock second"),

@@ -77,6 +77,8 @@ class Encoder:
                 cpu.pending, cpu.at = batch, 0
             else:
                 cpu.at = self.encode(slot, cpu.pending, rows, pool, cpu.at, CHUNK)
+                if cpu.pending[cpu.at - 1][0] == ops.MIGRATE:
+                    break  # what follows is expanded once the task runs where sched_exec put it
         return np.array(rows, dtype=np.int64).reshape(-1, ROW), pool
 
     @staticmethod

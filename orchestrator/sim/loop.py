@@ -125,6 +125,7 @@ def needs_room(S, row, slot):
 def iteration_done(S, slot, cls, t):
     response = t - S.started[slot]
     S.iters[slot] += 1
+    S.node_iters[S.node[slot]] += 1
     S.iters_cls[cls] += 1
     S.resp_total[cls] += response
     S.resp_hist[cls, bucket_of(response)] += 1
@@ -284,6 +285,7 @@ def reset_measurements(S):
     S.cpu_ns[:] = 0
     S.reg[FALLBACKS] = 0
     S.iters[:] = 0
+    S.node_iters[:] = 0
 
 
 @njit

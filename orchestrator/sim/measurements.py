@@ -62,6 +62,7 @@ class Measurements:
     response_total_ns: list[int]           # by class
     response: tuple[Histogram, Histogram]  # by class
     slot_iterations: list[int]             # by CPU slot: the copies, then the walkers
+    node_iterations: list[int]             # by the node the CPU that ended them is on
     lock_classes: dict[str, LockClassStats]  # in the order declared
     wait_total_ns: int                     # what every grant after a wait waited
     transfers_local: int                   # cache-line transfers within a node ...
@@ -87,7 +88,7 @@ def read(S: State, world: Engine, wall_s: float) -> Measurements:
     return Measurements(
         iterations=S.iters_cls.tolist(), response_total_ns=S.resp_total.tolist(),
         response=(Histogram(S.resp_hist[0].tolist()), Histogram(S.resp_hist[1].tolist())),
-        slot_iterations=S.iters.tolist(), lock_classes=lock_classes(S, world),
+        slot_iterations=S.iters.tolist(), node_iterations=S.node_iters.tolist(), lock_classes=lock_classes(S, world),
         wait_total_ns=reg[state.WAIT_TOTAL], transfers_local=reg[state.LOCAL], transfers_remote=reg[state.REMOTE],
         lockref_fallbacks=reg[state.FALLBACKS], migrations=reg[state.MIGRATIONS],
         walks=Histogram(S.walk_hist.tolist()), contended_walks=Histogram(S.cwalk_hist.tolist()),

@@ -166,6 +166,7 @@ FIELDS = (
     Field("pool", ("slots", "pool")),
     Field("started", ("slots",)),
     Field("iters", ("slots",)),
+    Field("node_iters", ("nodes",)),  # iterations that ended on each node (a task may migrate)
     Field("walk_began", ("slots",)),
     Field("contended", ("slots",)),
     Field("subtree", ("slots",)),

@@ -49,15 +49,16 @@ def timed_run(design: str, duration_ms: float) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("designs", nargs="*")
-    parser.add_argument("--short-ms", type=float, default=2.0)
-    parser.add_argument("--long-ms", type=float, default=20.0)
+    parser.add_argument("--short-ms", type=float, default=10.0)
+    parser.add_argument("--long-ms", type=float, default=60.0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     designs = args.designs or sorted(available())
     timed_run("single", 0.01)  # load the compiled engine (or compile it) before timing anything
     print(f"{WORKLOAD}, {TOPOLOGY}, {CPUS} copies; short {args.short_ms} ms, long {args.long_ms} ms virtual, "
           f"median of {args.repeats}")
-    print(f"{'strategy':>12} {'events/s':>11} {'bare heapq':>11} {'ratio':>6} {'fixed s':>8} {'short s':>8} {'long s':>7}")
+    print(f"{'strategy':>12} {'events/s':>11} {'bare heapq':>11} {'ratio':>6} {'fixed s':>8} {'short s':>8} "
+          f"{'long s':>7}")
     for design in designs:
         shorts = [timed_run(design, args.short_ms) for _ in range(args.repeats)]
         longs = [timed_run(design, args.long_ms) for _ in range(args.repeats)]

@@ -82,7 +82,9 @@ def build(spec: RunSpec, check: bool = False):
 
 
 def local_streams(spec: RunSpec, generator: Generator) -> Callable[[int], Iterator[Batch]]:
-    return lambda slot: generator.batches(slot, stream(spec.seed, WORKLOAD, slot))
+    def batches(slot: int) -> Iterator[Batch]:  # its generator seeded when the slot first runs
+        yield from generator.batches(slot, stream(spec.seed, WORKLOAD, slot))
+    return batches
 
 
 def simulate(spec: RunSpec, check: bool = False, streams=None) -> RunResult:

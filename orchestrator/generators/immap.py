@@ -37,7 +37,6 @@ from orchestrator.strategies.base import FileDecl
 BACKGROUND_IDS = 1 << 60   # VMAs of other processes, preloaded
 IMAGE_IDS = 1 << 59        # the VMAs of each copy's own image, preloaded
 KERNEL_LOADED = ("kernel", "kernel-fixed")
-ITERATIONS_PER_BATCH = 4   # an exec is ~100 ops: generate only a little ahead of the engine
 # Shares of exec_ns: before the old image goes (syscall entry, path walk, bprm set-up), between
 # teardown and mapping (ELF parsing, page tables), and after each file is mapped (ld.so and libc
 # start-up, the program's own work up to its next exec or exit).
@@ -110,19 +109,39 @@ class ImmapGenerator(Generator):
     def layout(self, f: MappedFile) -> list[tuple[int, int, str]]:
         return self.layouts[f.name]
 
+    def image_id(self, f: MappedFile, slot: int) -> int:
+        """The id of the first VMA of `f` in copy `slot`'s image (the k-th is this + k)."""
+        index = [g.name for g in self.spec.all_files()].index(f.name)
+        return IMAGE_IDS + (slot << 20) + (index << 8)
+
     def image_vmas(self, f: MappedFile, slot: int) -> list[tuple[Vma, str]]:
         """The VMAs of `f` in copy `slot`'s image at the start: ids the preload and the stream agree on."""
-        index = [g.name for g in self.spec.all_files()].index(f.name)
-        base = IMAGE_IDS + (slot << 20) + (index << 8)
+        base = self.image_id(f, slot)
         return [((base + k, first, last), prot) for k, (first, last, prot) in enumerate(self.layout(f))]
 
-    def background(self, f: MappedFile, instance: int) -> list[tuple[int, int, int, int, int]]:
-        """VMAs of other processes, spread over the image's VMAs and over nodes."""
-        spans = self.layout(f)
-        nodes = self.ctx.nodes
-        base = BACKGROUND_IDS + (instance << 32)
-        return [(base + i, *spans[i % len(spans)][:2], (i // len(spans)) % nodes, -1)
-                for i in range(f.background_vmas)]
+    def images(self, f: MappedFile, slots) -> np.ndarray:
+        """Preload rows (vma, first, last, node, cpu) of the image VMAs of `f` in each of `slots`."""
+        spans = np.array([span[:2] for span in self.layout(f)], dtype=np.int64).reshape(-1, 2)
+        slots = np.asarray(slots, dtype=np.int64)
+        k = len(spans)
+        ids = np.array([self.image_id(f, slot) for slot in slots.tolist()], dtype=np.int64)
+        rows = np.empty((len(slots) * k, 5), dtype=np.int64)
+        rows[:, 0] = (ids[:, None] + np.arange(k)).ravel()
+        rows[:, 1:3] = np.tile(spans, (len(slots), 1))
+        rows[:, 3] = np.repeat(np.asarray(self.ctx.slot_node, dtype=np.int64)[slots], k)
+        rows[:, 4] = np.repeat(np.asarray(self.ctx.slot_cpu, dtype=np.int64)[slots], k)
+        return rows
+
+    def background(self, f: MappedFile, instance: int) -> np.ndarray:
+        """Preload rows of the VMAs of other processes, spread over the image's VMAs and over nodes."""
+        spans = np.array([span[:2] for span in self.layout(f)], dtype=np.int64)
+        i = np.arange(f.background_vmas, dtype=np.int64)
+        rows = np.empty((len(i), 5), dtype=np.int64)
+        rows[:, 0] = BACKGROUND_IDS + (instance << 32) + i
+        rows[:, 1:3] = spans[i % len(spans)]
+        rows[:, 3] = (i // len(spans)) % self.ctx.nodes
+        rows[:, 4] = -1
+        return rows
 
     def declare(self, world: World) -> None:
         spec, ctx, shared = self.spec, self.ctx, self.spec.shared
@@ -144,10 +163,8 @@ class ImmapGenerator(Generator):
 
     def _declare_file(self, world: World, f: MappedFile, name: str, home: int, slots) -> Declared:
         shared = self.spec.shared
-        imaged = f in self.image_files()
-        own = [(vma[0], vma[1], vma[2], self.ctx.slot_node[slot], self.ctx.slot_cpu[slot])
-               for slot in slots if imaged for vma, _ in self.image_vmas(f, slot)]
-        handle = world.file(FileDecl(name, home, self.background(f, len(self.declared)) + own))
+        own = self.images(f, slots) if f in self.image_files() else np.empty((0, 5), dtype=np.int64)
+        handle = world.file(FileDecl(name, home, np.concatenate([self.background(f, len(self.declared)), own])))
         folios = [world.line(f"{name}.folio{k}", home) for k in range(f.faulted_folios)] if shared.folio_atomics else []
         lockref: list[tuple] = []
         if shared.lockref:  # struct lockref packs d_lock and the count on one line
@@ -307,15 +324,15 @@ class ImmapGenerator(Generator):
         return self.copy_batches(slot, rng)
 
     def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
-        """Batches of ITERATIONS_PER_BATCH iterations, each between START and END."""
+        """One iteration per batch, between START and END: an exec is ~100 ops, and a short run
+        of many copies ends before most copies finish their first, so nothing is made ahead
+        (numpy's draws one at a time are the draws of one call for all)."""
         copy = self.new_copy(slot)
         state = self.start(copy)
         while True:
-            batch: list[tuple] = []
-            for scale in think_scale(rng, self.spec.think_cv, ITERATIONS_PER_BATCH):
-                program, state = self.iteration(copy, state, scale)
-                batch += [START, *program, END]
-            yield batch
+            [scale] = think_scale(rng, self.spec.think_cv, 1)
+            program, state = self.iteration(copy, state, scale)
+            yield [START, *program, END]
 
     def start(self, copy: Copy):
         """What the copy's first iteration starts from (by default its process)."""

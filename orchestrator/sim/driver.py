@@ -58,9 +58,9 @@ class Driver:
         self.encoder = Encoder(world.streams, world.expand)
         self._S = S = layout.allocate(world)
         self.ref = compiled(S)
-        rows = [(tree, self.encoder.new_vma(-1, vma_id), vma_id, first, last, node)
-                for tree, vma_id, first, last, node in world.preloads]
-        self.call(preload, np.array(rows, dtype=np.int64).reshape(len(rows), 6))
+        loaded = world.preloads
+        rows = np.column_stack([loaded[:, 0], self.encoder.preloaded(loaded[:, 1]), loaded[:, 1:]])
+        self.call(preload, rows)
         for slot in range(len(world.streams)):
             self.call(push_event, 0, state.EV_RUN, slot)
         if 0 < world.warmup_ns < world.end_ns:

@@ -178,12 +178,23 @@ class Encoder:
             return (code, op[1].number, op[2].number, 0, 0, 0, 0)
         raise ValueError(f"unknown op {op!r}")
 
+    def preloaded(self, vma_ids: np.ndarray) -> np.ndarray:
+        """Engine ids for the VMAs mapped before the run, in order (before any other VMA)."""
+        assert not self.vma_ids, "VMAs are preloaded before the run"
+        self.vma_ids = dict(zip(vma_ids.tolist(), range(len(vma_ids))))
+        if len(self.vma_ids) < len(vma_ids):
+            ids, counts = np.unique(vma_ids, return_counts=True)
+            twice = ids[counts > 1][0]
+            raise ValueError(f"VMA {int(twice)} inserted twice")
+        self.vmas = len(vma_ids)
+        return np.arange(len(vma_ids), dtype=np.int64)
+
     def new_vma(self, slot: int, vma_id: int) -> int:
         """The engine's id for a VMA the workload inserts (ids of removed VMAs are reused by the
-        CPU that removed them, after the removal in its program; slot -1: a preloaded VMA)."""
+        CPU that removed them, after the removal in its program)."""
         if vma_id in self.vma_ids:
             raise ValueError(f"VMA {vma_id} inserted twice")
-        free = self.cpus[slot].free_vmas if slot >= 0 else []
+        free = self.cpus[slot].free_vmas
         if free:
             vma = free.pop()
         else:

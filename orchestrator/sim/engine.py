@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+import numpy as np
+
 from orchestrator.sim import ops, state
 from orchestrator.sim.encoder import Batch
 from orchestrator.sim.machine import Machine
@@ -65,7 +67,8 @@ class Engine:
         self.tree_tops: list[list[int]] = []
         self.tree_paths: list[list[int]] = []
         self.tables: list[list[int]] = []
-        self.preloads: list[tuple[int, int, int, int, int]] = []  # (tree, vma, first, last, node)
+        self._preloads: list[np.ndarray] = []  # rows of (tree, vma, first, last, node), in the order declared
+        self._preloaded: np.ndarray | None = None
         self.streams: list[Iterator[Batch]] = []  # each CPU's op batches
         self.expand: Callable[[int, tuple], list[tuple]] | None = None  # the strategy's expansion
 
@@ -105,7 +108,20 @@ class Engine:
 
     def preload(self, tree: int, vma: int, first: int, last: int, node: int) -> None:
         """A VMA mapped on `node` before the run: no cost, its line still in memory."""
-        self.preloads.append((tree, vma, first, last, node))
+        self.preload_rows(np.array([[tree, vma, first, last, node]], dtype=np.int64))
+
+    def preload_rows(self, rows: np.ndarray) -> None:
+        """Many VMAs at once: rows of (tree, vma, first, last, node), as preload takes them."""
+        self._preloads.append(np.asarray(rows, dtype=np.int64).reshape(-1, 5))
+        self._preloaded = None
+
+    @property
+    def preloads(self) -> np.ndarray:
+        """Every preloaded VMA, as rows of (tree, vma, first, last, node) in the order declared."""
+        if self._preloaded is None:
+            self._preloaded = np.concatenate([np.empty((0, 5), dtype=np.int64), *self._preloads])
+            self._preloads = [self._preloaded]
+        return self._preloaded
 
     def add_cpu(self, batches: Iterator[Batch]) -> None:
         self.streams.append(batches)

@@ -158,7 +158,7 @@ def lock_arrays(world: Engine) -> dict:
 
 def tree_capacity(world: Engine) -> np.ndarray:
     """Room for each tree's members: twice its preloaded VMAs, and 64."""
-    preloaded = np.bincount([p[0] for p in world.preloads], minlength=len(world.tree_roots))
+    preloaded = np.bincount(world.preloads[:, 0], minlength=len(world.tree_roots))
     return preloaded.astype(np.int64) * 2 + 64
 
 

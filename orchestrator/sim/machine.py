@@ -99,6 +99,9 @@ class Machine:
             if cpu in smt_group:
                 in_core.setdefault(smt_group[cpu], []).append(slot)
         siblings = [tuple(s for s in in_core.get(smt_group.get(cpu, -1), ()) if cpus[s] != cpu) for cpu in cpus]
+        on_cpu: dict[int, list[int]] = {}  # CPU -> the slots running there
+        for slot, cpu in enumerate(cpus):
+            on_cpu.setdefault(cpu, []).append(slot)
         return cls(
             topology=topo,
             cpus=cpus,
@@ -106,8 +109,7 @@ class Machine:
             latency=pairs(),
             to_node=[[node_lat[n][m] for m in range(len(topo.nodes))] for n in nodes],
             siblings=siblings,
-            mates=[tuple(other for other, c in enumerate(cpus) if c == cpu and other != slot)
-                   for slot, cpu in enumerate(cpus)],
+            mates=[tuple(other for other in on_cpu[cpu] if other != slot) for slot, cpu in enumerate(cpus)],
             home_node_effect=topo.home_node_effect,
             walker_cpus=("shared" if shared else "free") if helpers else "none",
             migrate=placement == "migrate",

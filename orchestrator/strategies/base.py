@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from orchestrator.sim import ops
 from orchestrator.sim.machine import Machine
 from orchestrator.spec.strategy import StrategySpec
@@ -43,9 +45,10 @@ class FileDecl:
     """A file whose i_mmap the workload uses, with VMAs mapped before the run starts."""
 
     name: str
-    home: int                                   # node the inode was allocated on
-    # (vma, first, last, node, cpu): VMAs present before the run; cpu -1 = a process of the past
-    preload: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    home: int  # node the inode was allocated on
+    # rows of (vma, first, last, node, cpu): VMAs present before the run; cpu -1 = a process of the
+    # past (an int64 array: thousands of rows, which a strategy places with numpy or row by row)
+    preload: np.ndarray = field(default_factory=lambda: np.empty((0, 5), dtype=np.int64))
 
 
 def trying(op: tuple) -> bool:
@@ -70,6 +73,7 @@ class Strategy(ABC):
         self.spec = spec
         self.engine = engine
         self.machine = machine
+        self.release = engine.kernel.version  # (major, minor), read for every i_mmap op
 
     @abstractmethod
     def add_file(self, decl: FileDecl) -> int:
@@ -81,7 +85,7 @@ class Strategy(ABC):
 
     def caller(self, op: tuple) -> str:
         """The kernel function that takes the lock for an i_mmap op, in the run's release."""
-        return ops.immap_caller(op[1], self.engine.kernel.version, trying(op))
+        return ops.immap_caller(op[1], self.release, trying(op))
 
     def under_lock_ns(self, op: tuple) -> int:
         """What mainline's critical section holds for an i_mmap op besides the interval tree
@@ -94,7 +98,7 @@ class Strategy(ABC):
         if kind in (ops.SPLIT, ops.MERGE):
             anon = kind == ops.SPLIT and len(op) > 6 and op[6]
             return kernel.maple_store_ns + (kernel.anon_vma_ns if anon else 0)
-        if kind == ops.LINK and kernel.version < (6, 6):
+        if kind == ops.LINK and self.release < (6, 6):
             return kernel.maple_store_ns
         return 0
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import ClassVar
 
+import numpy as np
+
 from orchestrator.sim import ops
 from orchestrator.strategies.base import FileDecl, Strategy, held
 
@@ -23,6 +25,12 @@ _MIX = 0x9E3779B97F4A7C15  # golden-ratio hash, like the kernel's hash_64
 
 def vma_hash(vma: int, k: int) -> int:
     return (((vma * _MIX) & (2**64 - 1)) >> 32) % k
+
+
+def vma_hashes(vmas: np.ndarray, k: int) -> np.ndarray:
+    """vma_hash of each of `vmas` (uint64 products wrap as the & above does)."""
+    with np.errstate(over="ignore"):
+        return ((vmas.astype(np.uint64) * np.uint64(_MIX)) >> np.uint64(32)) % np.uint64(k)
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,20 +100,22 @@ class Sharded(Strategy):
         # (smallest_tree_idx reads each subtree's counter until an empty one)
         return Pick(vma, chosen=True), [(ops.SMALLEST, space.trees, space.lines)]
 
-    def preload_index(self, vma: int, node: int, cpu: int) -> int:
+    def preload_index(self, rows: np.ndarray) -> np.ndarray:
+        """The subtree of each preloaded VMA (rows of vma, first, last, node, cpu)."""
+        vma, node, cpu = rows[:, 0], rows[:, 3], rows[:, 4]
         if self.choice == "node":
             return node % self.k
         if self.choice == "hash":
-            return vma_hash(vma, self.k)
-        if self.choice == "cpu" and cpu >= 0:
-            return cpu % self.k
+            return vma_hashes(vma, self.k).astype(np.int64)
+        if self.choice == "cpu":
+            return np.where(cpu >= 0, cpu % self.k, vma % self.k)
         return vma % self.k  # processes of the past ran anywhere: spread evenly
 
     def add_space(self, decl: FileDecl, space: Space) -> int:
-        for vma, first, last, node, cpu in decl.preload:
-            index = self.preload_index(vma, node, cpu)
-            self.engine.preload(space.trees[index], vma, first, last, node)
-            space.tree_of[vma] = index
+        rows = np.asarray(decl.preload, dtype=np.int64).reshape(-1, 5)
+        index = self.preload_index(rows)
+        self.engine.preload_rows(np.column_stack([np.asarray(space.trees, dtype=np.int64)[index], rows[:, :4]]))
+        space.tree_of.update(zip(rows[:, 0].tolist(), index.tolist()))
         if self.choice == "smallest":  # tables a run-time choice (Pick) can index
             for name in ("trees", "lines", "locks", "pointers"):
                 setattr(space, name, self.engine.table(getattr(space, name)))

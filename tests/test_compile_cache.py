@@ -59,3 +59,18 @@ def test_only_the_engines_functions_use_its_folder():
 
     assert run._cache._cache_path == str(jit.FOLDER)
     assert jit.EngineCache.from_function(cache_files, __file__) is None
+
+
+def test_a_runs_wall_time_starts_once_the_loop_is_compiled(monkeypatch):
+    """A first run compiles the engine for tens of seconds: that is not engine speed (wall_s,
+    events_per_s), so the clock starts after the loop is compiled or loaded from the cache."""
+    from orchestrator.plan import compose_run
+    from orchestrator.sim import driver
+    from orchestrator.simulate import simulate
+
+    order = []
+    compile_loop, clock = driver.compile_loop, driver.wallclock.perf_counter
+    monkeypatch.setattr(driver, "compile_loop", lambda *args: order.append("compile") or compile_loop(*args))
+    monkeypatch.setattr(driver.wallclock, "perf_counter", lambda: order.append("clock") or clock())
+    simulate(compose_run("ideal", "single", "closed-loop", copies=1, seed=1, warmup_ms=0, duration_ms=0.01))
+    assert order == ["compile", "clock", "clock"]

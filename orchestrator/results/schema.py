@@ -84,7 +84,8 @@ RUNS = [
     ("throughput_per_node", pa.list_(F),
      "iterations per virtual second that ended on each node (a copy may migrate at exec)"),
     ("events", I, "engine events processed"),
-    ("wall_s", F, "wall-clock seconds of the simulation (measured: of the measuring window)"),
+    ("wall_s", F, "wall-clock seconds of the simulation, from the compiled loop's start (measured: of the "
+                  "measuring window)"),
     ("events_per_s", F, "engine events per wall-clock second"),
     ("host", S, "measured: host name of the machine measured (null for model rows)"),
     ("kernel_release", S, "measured: the host's kernel release (uname -r)"),

@@ -51,7 +51,7 @@ ERRORS = {
 def compile_loop(ref, end_ns: int) -> None:
     """Compile the run loop and its close for this state (numba loads them from the cache when it
     has them), so that a first run's compile is never counted as engine speed (wall_s)."""
-    if config.DISABLE_JIT:
+    if config.DISABLE_JIT:  # type: ignore[attr-defined]  # set from the environment
         return
     run_loop.compile((typeof(ref),))
     close_all.compile((typeof(ref), typeof(end_ns)))

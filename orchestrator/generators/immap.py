@@ -109,8 +109,13 @@ class ImmapGenerator(Generator):
     def layout(self, f: MappedFile) -> list[tuple[int, int, str]]:
         return self.layouts[f.name]
 
-    def image_id(self, f: MappedFile, slot: int) -> int:
-        """The id of the first VMA of `f` in copy `slot`'s image (the k-th is this + k)."""
+    def spans(self, f: MappedFile) -> np.ndarray:
+        """The layout's (first, last) pgoffs, one row per VMA."""
+        return np.array([span[:2] for span in self.layout(f)], dtype=np.int64).reshape(-1, 2)
+
+    def image_id(self, f: MappedFile, slot):
+        """The id of the first VMA of `f` in copy `slot`'s image (the k-th is this + k); of each
+        slot's, for an array of slots."""
         index = [g.name for g in self.spec.all_files()].index(f.name)
         return IMAGE_IDS + (slot << 20) + (index << 8)
 
@@ -121,10 +126,10 @@ class ImmapGenerator(Generator):
 
     def images(self, f: MappedFile, slots) -> np.ndarray:
         """Preload rows (vma, first, last, node, cpu) of the image VMAs of `f` in each of `slots`."""
-        spans = np.array([span[:2] for span in self.layout(f)], dtype=np.int64).reshape(-1, 2)
+        spans = self.spans(f)
         slots = np.asarray(slots, dtype=np.int64)
         k = len(spans)
-        ids = np.array([self.image_id(f, slot) for slot in slots.tolist()], dtype=np.int64)
+        ids = self.image_id(f, slots)
         rows = np.empty((len(slots) * k, 5), dtype=np.int64)
         rows[:, 0] = (ids[:, None] + np.arange(k)).ravel()
         rows[:, 1:3] = np.tile(spans, (len(slots), 1))
@@ -134,7 +139,7 @@ class ImmapGenerator(Generator):
 
     def background(self, f: MappedFile, instance: int) -> np.ndarray:
         """Preload rows of the VMAs of other processes, spread over the image's VMAs and over nodes."""
-        spans = np.array([span[:2] for span in self.layout(f)], dtype=np.int64)
+        spans = self.spans(f)
         i = np.arange(f.background_vmas, dtype=np.int64)
         rows = np.empty((len(i), 5), dtype=np.int64)
         rows[:, 0] = BACKGROUND_IDS + (instance << 32) + i

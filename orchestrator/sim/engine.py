@@ -67,8 +67,7 @@ class Engine:
         self.tree_tops: list[list[int]] = []
         self.tree_paths: list[list[int]] = []
         self.tables: list[list[int]] = []
-        self._preloads: list[np.ndarray] = []  # rows of (tree, vma, first, last, node), in the order declared
-        self._preloaded: np.ndarray | None = None
+        self._preloads: list[np.ndarray] = []  # chunks of rows (tree, vma, first, last, node), as declared
         self.streams: list[Iterator[Batch]] = []  # each CPU's op batches
         self.expand: Callable[[int, tuple], list[tuple]] | None = None  # the strategy's expansion
 
@@ -113,15 +112,14 @@ class Engine:
     def preload_rows(self, rows: np.ndarray) -> None:
         """Many VMAs at once: rows of (tree, vma, first, last, node), as preload takes them."""
         self._preloads.append(np.asarray(rows, dtype=np.int64).reshape(-1, 5))
-        self._preloaded = None
 
     @property
     def preloads(self) -> np.ndarray:
-        """Every preloaded VMA, as rows of (tree, vma, first, last, node) in the order declared."""
-        if self._preloaded is None:
-            self._preloaded = np.concatenate([np.empty((0, 5), dtype=np.int64), *self._preloads])
-            self._preloads = [self._preloaded]
-        return self._preloaded
+        """Every preloaded VMA, as rows of (tree, vma, first, last, node) in the order declared (the
+        chunks joined once: a plugin may have declared them one by one)."""
+        if len(self._preloads) != 1:
+            self._preloads = [np.concatenate([np.empty((0, 5), dtype=np.int64), *self._preloads])]
+        return self._preloads[0]
 
     def add_cpu(self, batches: Iterator[Batch]) -> None:
         self.streams.append(batches)

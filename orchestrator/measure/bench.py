@@ -156,8 +156,10 @@ def run_copies(argv: list[str], copies: int, seconds: float, cpus: list[int] | N
     procs: list[subprocess.Popen[str]] = []
     try:
         for i in range(copies):
+            # a session of its own: a Ctrl-C at the terminal reaches orch alone, which stops the
+            # copies (the finally below) and says what it kept
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
             procs.append(proc)
             if cpus is not None:  # before START: the copy has not begun counting yet
                 os.sched_setaffinity(proc.pid, {cpus[i]})

@@ -183,8 +183,10 @@ class Session:
         blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         try:
             with open(self.log, "wb") as log:
+                # a session of its own: a Ctrl-C at the terminal reaches orch alone, which stops perf
                 self.proc = subprocess.Popen([*argv, "-o", str(self.data), "--control", f"fifo:{control},{ack}",
-                                              "-D", "-1"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                                              "-D", "-1"], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                             start_new_session=True)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         self.control = -1
@@ -194,11 +196,18 @@ class Session:
                 self.control = os.open(control, os.O_WRONLY | os.O_NONBLOCK)
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"perf record did not start: {self.why()}") from None
+                    why = self.why() if self.proc.poll() is not None else f"no answer in {START_TIMEOUT_S} s"
+                    self.proc.kill()  # not in the recorder's sessions yet: nothing else would stop it
+                    self.proc.wait()
+                    os.close(self.ack)
+                    raise RuntimeError(f"perf record did not start: {why}") from None
                 time.sleep(0.01)
 
     def command(self, word: str) -> None:
-        os.write(self.control, (word + "\n").encode())
+        try:
+            os.write(self.control, (word + "\n").encode())
+        except OSError:  # perf has gone (EPIPE): its log says why
+            raise RuntimeError(f"perf record did not take {word!r}: {self.why()}") from None
         ready, _, _ = select.select([self.ack], [], [], START_TIMEOUT_S)
         if not ready or not os.read(self.ack, 64).startswith(b"ack"):
             raise RuntimeError(f"perf record did not acknowledge {word!r}: {self.why()}")

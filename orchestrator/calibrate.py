@@ -189,7 +189,7 @@ def targets_of(text: str) -> tuple[str, ...]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = [n for n in names if n not in TARGETS]
     if unknown or "throughput" not in names or len(set(names)) != len(names):
-        raise UserError("--target", text, f"one of throughput or throughput,spin_share (got {text!r})")
+        raise UserError("--target", None, f"one of throughput or throughput,spin_share (got {text!r})")
     return tuple(n for n in TARGETS if n in names)
 
 

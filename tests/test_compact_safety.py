@@ -216,3 +216,24 @@ def test_a_stop_signal_during_compact_leaves_the_dataset_as_it_was(orch, many_pa
     assert result.err == f"orch: interrupted: {out}: nothing compacted, the dataset is as it was\n"
     assert digest(out) == rows and part_count(out) == parts
     assert not Path(swap.staging_folder(str(out))).exists()
+
+
+def test_a_full_disk_while_writing_the_journal_changes_nothing(orch, many_parts, tmp_path, monkeypatch):
+    """The last write before anything live moves: it fails in one line and leaves no staging."""
+    out = fresh_copy(many_parts, tmp_path)
+    rows, parts = digest(out), part_count(out)
+    real = json.dump
+
+    def fill_the_disk(value, handle):
+        real(value, handle)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(swap.json, "dump", fill_the_disk)
+    result = orch("compact", out)
+    assert result.code == 2 and "No space left on device" in result.err and "Traceback" not in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert digest(out) == rows and part_count(out) == parts
+    assert not Path(swap.staging_folder(str(out))).exists()
+    assert not (out / swap.JOURNAL).exists() and not (out / (swap.JOURNAL + ".tmp")).exists()
+    monkeypatch.undo()
+    assert orch("compact", out).code == 0 and digest(out) == rows and part_count(out) == len(TABLES)

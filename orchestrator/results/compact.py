@@ -145,7 +145,11 @@ def _rebuild(dataset: Dataset, groups: list[list[str]]) -> None:
             raise
         raise UserError(dataset.uri, None, f"cannot stage the compacted parts: {exc}") from None
     assert dataset.sweep is not None  # compact rebuilds one sweep at a time
-    swap.commit(root, dataset.sweep, TABLES)
+    try:
+        swap.commit(root, dataset.sweep, TABLES)
+    except OSError as exc:  # before the journal: nothing changed; after it: the next command finishes it
+        raise UserError(dataset.uri, None, f"cannot swap the compacted parts in: {exc}; no row is lost (the "
+                                           "next orch command on this dataset finishes or undoes the swap)") from None
 
 
 def _link(source: str, target: str) -> None:

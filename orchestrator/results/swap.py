@@ -20,6 +20,7 @@ command restores it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import json
@@ -70,7 +71,13 @@ def begin(root: str, tables: tuple[str, ...]) -> str:
 def commit(root: str, sweep: str, tables: tuple[str, ...]) -> None:
     """Swap every staged table folder in, after the journal that lets a kill be rolled forward."""
     staging = staging_folder(root)
-    _write_journal(root, {"sweep": sweep, "staging": staging, "tables": list(tables)})
+    try:
+        _write_journal(root, {"sweep": sweep, "staging": staging, "tables": list(tables)})
+    except OSError:  # a full disk: without its journal the compact never happened
+        abandon(root)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(root, JOURNAL + ".tmp"))
+        raise
     finish(root)
 
 

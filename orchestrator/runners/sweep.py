@@ -168,13 +168,18 @@ def run_sweep(spec: SweepSpec, source: str, *, backend: str = "ray", address: st
     executor: one the caller opened and closes (orch validate runs many sweeps on one); by default
     the sweep opens its own from backend, workers and address when it has runs to do."""
     run = run or simulate_run
-    workers = workers or (1 if backend == "local" else 2)  # local: in orch's own process unless asked
+    workers = default_workers(backend, workers)
     dataset = Dataset(destination(out, "--out") if out else destination(spec.output, source, "output"), spec.name)
     notes: list[str] = []
     runs = checked(spec, source, notes)  # bad input fails here: no dataset folder made, no lock taken
     with dataset.writing():  # one writer at a time: the same sweep started twice is refused
         return _run(spec, runs, dataset, backend, address, workers, layout, force, target_ci, max_replications,
                     repair, bounds, shared_out, batch_s, console, run, notes, executor)
+
+
+def default_workers(backend: str, workers: int | None) -> int:
+    """What a sweep takes for no --workers: one worker in orch's own process locally, two Ray CPUs."""
+    return workers or (1 if backend == "local" else 2)
 
 
 def _run(spec, runs, dataset, backend, address, workers, layout, force, target_ci, max_replications, repair,

@@ -22,7 +22,7 @@ from rich.console import Console
 from orchestrator.plan import load_part, sweep_runs
 from orchestrator.results.dataset import Dataset
 from orchestrator.runners.backends import open_executor
-from orchestrator.runners.sweep import run_sweep
+from orchestrator.runners.sweep import default_workers, run_sweep
 from orchestrator.spec import SweepSpec, Topology, validate
 from orchestrator.spec.profile import ProfileSpec, load_profile
 from orchestrator.spec.run import MODEL_VERSION
@@ -80,8 +80,7 @@ class Validation:
 
 
 def workers(options: Options) -> int:
-    """What orch sweep takes for no --workers: one in-process worker locally, two Ray CPUs."""
-    return options.workers or (1 if options.backend == "local" else 2)
+    return default_workers(options.backend, options.workers)
 
 
 def samples_of(table: Table, options: Options) -> int:

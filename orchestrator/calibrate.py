@@ -285,13 +285,18 @@ class Evaluator:
 def objective(model: dict[int, float], spin: dict[int, float], problem: Problem) -> float:
     """The fit's error: RMS over the fitted points' log throughput errors and, where spin share is
     a target, their weighted spin share differences."""
-    errors = [math.log(max(model[c], 1e-9) / measured) for c, measured in problem.fitted]
-    errors += [SPIN_SHARE_WEIGHT * (spin[c] - measured) for c, measured in problem.spin]
+    errors = log_errors(model, problem.fitted) + [SPIN_SHARE_WEIGHT * (spin[c] - measured)
+                                                  for c, measured in problem.spin]
     return math.sqrt(sum(e * e for e in errors) / len(errors))
 
 
+def log_errors(model: dict[int, float], points) -> list[float]:
+    """log(model / measured) at each (copies, measured) point."""
+    return [math.log(max(model[c], 1e-9) / measured) for c, measured in points]
+
+
 def rms_log_error(model: dict[int, float], points) -> float:
-    errors = [math.log(max(model[c], 1e-9) / measured) for c, measured in points]
+    errors = log_errors(model, points)
     return math.sqrt(sum(e * e for e in errors) / len(errors)) if errors else float("nan")
 
 

@@ -18,10 +18,9 @@ from rich.progress import (
 )
 
 from orchestrator import terminal
-from orchestrator.cli.options import Backend, number, parse_copies
+from orchestrator.cli.options import Backend, number, parse_copies, stops_said
 from orchestrator.errors import UserError
 from orchestrator.fileio import write_text_atomic
-from orchestrator.runners import stopping
 
 
 def calibrate(
@@ -105,18 +104,13 @@ def calibrate(
         done = n
         bar.update(task, completed=n, description=f"best RMS {best:.3f}")
 
-    # SIGINT, SIGTERM: noted; the fit stops between evaluations and its workers go with it
-    with stopping.handling(), Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(),
-                                       TextColumn("{task.description}"), TimeElapsedColumn(),
-                                       console=terminal.console(100, stderr=True), transient=True) as bar:
+    # the fit stops between evaluations and its workers go with it; the bar is gone before the line
+    with stops_said(lambda: f" after {done} of {total} evaluations: no profile written (a profile is written "
+                            "when the fit ends)"), \
+            Progress(TextColumn("calibrating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                     TimeElapsedColumn(), console=terminal.console(100, stderr=True), transient=True) as bar:
         task = bar.add_task("", total=total)
-        try:
-            result = fit(problem, budget, workers, backend=backend.value, address=address, progress=advance)
-        except KeyboardInterrupt:
-            bar.stop()
-            print(f"orch: interrupted after {done} of {total} evaluations: no profile written (a profile is "
-                  "written when the fit ends)", file=sys.stderr)
-            raise typer.Exit(stopping.exit_code()) from None
+        result = fit(problem, budget, workers, backend=backend.value, address=address, progress=advance)
     command = shlex.join(["orch", "calibrate", curve, "-t", topology, "-w", workload, "-s", strategy,
                           "--fit", ",".join(p.name for p in params),
                           *(["--holdout", holdout] if held and holdout else []),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
+from orchestrator.cli.options import stops_said
 from orchestrator.results.buffer import Bounds
-from orchestrator.runners import stopping
 
 
 def compact(
@@ -19,10 +17,6 @@ def compact(
     from orchestrator.results.compact import compact as run
 
     progress = Progress()
-    with stopping.handling():  # SIGINT, SIGTERM: noted; compact stops between sweeps and tables
-        try:
-            before, after = run(dataset, part_rows, progress)
-        except KeyboardInterrupt:
-            print(f"orch: interrupted: {dataset}: {progress.said()}", file=sys.stderr)
-            raise typer.Exit(stopping.exit_code()) from None
+    with stops_said(lambda: f": {dataset}: {progress.said()}"):  # compact stops between sweeps and tables
+        before, after = run(dataset, part_rows, progress)
     print(f"{dataset}: {before} part(s) -> {after}")

@@ -20,11 +20,10 @@ from rich.progress import (
 )
 
 from orchestrator import terminal
-from orchestrator.cli.options import number, parse_copies
+from orchestrator.cli.options import number, parse_copies, stops_said
 from orchestrator.errors import UserError, one_line
 from orchestrator.measure import bench
 from orchestrator.measure import perf as perf_record
-from orchestrator.runners import stopping
 
 MAX_COPIES = 4096
 SWEEP = "measured"  # the dataset partition measured rows go to (sweep=measured)
@@ -83,18 +82,15 @@ def measure(
 
     # SIGINT, SIGTERM: noted, and the measurement stops at its next safe point (between repeats, or
     # while it waits for its copies, which it then ends); the rows of finished repeats are kept
-    with stopping.handling(), dataset.writing() if dataset is not None else nullcontext():
-        try:
-            if address is not None:  # each node's rows are written as it finishes: a failing node loses only its own
-                measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, perf,
-                                                   keep)
-            else:  # each repeat's row is written as it finishes: a stop or a failing copy keeps the rest
-                measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, perf, as_json, keep)]
-                failures = []
-        except KeyboardInterrupt:
-            print("orch: interrupted: " + (f"{kept} measured row(s) kept in {dataset.uri}" if dataset is not None
-                                           else "nothing kept (rows are kept with --out)"), file=sys.stderr)
-            raise typer.Exit(stopping.exit_code()) from None
+    with stops_said(lambda: ": " + (f"{kept} measured row(s) kept in {dataset.uri}" if dataset is not None
+                                    else "nothing kept (rows are kept with --out)")), \
+            dataset.writing() if dataset is not None else nullcontext():
+        if address is not None:  # each node's rows are written as it finishes: a failing node loses only its own
+            measured, failures = on_every_node(address, workload.value, counts, duration_s, repeats, pin, perf,
+                                               keep)
+        else:  # each repeat's row is written as it finishes: a stop or a failing copy keeps the rest
+            measured = [on_this_host(workload.value, counts, duration_s, repeats, pin, perf, as_json, keep)]
+            failures = []
     if as_json:
         hosts = [{"workload": workload.value, "host": host.name, "kernel_release": host.kernel_release,
                   "cpu_model": host.cpu_model, "topology": host.topology.name,

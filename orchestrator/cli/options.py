@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+from contextlib import contextmanager
 from enum import Enum
-from typing import Callable
+from typing import Callable, Iterator
 
 import typer
 
 from orchestrator.errors import UserError
+from orchestrator.runners import stopping
 from orchestrator.spec.base import MAX_CPUS
 
 
@@ -74,3 +77,16 @@ def number(low: float | None = None, high: float | None = None) -> Callable[[str
             raise typer.BadParameter(f"must be at most {high:g}, got {text}")
         return value
     return parse
+
+
+@contextmanager
+def stops_said(kept: Callable[[], str]) -> Iterator[None]:
+    """SIGINT and SIGTERM noted inside the block (runners/stopping.py): the work stops at its next
+    safe point, and a stop that ends the block prints `orch: interrupted` and what was kept
+    (kept(), read then) and exits 130 or 143."""
+    with stopping.handling():
+        try:
+            yield
+        except KeyboardInterrupt:
+            print("orch: interrupted" + kept(), file=sys.stderr)
+            raise typer.Exit(stopping.exit_code()) from None

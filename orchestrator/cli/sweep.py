@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from orchestrator import terminal
-from orchestrator.cli.options import Backend, Layout, check_backend, number, parse_share
+from orchestrator.cli.options import Backend, Layout, check_backend, number, parse_share, stops_said
 from orchestrator.errors import UserError, one_line
 from orchestrator.presets import beside, study_names, sweep_spec
 from orchestrator.results.buffer import Bounds
@@ -106,17 +106,13 @@ def sweep(
     source = "<stdin>" if spec_file == "-" else spec_file
     spec = with_flags(spec, source, settings, axes)
     check_backend(backend, address, layout)
-    with stopping.handling():  # SIGINT, SIGTERM: finished runs kept, exit 130 or 143
-        try:
-            outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address,
-                                            workers=workers, layout=layout.value, out=out, force=force,
-                                            target_ci=parse_share(target_ci), max_replications=max_replications,
-                                            repair=repair, bounds=Bounds(part_rows, part_mb, part_seconds),
-                                            shared_out=shared_out)
-            summarize(spec, outcome, dataset, as_json)
-        except KeyboardInterrupt:  # a stop before the first run or after the last
-            print("orch: interrupted", file=sys.stderr)
-            raise typer.Exit(stopping.exit_code()) from None
+    with stops_said(lambda: ""):  # a stop before the first run or after the last (finished runs are kept)
+        outcome, dataset, _ = run_sweep(spec, source, backend=backend.value, address=address,
+                                        workers=workers, layout=layout.value, out=out, force=force,
+                                        target_ci=parse_share(target_ci), max_replications=max_replications,
+                                        repair=repair, bounds=Bounds(part_rows, part_mb, part_seconds),
+                                        shared_out=shared_out)
+        summarize(spec, outcome, dataset, as_json)
     for run_id, error in outcome.failed:
         print(f"orch: failed: run {run_id}: {one_line(error)}", file=sys.stderr)
     if interrupted(outcome):

@@ -180,3 +180,15 @@ def test_a_shipped_row_reruns_to_its_committed_result(tmp_path):
     again = done.scored()[0].as_json()
     assert again == {**committed, **{k: pytest.approx(committed[k], rel=1e-9) for k in ("model", "low", "high",
                                                                                           "error")}}
+
+
+@pytest.mark.parametrize("damage", [lambda r: r.pop("wall_s"), lambda r: r["rows"][0].pop("inside"),
+                                    lambda r: r["tables"][0].pop("run")], ids=["top", "row", "table"])
+def test_a_results_file_without_a_field_is_one_line_before_any_output(orch, tmp_path, damage):
+    results = json.loads(RESULTS.read_text())
+    damage(results)
+    damaged = tmp_path / "results.json"
+    damaged.write_text(json.dumps(results))
+    result = orch("validate", "--from-results", damaged, "--card", tmp_path / "card.md")
+    assert result.code == 2 and result.out == "" and not (tmp_path / "card.md").exists()
+    assert result.err.count("\n") == 1 and f"{damaged}: --from-results: not a results file of this orch" in result.err

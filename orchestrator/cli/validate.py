@@ -60,12 +60,19 @@ def validate(
         if target is not None:
             write(target, json.dumps(results, indent=1, allow_nan=False) + "\n", "--results")
     known = {row.id for table in loaded for row in table.rows}
-    for found in results["rows"]:
-        if found["id"] not in known:
-            raise UserError(str(from_results), "rows", f"row {found['id']} is in none of the tables")
+    try:
+        for found in results["rows"]:
+            if found["id"] not in known:
+                raise UserError(str(from_results), "rows", f"row {found['id']} is in none of the tables")
+        text = render(results, loaded)  # reads every field: a results file that lacks one fails before any output
+    except (KeyError, TypeError) as exc:
+        if from_results is None:
+            raise
+        raise UserError(str(from_results), "--from-results", f"not a results file of this orch (no field {exc})"
+                        ) from None
     show(results, loaded, as_json)
     if card is not None:
-        write(card, render(results, loaded), "--card")
+        write(card, text, "--card")
     if any(row["model"] is None for row in results["rows"]):
         raise typer.Exit(1)
 

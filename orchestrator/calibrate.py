@@ -173,14 +173,20 @@ def repeat_noise(points: dict[int, list[float]]) -> float | None:
 
 
 def _dataset_repeats(path: str) -> dict[int, list[float]]:
+    points = measured_values(path, "throughput_per_s")
+    if not points:
+        raise UserError(path, "source", "the dataset holds no measured rows (orch measure writes them)")
+    return points
+
+
+def measured_values(path: str, column: str) -> dict[int, list[float]]:
+    """A column of a dataset's measured rows (where it has a value), per copy count: one per repeat."""
     from orchestrator.results.dataset import Dataset
 
-    rows = [r for r in Dataset(path, "measured").runs().to_pylist() if r.get("source") == "measured"]
-    if not rows:
-        raise UserError(path, "source", "the dataset holds no measured rows (orch measure writes them)")
     points: dict[int, list[float]] = {}
-    for row in rows:
-        points.setdefault(int(row["copies"]), []).append(float(row["throughput_per_s"]))
+    for row in Dataset(path, "measured").runs().to_pylist():
+        if row.get("source") == "measured" and row.get(column) is not None:
+            points.setdefault(int(row["copies"]), []).append(float(row[column]))
     return points
 
 
@@ -198,15 +204,10 @@ def read_spin(path: str) -> dict[int, float]:
     if not Path(path).is_dir():
         raise UserError(path, "--target", "spin_share needs a dataset orch measure --perf wrote (a CSV has no "
                                           "shares)")
-    from orchestrator.results.dataset import Dataset
-
-    shares: dict[int, list[float]] = {}
-    for row in Dataset(path, "measured").runs().to_pylist():
-        if row.get("source") == "measured" and row.get("cpu_spin_share") is not None:
-            shares.setdefault(int(row["copies"]), []).append(float(row["cpu_spin_share"]))
+    shares = measured_values(path, "cpu_spin_share")
     if not shares:
         raise UserError(path, "--target", "spin_share needs measured rows with shares (orch measure --perf)")
-    return {c: sum(v) / len(v) for c, v in shares.items()}
+    return dict(averaged(shares))
 
 
 def choose_params(names: list[str] | None, workload_kind: str) -> tuple[Param, ...]:

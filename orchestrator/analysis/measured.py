@@ -122,9 +122,14 @@ def _by_run(locks: Sequence[dict]) -> dict[str, list[dict]]:
     return found
 
 
+def with_shares(runs: list[dict]) -> list[dict]:
+    """The runs with CPU time shares (measured: those recorded with --perf)."""
+    return [r for r in runs if r.get("cpu_work_share") is not None]
+
+
 def shares_of(runs: list[dict]) -> dict[str, float] | None:
     """Mean CPU time shares of the runs that have them (measured: those recorded with --perf)."""
-    having = [r for r in runs if r.get("cpu_work_share") is not None]
+    having = with_shares(runs)
     if not having:
         return None
     return {name: statistics.fmean(r[f"cpu_{name}_share"] or 0.0 for r in having) for name in SHARES}
@@ -135,7 +140,7 @@ def call_sites(model_runs: list[dict], measured_runs: list[dict], locks: dict[st
     model row of a sleeping lock (rwsem, mutex) counts its sleeps: perf's tracepoints fire only
     for waiters that gave up spinning and queued to sleep."""
     model = _rates(model_runs, locks, sleeping=True)
-    measured = _rates([r for r in measured_runs if r.get("cpu_work_share") is not None], locks, sleeping=False)
+    measured = _rates(with_shares(measured_runs), locks, sleeping=False)
     sites = []
     for key in set(model) | set(measured):
         (kind, mode, caller), ours, perfs = key, model.get(key), measured.get(key)
@@ -161,7 +166,10 @@ def _rates(runs: list[dict], locks: dict[str, list[dict]], sleeping: bool) -> di
     return {key: (c / len(runs), w / len(runs)) for key, (c, w) in sums.items()}
 
 
-def differences(b: Beside, share_points: float = 0.05, sites: int = 5) -> list[str]:
+SHARE_POINTS = 0.05  # a share gap differences() names
+
+
+def differences(b: Beside, share_points: float = SHARE_POINTS, sites: int = 5) -> list[str]:
     """What differs between model and measurement, one line each: shares further apart than
     `share_points`, and the busiest call sites only one side has."""
     lines = []

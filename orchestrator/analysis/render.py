@@ -249,7 +249,8 @@ def _perf_beside(page: Page, b: Beside, slug: str, out: Path) -> None:
                                      "optimistic spinning has failed, and spinning shows in the spin share instead. "
                                      "The model has the i_mmap lock and the locks its workloads' programs take; "
                                      "perf sees every lock of the machine.")
-    listed = measured.differences(b) or ["none beyond 5 points of share, and no call site on one side only"]
+    listed = measured.differences(b) or [f"none beyond {measured.SHARE_POINTS * 100:.0f} points of share, and no "
+                                         "call site on one side only"]
     page.md += ["Differences:", "", *(f"- {line}" for line in listed), ""]
     page.html.append("<p>Differences:</p><ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in listed) + "</ul>")
 

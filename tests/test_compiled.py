@@ -89,7 +89,7 @@ class TwoTrees(Strategy):
         lock = locks[ops.SUBTREE]
         return [(ops.ACQUIRE, lock, mode), *changes, (ops.RELEASE, lock, mode)]
 
-    def expand(self, slot: int, op: tuple) -> list[tuple]:
+    def expand(self, op: tuple) -> list[tuple]:
         trees, lines, locks = self.files[op[2]]
         tree = trees[ops.SUBTREE]
         kind = op[1]
@@ -118,9 +118,27 @@ class TwoTrees(Strategy):
         return 2 * (16 + 40)
 
 
-def test_a_strategy_defined_outside_the_package_runs_compiled():
-    spec = run_spec("milan-2n-256", copies=8, duration_ms=1, strategy={"name": "test-two-trees"},
-                    workload=read_yaml(resolve("workloads", "execl")))
-    result = simulate(spec, check=True)  # --check: VMAs conserved, exclusion held
+def plugin_spec():
+    return run_spec("milan-2n-256", copies=8, duration_ms=1, strategy={"name": "test-two-trees"},
+                    workload=read_yaml(resolve("workloads", "execl-reclaim")))
+
+
+PLUGIN_INTERPRETED = """
+import sys
+sys.path.insert(0, {tests!r})
+import golden
+import test_compiled  # registers the plugin
+from orchestrator.simulate import simulate
+print(golden.digest(simulate(test_compiled.plugin_spec(), check=True)))
+"""
+
+
+def test_a_strategy_defined_outside_the_package_runs_compiled_and_interpreted():
+    """Its expansions are tabulated like the built-in designs', and the interpreter agrees."""
+    result = simulate(plugin_spec(), check=True)  # --check: VMAs conserved, exclusion held
     classes = {row["lock_class"] for row in result.locks}
     assert "two.rwsem" in classes and result.metrics["iterations"] > 0
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    out = subprocess.run([sys.executable, "-c", PLUGIN_INTERPRETED.format(tests=str(HERE))],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == golden.digest(result)

@@ -1,4 +1,4 @@
-"""Copies that migrate at exec (placement migrate): what follows sched_exec is expanded where the
+"""Copies that migrate at exec (placement migrate): a choice after sched_exec is made where the
 task runs, and an iteration counts on the node it ended on. Also the preloaded VMAs, placed per
 subtree with numpy, land where the per-VMA rule puts them."""
 
@@ -9,30 +9,33 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from orchestrator.generators.immap import IMAGE_IDS
 from orchestrator.plan import compose_run
-from orchestrator.sim import ops
+from orchestrator.sim import state
+from orchestrator.sim.driver import Driver
 from orchestrator.sim.encoder import Encoder
-from orchestrator.simulate import simulate
-from orchestrator.strategies.sharded import vma_hash, vma_hashes
+from orchestrator.sim.loop import vma_hash
+from orchestrator.simulate import build, local_streams, simulate
+from orchestrator.strategies.sharded import vma_hashes
 
 
-def test_ops_after_sched_exec_wait_for_the_move(monkeypatch):
-    """A program the encoder hands over ends at a MIGRATE: the i_mmap ops after it are expanded
-    once the task runs on the CPU sched_exec chose (a subtree chosen by node is that node's)."""
-    programs = []
-    encode = Encoder.next_rows
-
-    def recorded(self, slot):
-        rows, pool = encode(self, slot)
-        programs.append(rows[:, 0].tolist())
-        return rows, pool
-
-    monkeypatch.setattr(Encoder, "next_rows", recorded)
-    result = simulate(compose_run("milan-2n-256", "split-node", "execl", copies=32, seed=1, warmup_ms=0,
-                                  duration_ms=3))
-    assert result.metrics["migrations"] > 0
-    moved = [codes for codes in programs if ops.MIGRATE in codes]
-    assert moved and all(codes[-1] == ops.MIGRATE for codes in moved)
+def test_a_subtree_chosen_by_node_is_the_node_the_task_moved_to():
+    """Copies move at exec (sched_exec) before they map the new image: under split-node every VMA
+    they link goes to the tree of the node they run on then, which is where its vm_area_struct
+    was allocated (its line's home), although the program was encoded before the move."""
+    spec = compose_run("milan-2n-256", "split-node", "execl", copies=32, seed=1, warmup_ms=0, duration_ms=3)
+    machine, engine, strategy, generator = build(spec)
+    for slot in range(len(machine.cpus)):
+        engine.add_cpu(local_streams(spec, generator)(slot))
+    driver = Driver(engine)
+    driver.run()
+    S = driver.S
+    assert driver.reg(state.MIGRATIONS) > 0
+    tree_node = {tree: index for space in strategy.spaces for index, tree in enumerate(space.trees)}
+    used = slice(0, driver.encoder.vmas)  # linked during the run: ids below the preloaded images'
+    live = np.flatnonzero((S.v_tree[used] >= 0) & (S.v_orig[used] < IMAGE_IDS))
+    assert len(live) > 100
+    assert all(tree_node[int(S.v_tree[v])] == int(S.home[S.v_line[v]]) for v in live)
 
 
 def test_an_iteration_counts_on_the_node_it_ended_on():
@@ -46,7 +49,8 @@ def test_an_iteration_counts_on_the_node_it_ended_on():
 
 
 @given(st.lists(st.integers(0, 2**62), min_size=1, max_size=50), st.integers(1, 64))
-def test_hashing_many_vmas_is_hashing_each(vmas, k):
+def test_hashing_many_vmas_is_the_engines_hash_of_each(vmas, k):
+    """The preload places VMAs with numpy, the engine's CHOOSE hashes one: the two agree."""
     assert vma_hashes(np.array(vmas, dtype=np.int64), k).tolist() == [vma_hash(v, k) for v in vmas]
 
 
@@ -79,7 +83,7 @@ def test_preloaded_vmas_go_where_the_rule_for_one_puts_them(monkeypatch, design,
     for decl, space in declared:
         for vma, _first, _last, node, cpu in decl.preload.tolist():
             index = one_rule(strategy.choice, strategy.k, vma, node, cpu)
-            assert space.tree_of[vma] == index and placed[vma] == space.trees[index]
+            assert placed[vma] == space.trees[index]
 
 
 def test_a_vma_preloaded_twice_is_named():

@@ -19,6 +19,7 @@ import pytest
 
 from orchestrator.plan import compose_run
 from orchestrator.sim import ops
+from orchestrator.sim.programs import as_ops
 from orchestrator.sim.streams import WORKLOAD, stream
 from orchestrator.simulate import build, simulate
 
@@ -69,7 +70,7 @@ def operations_per_iteration(preset: str, release: str) -> dict[str, Counter]:
     first four iterations do the same)."""
     generator = build(spec_of(preset, release))[3]
     names = {d.handle: name for (name, _), d in generator.declared.items()}
-    batches = generator.batches(0, stream(1, WORKLOAD, 0))
+    batches = as_ops(generator.batches(0, stream(1, WORKLOAD, 0)))
     batch = [op for _ in range(4) for op in next(batches)]
     iterations: list[dict[str, Counter]] = []
     for op in batch:
@@ -101,7 +102,7 @@ def exact_run(preset: str, release: str):
     generator = build(spec)[3]
 
     def streams(slot: int):
-        batches = generator.batches(slot, stream(spec.seed, WORKLOAD, slot))
+        batches = as_ops(generator.batches(slot, stream(spec.seed, WORKLOAD, slot)))
         return limited(batches, ITERATIONS) if slot < COPIES else batches  # walkers go on
 
     result = simulate(spec, streams=streams)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from orchestrator.generators.base import Generator, World
 from orchestrator.generators.mm import MmLocks
-from orchestrator.generators.pages import PageLists, folio_atomics, zone_lock_ops
+from orchestrator.generators.pages import CountedPages, PageLists, folio_atomics, zone_lock_ops
 from orchestrator.generators.tasks import TaskLocks
 from orchestrator.generators.vmas import (
     LOADERS,
@@ -31,8 +31,12 @@ from orchestrator.generators.vmas import (
 )
 from orchestrator.sim import ops
 from orchestrator.sim.ops import SPINLOCK
+from orchestrator.sim.programs import NEW, OLD, REFILLS, SPAN, Iteration, Program, Work, worked
 from orchestrator.spec.workload import ImmapWorkload, MappedFile
 from orchestrator.strategies.base import FileDecl
+
+if TYPE_CHECKING:
+    from orchestrator.sim.encoder import Batch
 
 BACKGROUND_IDS = 1 << 60   # VMAs of other processes, preloaded
 IMAGE_IDS = 1 << 59        # the VMAs of each copy's own image, preloaded
@@ -64,6 +68,33 @@ class Process:
     files: dict[str, Mappings]   # its VMAs of each file, by file name
     owns_binary: bool            # an exec opened the binary (a fork's copy shares the parent's file)
     pages: int                   # pages its mm allocated, which its teardown frees
+
+
+def vma_ids(process: Process) -> list[int]:
+    """The ids of a process's VMAs, file by file in offset order."""
+    return [vma[0] for m in process.files.values() for vma, _ in m.vmas]
+
+
+def process_shape(process: Process) -> tuple:
+    """What a process's next iteration depends on besides its VMAs' ids."""
+    return (process.binary, process.owns_binary, process.pages,
+            tuple((name, m.file, m.faulted, tuple((vma[1], vma[2], prot) for vma, prot in m.vmas))
+                  for name, m in process.files.items()))
+
+
+def with_placeholders(process: Process, ids: Ids) -> Process:
+    """The process with its VMAs' ids replaced by OLD + k, in vma_ids order; new VMAs take `ids`."""
+    count = iter(range(OLD, OLD + SPAN))
+    files = {name: Mappings(m.file, ids, m.batch, [((next(count), vma[1], vma[2]), prot) for vma, prot in m.vmas],
+                            m.faulted) for name, m in process.files.items()}
+    return Process(process.binary, files, process.owns_binary, process.pages)
+
+
+class NewIds(Ids):
+    """The ids of a program's new VMAs: NEW + j, in the order it makes them."""
+
+    def __init__(self) -> None:
+        self.next = NEW - 1
 
 
 @dataclass
@@ -159,6 +190,8 @@ class ImmapGenerator(Generator):
             else:
                 self.declared[f.name, -1] = self._declare_file(world, f, f.name, 0, range(ctx.copies))
         self.files = {name: d.handle for (name, slot), d in self.declared.items() if slot < 0}  # walkers
+        # iteration programs, by the files a copy uses and the shape of the process they start from
+        self.programs: dict[tuple, tuple[Program, Process]] = {}
         self.batch = ctx.kernel.unlink_batch
         zoned = shared.zone_pages_per_exec or shared.zone_pages_per_fork
         self.zone = world.lock("zone", "zone->lock", SPINLOCK, 0) if zoned else None
@@ -323,28 +356,57 @@ class ImmapGenerator(Generator):
 
     # ---- streams ----------------------------------------------------------------------------
 
-    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+    def batches(self, slot: int, rng: np.random.Generator) -> Iterator[Batch]:
         if slot >= self.ctx.copies:
             return self.walker_batches(slot, rng)
         return self.copy_batches(slot, rng)
 
-    def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+    def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[Batch]:
         """One iteration per batch, between START and END: an exec is ~100 ops, and a short run
         of many copies ends before most copies finish their first, so nothing is made ahead
-        (numpy's draws one at a time are the draws of one call for all)."""
+        (numpy's draws one at a time are the draws of one call for all). The ops are made once
+        per shape of process, as a program (sim/programs.py), and each iteration fills it in."""
         copy = self.new_copy(slot)
-        state = self.start(copy)
+        process = self.start(copy)
+        old = tuple(vma_ids(process))
+        # copies that use the same files share programs
+        files = tuple(id(self.declared_file(f, slot)) for f in self.spec.all_files())
+        last = None
         while True:
             [scale] = think_scale(rng, self.spec.think_cv, 1)
-            program, state = self.iteration(copy, state, scale)
-            yield [START, *program, END]
+            shape = (files, process_shape(process))
+            if shape not in self.programs:
+                self.programs[shape] = self.program(copy, process)
+            program, process = self.programs[shape]
+            base = copy.ids.next
+            copy.ids.next += program.new_ids
+            delays = tuple(worked(steps, scale) for steps in program.delays)
+            counts = tuple(copy.pcp.refills(pages) if kind == REFILLS else copy.pcp.drains(pages)
+                           for kind, pages in program.counts)
+            yield Iteration(program if program is not last else None, base, old, delays, counts)
+            last, old = program, program.finals_of(base, old)
+
+    def program(self, copy: Copy, process: Process) -> tuple[Program, Process]:
+        """The iteration from a process of this shape, made of placeholders, and the process it
+        leaves (of placeholders too)."""
+        ids, pages = NewIds(), CountedPages(self.spec.shared.pcp_batch)
+        delays: list[tuple] = []
+        olds = vma_ids(process)
+        ops_, result = self.iteration(Copy(copy.slot, ids, pages), with_placeholders(process, ids),
+                                      Work(delays))  # type: ignore[arg-type]  # stands for the scale
+        assert isinstance(result, Process)
+        program = Program((START, *ops_, END), ids.next - (NEW - 1), len(olds), tuple(vma_ids(result)),
+                          tuple(delays), tuple(pages.counts))
+        return program, result
 
     def start(self, copy: Copy):
         """What the copy's first iteration starts from (by default its process)."""
         return self.initial_process(copy)
 
     def iteration(self, copy: Copy, state, scale: float) -> tuple[list[tuple], object]:
-        """One iteration's ops, and the state the next one starts from."""
+        """One iteration's ops, and the state the next one starts from. It is called once per
+        shape of process, with placeholders (sim/programs.py): its ids come from copy.ids, its
+        think time is `scale` times what it computes, its page allocations go to copy.pcp."""
         raise NotImplementedError
 
     def walker_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:

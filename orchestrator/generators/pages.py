@@ -17,6 +17,7 @@ profile of UnixBench execl at 128 copies on a 2-socket Xeon.
 from __future__ import annotations
 
 from orchestrator.sim import ops
+from orchestrator.sim.programs import DRAINS, REFILLS, Count, repeated
 
 W = ops.WRITE_MODE
 
@@ -42,9 +43,27 @@ class PageLists:
         return self.freed // self.batch - before
 
 
+class CountedPages(PageLists):
+    """A copy's page lists while its program is made: each count is noted, and decided per
+    iteration by the real ones."""
+
+    def __init__(self, batch: int):
+        super().__init__(batch)
+        self.counts: list[tuple[str, int]] = []
+
+    def refills(self, pages: int) -> int:
+        self.counts.append((REFILLS, pages))
+        return Count(len(self.counts) - 1)
+
+    def drains(self, pages: int) -> int:
+        self.counts.append((DRAINS, pages))
+        return Count(len(self.counts) - 1)
+
+
 def zone_lock_ops(zone: int, hold_ns: int, count: int, caller: str) -> list[tuple]:
-    """`count` holds of zone->lock by rmqueue_bulk or free_pcppages_bulk."""
-    return [(ops.ACQUIRE, zone, W, caller), (ops.HOLD, hold_ns), (ops.RELEASE, zone, W)] * count
+    """`count` holds of zone->lock by rmqueue_bulk or free_pcppages_bulk (a program's count is
+    decided per iteration: sim/programs.py)."""
+    return repeated([(ops.ACQUIRE, zone, W, caller), (ops.HOLD, hold_ns), (ops.RELEASE, zone, W)], count)
 
 
 def folio_atomics(folios: list[int]) -> list[tuple]:

@@ -110,10 +110,7 @@ class Driver:
         return measurements.read(self.S, self.world, wallclock.perf_counter() - self.began)
 
     def _refill(self, slot: int) -> None:
-        """Make the CPU's next encoded operations its program. A strategy expanding them reads
-        where the slot runs now (a migration at exec may have moved it)."""
-        machine = self.world.machine
-        machine.node[slot], machine.cpus[slot] = int(self.S.node[slot]), int(self.S.slot_cpu[slot])
+        """Make the CPU's next encoded operations its program."""
         rows, pool = self.encoder.next_rows(slot)
         S = layout.with_room(self.S, program=len(rows), pool=len(pool), vmas=self.encoder.vmas)
         self.S = S = layout.with_lockrefs(S, self.encoder.lockrefs)

@@ -1,15 +1,19 @@
 """The encoder: each CPU's operations (tuples, sim/ops.py) turned into rows of ROW integers, a
 chunk at a time, when the CPU reaches the end of what it has.
 
-i_mmap operations are expanded by the strategy here, ahead of simulated time, so an expansion
-may not read the model's state; a choice that depends on it is a micro-op (SMALLEST,
-SUBTREE_OF, TRY_ACQUIRE). The encoder also gives the workload's VMAs dense engine ids and
+An i_mmap operation is expanded by the strategy once per shape (kind, file, VMA count, flags):
+the expansion of an op made of placeholders is encoded into a Template, and every op of that
+shape is encoded by putting its VMAs, pages and engine VMA ids into a copy of the template's
+rows. So an expansion is a pure function of its op, ahead of simulated time, and a choice that
+depends on where the CPU runs or on the model's state is a micro-op (CHOOSE, SMALLEST,
+SUBTREE_OF, JOIN, TRY_ACQUIRE). The encoder also gives the workload's VMAs dense engine ids and
 notes the lines that see cmpxchg loops; it touches no array of the state: the driver
 (sim/driver.py) makes room for what it handed out and stores the rows.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -17,6 +21,7 @@ import numpy as np
 
 from orchestrator.sim import ops
 from orchestrator.sim.ops import ROW
+from orchestrator.sim.programs import DELAY_AT, NEW, OLD, REPEAT, REPEAT_END, SPAN, Iteration, Program, concrete
 
 CHUNK = 256  # rows encoded per refill: the rest of a batch waits, so buffers stay small
 PLAIN = frozenset({ops.DELAY, ops.HOLD, ops.RELEASE, ops.READ, ops.WRITE, ops.ATOMIC, ops.START, ops.END,
@@ -37,21 +42,96 @@ def caller_code(op: tuple, at: int) -> int:
         raise ValueError(f"{op[at]!r} is not a caller orch knows (sim/ops.py, CALLERS)") from None
 
 
-Batch = list[tuple] | np.ndarray  # ops, or rows already encoded (plain ops and ACQUIRE only)
+# ops, rows already encoded (plain ops and ACQUIRE only), or an iteration of a program
+Batch = list[tuple] | np.ndarray | Iteration
+
+# Placeholders in a template: operand j of the op (its j-th integer, in order) is LEAF + j (or,
+# in the check, LEAF + ELSEWHERE + j); the engine id of the k-th VMA the expansion names is
+# MARK + k. No real operand is that negative.
+LEAF, MARK, ELSEWHERE = -(1 << 60), -(1 << 61), 1_000_003
+INSERTS, NAMES, REMOVES = 0, 1, 2  # what an expansion does with a VMA
+
+
+def shape(op: tuple) -> tuple[tuple, list[int]]:
+    """An i_mmap op's shape (kind, file, VMA count of a batch, flags), and its integers in order
+    (each VMA's id, first and last page; a walk's pages)."""
+    try:
+        parts = ops.OPERANDS[op[1]]
+    except KeyError:
+        raise ValueError(f"{op[1]!r} is not an i_mmap op kind (sim/ops.py, OPERANDS)") from None
+    key = [op[1], op[2]]
+    leaves: list[int] = []
+    for part, x in zip(parts, op[3:]):
+        if part == "v":
+            leaves += x
+        elif part == "b":
+            key.append(len(x))
+            for vma in x:
+                leaves += vma
+        elif part == "i":
+            leaves.append(x)
+        else:
+            key.append(bool(x))
+    return tuple(key), leaves
+
+
+def placeholders(op: tuple, first: int = LEAF) -> tuple:
+    """The op with its j-th integer (as shape orders them) replaced by first + j."""
+    count = itertools.count(first)
+    out = list(op[:3])
+    for part, x in zip(ops.OPERANDS[op[1]], op[3:]):
+        if part == "v":
+            out.append(tuple(next(count) for _ in x))
+        elif part == "b":
+            out.append(tuple(tuple(next(count) for _ in vma) for vma in x))
+        else:
+            out.append(next(count) if part == "i" else x)
+    return tuple(out)
+
+
+@dataclass
+class Template:
+    """The encoded expansion of one shape of i_mmap op: rows (flat) and pool entries with
+    placeholders, and what to put where."""
+
+    rows: list[int]
+    pool: list[int]
+    events: list[tuple[int, int]]   # (INSERTS | NAMES | REMOVES, operand) per engine VMA id it names, in order
+    puts: list[tuple[int, int]]     # (row field, source): operand j, or engine id k as len(operands) + k
+    pool_fields: list[int]          # row fields that point into the pool (moved by where it starts)
+    row_fields: list[int]           # row fields that name a row (moved by where the rows start)
+
+
+@dataclass
+class ProgramRows:
+    """An iteration program (sim/programs.py) encoded: flat rows with placeholders, what to put
+    where (values: the new VMA ids, the old ones, the DELAYs, then the engine ids of `events`),
+    and the rows between (start, end) that run as many times as count `index` says. A program
+    whose rows would point into the pool (trylocks, READ_ALL) is encoded op by op instead."""
+
+    program: Program
+    rows: np.ndarray | None = None
+    puts: tuple[np.ndarray, np.ndarray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    events: list[tuple[int, int]] = field(default_factory=list)  # (INSERTS | NAMES | REMOVES, value index)
+    repeats: list[tuple[int, int, int]] = field(default_factory=list)  # (start row, end row, count index)
 
 
 @dataclass
 class Cpu:
     batches: Iterator[Batch]
-    pending: Batch = field(default_factory=list)  # the batch being encoded ...
+    pending: list[tuple] | np.ndarray = field(default_factory=list)  # the batch being encoded ...
     at: int = 0                                          # ... from here
+    whole: bool = False  # pending is an iteration's rows, handed over whole (its skips stay inside)
+    program: ProgramRows | None = None  # of the CPU's last Iteration
     free_vmas: list[int] = field(default_factory=list)  # engine VMA ids this CPU's removals freed
 
 
 class Encoder:
-    def __init__(self, streams: list[Iterator[Batch]], expand: Callable[[int, tuple], list[tuple]] | None):
+    def __init__(self, streams: list[Iterator[Batch]], expand: Callable[[tuple], list[tuple]] | None):
         self.cpus = [Cpu(batches) for batches in streams]
         self.expand = expand  # the strategy's expansion of an i_mmap op
+        self.templates: dict[tuple, Template] = {}  # by shape
+        self.programs: dict[Program, ProgramRows] = {}
         self.vma_ids: dict[int, int] = {}  # workload VMA id -> engine VMA id
         self.vmas = 0                      # engine VMA ids handed out
         self.lockrefs: dict[int, None] = {}  # lines that see cmpxchg loops, in the order met
@@ -74,17 +154,21 @@ class Encoder:
                     raise RuntimeError(f"the operation stream of CPU {slot} ended")
                 if isinstance(batch, np.ndarray) and not np.isin(batch[:, 0], ENCODED).all():
                     raise ValueError("an encoded batch may hold plain ops and ACQUIRE only (sim/ops.py, ROW)")
+                if isinstance(batch, Iteration):
+                    batch = self.iteration(slot, cpu, batch)
+                    cpu.whole = isinstance(batch, np.ndarray)
+                else:
+                    cpu.whole = False
                 cpu.pending, cpu.at = batch, 0
             else:
                 cpu.at = self.encode(slot, cpu.pending, rows, pool, cpu.at, CHUNK)
-                if cpu.pending[cpu.at - 1][0] == ops.MIGRATE:
-                    break  # what follows is expanded once the task runs where sched_exec put it
         return np.array(rows, dtype=np.int64).reshape(-1, ROW), pool
 
     @staticmethod
     def _copy(cpu: Cpu, batch: np.ndarray) -> np.ndarray:
-        """The next CHUNK rows of cpu's encoded batch (extended past an ACQUIRE that folds)."""
-        end = min(cpu.at + CHUNK, len(batch))
+        """The next CHUNK rows of cpu's encoded batch (extended past an ACQUIRE that folds), or
+        all of an iteration's."""
+        end = len(batch) if cpu.whole else min(cpu.at + CHUNK, len(batch))
         while end < len(batch) and batch[end - 1, 0] == ops.ACQUIRE and batch[end - 1, 3]:
             end += 1
         rows, cpu.at = batch[cpu.at:end], end
@@ -108,21 +192,13 @@ class Encoder:
             if code in PLAIN:
                 rows += op
                 rows += PAD[len(op)]
-                if code == ops.MIGRATE and limit:
-                    return i  # the rest is expanded once the task runs where sched_exec put it
             elif code == ops.ACQUIRE:
                 fold = i < n and program[i][0] == ops.HOLD
                 rows += (code, op[1], op[2], int(fold), caller_code(op, 3), 0, 0)
                 if fold:
                     continue
             elif code == ops.IMMAP:
-                assert self.expand is not None, "an i_mmap op, and no strategy to expand it"
-                walk = op[1] == ops.RMAP_WALK
-                if walk:
-                    rows += WALK_BEGIN
-                self.encode(slot, self.expand(slot, op), rows, pool)
-                if walk:
-                    rows += WALK_END
+                self.put(slot, op, rows, pool)
             elif code == ops.TRY_ACQUIRE:
                 if limit:
                     raise ValueError("a trylock belongs in a strategy's expansion, not in a workload's batch")
@@ -143,6 +219,148 @@ class Encoder:
             rows[j] = end
         return i
 
+    # ---- i_mmap ops, through templates ------------------------------------------------------
+
+    def put(self, slot: int, op: tuple, rows: list, pool: list) -> None:
+        """Append the rows of an i_mmap op's expansion: its shape's template, filled in."""
+        key, leaves = shape(op)
+        template = self.templates.get(key)
+        if template is None:
+            template = self.templates[key] = self.tabulate(op, len(leaves))
+        values = leaves
+        for event, j in template.events:  # engine ids, given out in the order the expansion names them
+            vma = leaves[j]
+            values.append(self.new_vma(slot, vma) if event == INSERTS else
+                          self.engine_id(vma) if event == NAMES else self.free_vma(slot, vma))
+        out = template.rows.copy()
+        for field_at, source in template.puts:
+            out[field_at] = values[source]
+        for field_at in template.pool_fields:
+            out[field_at] += len(pool)
+        for field_at in template.row_fields:
+            out[field_at] += len(rows) // ROW
+        pool += template.pool
+        rows += out
+
+    def tabulate(self, op: tuple, operands: int) -> Template:
+        """The template of op's shape: its expansion made of placeholders, encoded. It is made
+        twice, with placeholders of two values: an expansion that computed with its op's values
+        instead of passing them on (or that keeps state of its own) would differ."""
+        assert self.expand is not None, "an i_mmap op, and no strategy to expand it"
+        template, again = (self._template(op, operands, first) for first in (LEAF, LEAF + ELSEWHERE))
+        if template != again:
+            raise ValueError(f"{self.expand.__qualname__} of a {op[1]} op depends on the op's values: an "
+                             "expansion may only pass its op's VMAs and pages on (orch docs plugins)")
+        return template
+
+    def _template(self, op: tuple, operands: int, first: int) -> Template:
+        assert self.expand is not None
+        name = self.expand.__qualname__
+
+        def source(vma: int) -> int:
+            if not first <= vma < first + operands:
+                raise ValueError(f"{name} named a VMA that is not in its op")
+            return vma - first
+
+        recorder = Recorder(self, source)
+        rows: list[int] = []
+        pool: list[int] = []
+        walk = op[1] == ops.RMAP_WALK
+        if walk:
+            rows += WALK_BEGIN
+        recorder.encode(0, self.expand(placeholders(op, first)), rows, pool)
+        if walk:
+            rows += WALK_END
+        puts = []
+        for at, value in enumerate(rows):
+            if first <= value < first + operands:
+                puts.append((at, value - first))
+            elif MARK <= value < LEAF:
+                puts.append((at, operands + value - MARK))
+            else:
+                continue
+            rows[at] = 0  # filled in from the op
+        if any(value < -1 for value in rows + pool):
+            raise ValueError(f"{self.expand.__qualname__} of a {op[1]} op computed with the op's values: an "
+                             "expansion may only pass its op's VMAs and pages on (orch docs plugins)")
+        starts = range(0, len(rows), ROW)
+        pool_fields = ([at + 3 for at in starts if rows[at] == ops.TRY_ACQUIRE] +
+                       [at + 1 for at in starts if rows[at] == ops.READ_ALL])
+        row_fields = [at + 5 for at in starts if rows[at] == ops.TRY_ACQUIRE]
+        return Template(rows, pool, recorder.events, puts, pool_fields, row_fields)
+
+    # ---- iterations, through programs ---------------------------------------------------------
+
+    def iteration(self, slot: int, cpu: Cpu, it: Iteration) -> np.ndarray | list[tuple]:
+        """An iteration's rows: its program's, filled in (or its ops, for a program that has no rows)."""
+        if it.program is not None:
+            if it.program not in self.programs:
+                self.programs[it.program] = self.encoded(it.program)
+            cpu.program = self.programs[it.program]
+        assert cpu.program is not None, "an iteration without a program before it"
+        encoded = cpu.program
+        if encoded.rows is None:
+            return concrete(encoded.program, it)
+        values = list(range(it.base + 1, it.base + 1 + encoded.program.new_ids))
+        values += it.old
+        vmas = values.copy()
+        values += it.delays
+        for event, index in encoded.events:
+            vma = vmas[index]
+            values.append(self.new_vma(slot, vma) if event == INSERTS else
+                          self.engine_id(vma) if event == NAMES else self.free_vma(slot, vma))
+        flat = encoded.rows.copy()
+        at, source = encoded.puts
+        flat[at] = np.array(values, dtype=np.int64)[source]
+        rows = flat.reshape(-1, ROW)
+        if not encoded.repeats:
+            return rows
+        pieces, done = [], 0
+        for start, end, index in encoded.repeats:
+            pieces += [rows[done:start]] + [rows[start:end]] * it.counts[index]
+            done = end
+        return np.concatenate(pieces + [rows[done:]])
+
+    def encoded(self, program: Program) -> ProgramRows:
+        """Encode a program once: its rows with placeholders, strategy expansions included."""
+        new, olds, delays = program.new_ids, program.olds, len(program.delays)
+
+        def source(vma: int) -> int:  # where a VMA's id is among the values
+            if NEW <= vma < NEW + new:
+                return vma - NEW
+            if OLD <= vma < OLD + olds:
+                return new + vma - OLD
+            raise ValueError(f"a program names VMA {vma}, which is neither new nor its process's")
+
+        recorder = Recorder(self, source)
+        flat: list[int] = []
+        pool: list[int] = []
+        recorder.encode(0, list(program.ops), flat, pool)
+        kept: list[int] = []
+        repeats: list[tuple[int, int, int]] = []
+        for at in range(0, len(flat), ROW):
+            code = flat[at]
+            if code in (ops.TRY_ACQUIRE, ops.READ_ALL):
+                return ProgramRows(program)  # rows that point into the pool: encoded op by op
+            if code == REPEAT:
+                repeats.append((len(kept) // ROW, -1, flat[at + 1]))
+            elif code == REPEAT_END:
+                repeats[-1] = (repeats[-1][0], len(kept) // ROW, repeats[-1][2])
+            else:
+                kept += flat[at:at + ROW]
+        rows = np.array(kept, dtype=np.int64)
+        source_of = np.full(len(rows), -1, dtype=np.int64)
+        for base, index in ((NEW, 0), (OLD, new), (DELAY_AT, new + olds), (MARK, new + olds + delays)):
+            inside = (rows >= base) & (rows < base + SPAN)
+            source_of[inside] = rows[inside] - base + index
+        put_at = np.flatnonzero(source_of >= 0)
+        if (rows[source_of < 0] < -1).any():
+            raise ValueError("a program's op computed with a placeholder (sim/programs.py)")
+        rows[put_at] = 0
+        return ProgramRows(program, rows, (put_at, source_of[put_at]), recorder.events, repeats)
+
+    # ---- rows of single ops ------------------------------------------------------------------
+
     def _row(self, slot: int, op: tuple, pool: list) -> tuple:
         """The row (or rows, flat) of an op that names VMAs, lines or tables."""
         code = op[0]
@@ -153,13 +371,11 @@ class Encoder:
                 return (code, op[1], action, self.new_vma(slot, vma_id), lo, hi, vma_id)
             if action == ops.INSERT_AFTER:  # linking under the VMA it follows writes that VMA's node
                 vma_id, lo, hi = op[3]
-                after = self.vma_ids[op[4]]
+                after = self.engine_id(op[4])
                 return (ops.WRITE_VMA, after, 0, 0, 0, 0, 0,
                         code, op[1], action, self.new_vma(slot, vma_id), lo, hi, vma_id)
             if action == ops.REMOVE:
-                vma = self.vma_ids.pop(op[3])
-                self.cpus[slot].free_vmas.append(vma)
-                return (code, op[1], action, vma, 0, 0, 0)
+                return (code, op[1], action, self.free_vma(slot, op[3]), 0, 0, 0)
             return (code, op[1], action, op[3][0], op[3][1], 0, 0)
         if code == ops.READ_ALL:
             pool_at = len(pool)
@@ -173,7 +389,11 @@ class Encoder:
                         ops.RELEASE, lock, ops.WRITE_MODE, 0, 0, 0, 0)
             return (code, line, lock, 0, 0, 0, 0)
         if code == ops.SUBTREE_OF:
-            return (code, self.vma_ids[op[1]], op[2].number, 0, 0, 0, 0)
+            return (code, self.engine_id(op[1]), op[2].number, 0, 0, 0, 0)
+        if code == ops.CHOOSE:
+            return (code, op[1], op[2], op[3] if op[1] == ops.BY_HASH else 0, 0, 0, 0)
+        if code == ops.JOIN:  # the choice it would make, then how many rows to skip
+            return (code, *self._row(slot, op[1], pool)[:4], op[2], 0)
         if code == ops.SMALLEST:
             return (code, op[1].number, op[2].number, 0, 0, 0, 0)
         raise ValueError(f"unknown op {op!r}")
@@ -189,6 +409,19 @@ class Encoder:
         self.vmas = len(vma_ids)
         return np.arange(len(vma_ids), dtype=np.int64)
 
+    def engine_id(self, vma_id: int) -> int:
+        try:
+            return self.vma_ids[vma_id]
+        except KeyError:
+            raise ValueError(f"VMA {vma_id} is not mapped") from None
+
+    def free_vma(self, slot: int, vma_id: int) -> int:
+        """A removed VMA's engine id, which the CPU that removed it reuses next."""
+        vma = self.engine_id(vma_id)
+        del self.vma_ids[vma_id]
+        self.cpus[slot].free_vmas.append(vma)
+        return vma
+
     def new_vma(self, slot: int, vma_id: int) -> int:
         """The engine's id for a VMA the workload inserts (ids of removed VMAs are reused by the
         CPU that removed them, after the removal in its program)."""
@@ -202,3 +435,35 @@ class Encoder:
             self.vmas += 1
         self.vma_ids[vma_id] = vma
         return vma
+
+
+class Recorder(Encoder):
+    """Encodes ops made of placeholders: notes what they do with each VMA (by `source`, the
+    placeholder's index among the values filled in) instead of giving out engine ids."""
+
+    def __init__(self, encoder: Encoder, source: Callable[[int], int]):
+        super().__init__([], encoder.expand)
+        self.lockrefs = encoder.lockrefs  # the encoder's: lines are noted once, when a template is made
+        self.templates = encoder.templates
+        self.source = source
+        self.events: list[tuple[int, int]] = []
+
+    def _event(self, event: int, vma_id: int) -> int:
+        self.events.append((event, self.source(vma_id)))
+        return MARK + len(self.events) - 1
+
+    def new_vma(self, slot: int, vma_id: int) -> int:
+        return self._event(INSERTS, vma_id)
+
+    def engine_id(self, vma_id: int) -> int:
+        return self._event(NAMES, vma_id)
+
+    def free_vma(self, slot: int, vma_id: int) -> int:
+        return self._event(REMOVES, vma_id)
+
+    def _row(self, slot: int, op: tuple, pool: list) -> tuple:
+        if op[0] == REPEAT:  # marks, removed once the program is encoded
+            return (REPEAT, op[1], 0, 0, 0, 0, 0)
+        if op[0] == REPEAT_END:
+            return (REPEAT_END, 0, 0, 0, 0, 0, 0)
+        return super()._row(slot, op, pool)

@@ -69,7 +69,7 @@ class Engine:
         self.tables: list[list[int]] = []
         self._preloads: list[np.ndarray] = []  # chunks of rows (tree, vma, first, last, node), as declared
         self.streams: list[Iterator[Batch]] = []  # each CPU's op batches
-        self.expand: Callable[[int, tuple], list[tuple]] | None = None  # the strategy's expansion
+        self.expand: Callable[[tuple], list[tuple]] | None = None  # the strategy's expansion
 
     def line(self, name: str, home: int) -> int:
         self.line_homes.append(home)

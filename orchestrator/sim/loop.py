@@ -12,6 +12,8 @@ carries on exactly where it stopped (reg[RESUME_SLOT] at reg[RESUME_T]).
 
 from __future__ import annotations
 
+import numpy as np
+
 from orchestrator.sim import ops
 from orchestrator.sim.heap import pop_event, push_event
 from orchestrator.sim.histogram import bucket_of
@@ -68,6 +70,8 @@ from orchestrator.sim.state import (
     WINDOW_NS,
 )
 from orchestrator.sim.trees import fail, insert, query, remove
+
+HASH_MIX = np.uint64(0x9E3779B97F4A7C15)  # golden-ratio multiplier, as the kernel's hash_64
 
 
 @njit
@@ -152,13 +156,32 @@ def smallest(S, slot, trees, lines):
 
 
 @njit
-def subtree_of(S, slot, vma, trees):
+def subtree_of(S, vma, trees):
+    """The index in table `trees` of the subtree that holds `vma`."""
     table = S.tables[trees]
     for i in range(table.shape[0]):
         if table[i] == S.v_tree[vma]:
-            S.subtree[slot] = i
-            return
+            return i
     fail(S, E_BAD_OP, trees, vma)
+    return 0
+
+
+@njit
+def vma_hash(vma, k):
+    """hash_64-style spread of a VMA's id over k subtrees (strategies/sharded.py: vma_hashes)."""
+    return int(((np.uint64(vma) * HASH_MIX) >> np.uint64(32)) % np.uint64(k))
+
+
+@njit
+def picked(S, slot, code, a, b, c):
+    """The subtree a choice op (SUBTREE_OF, CHOOSE) picks for the CPU, without costing anything."""
+    if code == ops.SUBTREE_OF:
+        return subtree_of(S, a, b)
+    if a == ops.BY_NODE:
+        return S.node[slot] % b
+    if a == ops.BY_CPU:
+        return S.slot_cpu[slot] % b
+    return vma_hash(c, b)
 
 
 @njit
@@ -248,8 +271,11 @@ def run_cpu(S, slot, t):
                 reg[FALLBACKS] += 1
         elif code == ops.SMALLEST:
             t += smallest(S, slot, row[1], row[2])
-        elif code == ops.SUBTREE_OF:
-            subtree_of(S, slot, row[1], row[2])
+        elif code == ops.SUBTREE_OF or code == ops.CHOOSE:
+            S.subtree[slot] = picked(S, slot, code, row[1], row[2], row[3])
+        elif code == ops.JOIN:  # the next change goes where this one went: stay under its lock
+            if picked(S, slot, row[1], row[2], row[3], row[4]) == S.subtree[slot]:
+                S.pc[slot] += row[5]
         else:
             fail(S, E_BAD_OP, code, slot)
         if t != reg[NOW]:

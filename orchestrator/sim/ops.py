@@ -2,9 +2,10 @@
 
 Workloads emit these per CPU. Strategy-independent ops (think, outside locks and
 atomics) are executed directly; i_mmap ops (`IMMAP`) are expanded by the run's strategy into
-lock, tree and cache-line micro-ops when the engine encodes them, ahead of simulated time, so a
-choice that depends on the model's state is itself a micro-op (SMALLEST, SUBTREE_OF,
-TRY_ACQUIRE). The engine encodes every op into a row of integers (sim/encoder.py).
+lock, tree and cache-line micro-ops, once per shape of op (sim/encoder.py), ahead of simulated
+time, so a choice that depends on where the CPU runs or on the model's state is itself a
+micro-op (CHOOSE, SMALLEST, SUBTREE_OF, JOIN, TRY_ACQUIRE). The engine encodes every op into a
+row of integers.
 """
 
 from __future__ import annotations
@@ -30,15 +31,19 @@ TRY_ACQUIRE = 14  # (TRY_ACQUIRE, lock, mode, ((lock, mode), ...)[, caller]) try
 SMALLEST = 15     # (SMALLEST, trees, lines)   choose the subtree with the fewest VMAs, reading the
                   #                            counters (lines) up to the first empty one: SUBTREE
 SUBTREE_OF = 16   # (SUBTREE_OF, vma, trees)   choose the subtree that holds `vma`: SUBTREE
+CHOOSE = 21       # (CHOOSE, BY_NODE | BY_CPU, k) or (CHOOSE, BY_HASH, k, vma): subtree numa_node_id() % k,
+                  #   smp_processor_id() % k, or a hash of the new VMA % k, where the CPU runs then: SUBTREE
+JOIN = 22         # (JOIN, setter, n)  if the choice op `setter` (SUBTREE_OF or CHOOSE) would pick the
+                  #   subtree the register holds, skip the next n ops (one lock hold for both changes)
 # added by the engine's encoder, not by plugins
 WALK_BEGIN = 17   # an rmap walk's expansion starts (walk latency is measured from here)
 WALK_END = 18     # ... and ends here
 WRITE_VMA = 20    # (WRITE_VMA, vma) write a VMA's node line (an insert after it links under it)
 MIGRATE = 19      # (MIGRATE,)  sched_exec: under placement migrate the task may move to the idlest CPU
-                  #             (sim/migrate.py); the encoder ends a chunk after it, so that what follows
-                  #             is expanded on the CPU the task runs on
+                  #             (sim/migrate.py); a choice by node or CPU after it (CHOOSE) is made there
 
-# A run-time choice (SMALLEST, SUBTREE_OF) sets the CPU's subtree register; `table[SUBTREE]` of
+BY_NODE, BY_CPU, BY_HASH = 0, 1, 2  # how a CHOOSE picks
+# A run-time choice (SMALLEST, SUBTREE_OF, CHOOSE) sets the CPU's subtree register; `table[SUBTREE]` of
 # a Table (engine.table) is an operand that the engine resolves through that register.
 
 
@@ -74,6 +79,8 @@ MERGE = "merge"                # (IMMAP, MERGE, file, old, new): vma_expand; the
                                #   interval becomes new's (a MAP_FIXED mapping merged into a neighbour)
 DUP = "dup"                    # (IMMAP, DUP, file, parent_vma, child_vma): dup_mmap at fork
 RMAP_WALK = "rmap_walk"        # (IMMAP, RMAP_WALK, file, first_pgoff, last_pgoff[, try_lock])
+# each kind's operands after the file: v = a VMA, b = a tuple of VMAs, i = a page, f = a flag
+OPERANDS = {LINK: "v", UNLINK_BATCH: "b", SPLIT: "vvvf", MERGE: "vv", DUP: "vv", RMAP_WALK: "iif"}
 
 # The kernel functions that take a lock, as `perf lock contention` names its callers. A lock
 # acquisition names one (ACQUIRE's and TRY_ACQUIRE's last field); lock statistics are kept per

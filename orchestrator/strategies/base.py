@@ -2,9 +2,9 @@
 
 A strategy lays out each file's address_space (locks, tree roots and counters on named cache
 lines, each with its home node), chooses the subtree of a new VMA, and expands every i_mmap
-operation into lock, tree and cache-line micro-ops. Expansions run ahead of simulated time and
-must not read the model's state (docs/plugins.md). Register it under the entry point group
-`orch.strategies` (see pyproject.toml).
+operation into lock, tree and cache-line micro-ops. An expansion is made once per shape of op
+and reused, so it is a pure function of the op; choices are micro-ops (docs/plugins.md).
+Register it under the entry point group `orch.strategies` (see pyproject.toml).
 """
 
 from __future__ import annotations
@@ -80,8 +80,9 @@ class Strategy(ABC):
         """Lay out one file's address_space; returns its index, used by the ops."""
 
     @abstractmethod
-    def expand(self, slot: int, op: tuple) -> list[tuple]:
-        """Micro-ops for one i_mmap op (ops.IMMAP, kind, file, ...) executed by `slot`."""
+    def expand(self, op: tuple) -> list[tuple]:
+        """Micro-ops for one i_mmap op (ops.IMMAP, kind, file, ...): a pure function of the op,
+        made once per shape of op and reused with each op's VMAs and pages (sim/encoder.py)."""
 
     def caller(self, op: tuple) -> str:
         """The kernel function that takes the lock for an i_mmap op, in the run's release."""

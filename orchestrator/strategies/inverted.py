@@ -37,11 +37,16 @@ def packed_subtrees(strategy: Sharded, decl: FileDecl, cls: str) -> Space:
 
 
 def locked_changes(space: Space, groups: list[tuple[Subtree, list[tuple]]], caller: str) -> list[tuple]:
+    """Each group under its subtree's lock. Where the op cannot tell whether the next group's
+    subtree is this one's (another VMA's), the engine checks (ops.JOIN) and keeps the lock."""
     out: list[tuple] = []
-    for index, group in groups:
+    for n, (index, group) in enumerate(groups):
         lock = at(space.locks, index)
-        out += [*Sharded.select(space, index), (ops.ACQUIRE, lock, ops.WRITE_MODE, caller), *group,
-                (ops.RELEASE, lock, ops.WRITE_MODE)]
+        out += [*Sharded.select(index), (ops.ACQUIRE, lock, ops.WRITE_MODE, caller), *group]
+        after = Sharded.select(groups[n + 1][0]) if n + 1 < len(groups) else []
+        if after and after[0][0] != ops.SMALLEST:  # the same subtree: skip this RELEASE, that choice and ACQUIRE
+            out.append((ops.JOIN, after[0], 3))
+        out.append((ops.RELEASE, lock, ops.WRITE_MODE))
     return out
 
 
@@ -61,16 +66,16 @@ class Inverted(Sharded):
         space.main = self.engine.lock(f"{decl.name}.{cls}", cls, kind, decl.home)
         return self.add_space(decl, space)
 
-    def expand(self, slot: int, op: tuple) -> list[tuple]:
+    def expand(self, op: tuple) -> list[tuple]:
         space = self.spaces[op[2]]
         rwsem = space.main
         if op[1] == ops.RMAP_WALK:
             return self.walk_under([(rwsem, ops.WRITE_MODE)], self.walk_all(space, op), op)
-        reads, changes = self.changes(space, slot, op)
+        reads, groups = self.hoisted(self.by_subtree(self.changes(space, op)))
         caller = self.caller(op)
         # the rest of vma_prepare .. vma_complete stays under the file-wide lock, now its shared side
         return [*reads, (ops.ACQUIRE, rwsem, ops.READ_MODE, caller),
-                *locked_changes(space, self.by_subtree(changes), caller), *held(self.under_lock_ns(op)),
+                *locked_changes(space, groups, caller), *held(self.under_lock_ns(op)),
                 (ops.RELEASE, rwsem, ops.READ_MODE)]
 
     def memory_per_inode(self) -> int:

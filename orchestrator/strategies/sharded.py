@@ -1,17 +1,16 @@
 """What the split designs share: subtrees per file, the subtree a VMA goes to, and where it is.
 
-Subtree choice: `node` = numa_node_id() of the CPU mapping it, `cpu` =
-smp_processor_id(), `hash` = a hash of the VMA pointer, `smallest` = the subtree with the
-fewest VMAs (reading the subtrees' counters up to the first empty one), a choice the
-engine makes when the CPU gets there (ops.SMALLEST; a VMA's subtree is then looked up with
-ops.SUBTREE_OF, so an unlink batch locks each such VMA's subtree on its own). A VMA remembers its subtree (the seed's
-vma->tree_idx): an unlink finds it there, and fork and split copy it (vm_area_dup), except
-that a hash choice hashes the new VMA.
+Subtree choice: `node` = numa_node_id() of the CPU mapping it, `cpu` = smp_processor_id(),
+`hash` = a hash of the VMA pointer, `smallest` = the subtree with the fewest VMAs (reading the
+subtrees' counters up to the first empty one). Each is made by the engine when the CPU gets
+there (ops.CHOOSE, ops.SMALLEST), so an expansion does not depend on where the CPU runs. A VMA
+remembers its subtree (the seed's vma->tree_idx): the engine knows where it is (ops.SUBTREE_OF),
+and fork and split copy it (vm_area_dup), except that a hash choice hashes the new VMA.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from typing import ClassVar
 
@@ -20,26 +19,22 @@ import numpy as np
 from orchestrator.sim import ops
 from orchestrator.strategies.base import FileDecl, Strategy, held
 
-_MIX = 0x9E3779B97F4A7C15  # golden-ratio hash, like the kernel's hash_64
-
-
-def vma_hash(vma: int, k: int) -> int:
-    return (((vma * _MIX) & (2**64 - 1)) >> 32) % k
+_MIX = 0x9E3779B97F4A7C15  # golden-ratio hash, like the kernel's hash_64 (the engine's: sim/loop.py)
 
 
 def vma_hashes(vmas: np.ndarray, k: int) -> np.ndarray:
-    """vma_hash of each of `vmas` (uint64 products wrap as the & above does)."""
+    """The subtree a hash choice gives each of `vmas` (uint64 products wrap, as the engine's do)."""
     with np.errstate(over="ignore"):
         return ((vmas.astype(np.uint64) * np.uint64(_MIX)) >> np.uint64(32)) % np.uint64(k)
 
 
 @dataclass(frozen=True, eq=False)
 class Pick(ops.RunTime):
-    """A subtree chosen at run time (the smallest choice): the CPU's subtree register holds it
-    once `chosen`, else an ops.SUBTREE_OF on `vma` must look it up first."""
+    """A subtree known when the CPU gets there: `setter` is the op that points the CPU's subtree
+    register at it (empty once an op before has)."""
 
-    vma: int
-    chosen: bool = False
+    vma: int      # the VMA it is for (changes to one VMA stay in one subtree)
+    setter: tuple = ()
 
     def __eq__(self, other) -> bool:  # one VMA, one subtree: grouping needs no more
         return isinstance(other, Pick) and other.vma == self.vma
@@ -48,12 +43,12 @@ class Pick(ops.RunTime):
         return hash(self.vma)
 
 
-Subtree = int | Pick  # a subtree's index, or the run-time choice of one
+Subtree = int | Pick  # a subtree's index (a design of one subtree), or the run-time choice of one
 
 
 def at(handles: list[int], index: Subtree) -> int:
-    """handles[index]. Only a Table (sim/engine.py) takes a Pick: under the smallest choice, the
-    only one that makes Picks, add_space made Tables of the space's handles."""
+    """handles[index]. Only a Table (sim/engine.py) takes a Pick: with more than one subtree,
+    add_space made Tables of the space's handles."""
     return handles[index]  # type: ignore[index]  # a Pick comes with Tables, see above
 
 
@@ -67,7 +62,6 @@ class Space:
     main: int = -1                      # the file-wide lock, if the design has one
     mapping: list[int] = field(default_factory=list)  # address_space lines a change reads
     pointers: list[int] = field(default_factory=list)  # line of each subtree's pointer (split-node)
-    tree_of: dict[int, Subtree] = field(default_factory=dict)
 
 
 class Sharded(Strategy):
@@ -88,17 +82,24 @@ class Sharded(Strategy):
         """Node a subtree is allocated on (kzalloc_node): its own node when there is one."""
         return index % self.machine.nodes
 
-    def choose(self, space: Space, slot: int, vma: int) -> tuple[Subtree, list[tuple]]:
-        """Subtree for a new VMA mapped by `slot`, and the ops the choice costs."""
-        if self.choice == "node":
-            return self.machine.node[slot] % self.k, []
-        if self.choice == "cpu":
-            return self.machine.cpus[slot] % self.k, []
-        if self.choice == "hash":
-            return vma_hash(vma, self.k), []
-        # smallest depends on the trees as they are when the CPU gets there: a run-time choice
-        # (smallest_tree_idx reads each subtree's counter until an empty one)
-        return Pick(vma, chosen=True), [(ops.SMALLEST, space.trees, space.lines)]
+    def choose(self, space: Space, vma: int) -> Subtree:
+        """The subtree of a new VMA, chosen when the CPU gets there."""
+        if self.k == 1:
+            return 0
+        setter = {"node": (ops.CHOOSE, ops.BY_NODE, self.k), "cpu": (ops.CHOOSE, ops.BY_CPU, self.k),
+                  "hash": (ops.CHOOSE, ops.BY_HASH, self.k, vma),
+                  # smallest_tree_idx reads each subtree's counter until an empty one
+                  "smallest": (ops.SMALLEST, space.trees, space.lines)}[self.choice]
+        return Pick(vma, setter)
+
+    def where(self, space: Space, vma: int) -> Subtree:
+        """The subtree an existing VMA is in."""
+        return 0 if self.k == 1 else Pick(vma, (ops.SUBTREE_OF, vma, space.trees))
+
+    def inherited(self, space: Space, vma: int, parent: Subtree) -> Subtree:
+        """The subtree of a VMA copied from one in `parent` (vm_area_dup copies tree_idx; a hash
+        choice hashes the new VMA)."""
+        return self.choose(space, vma) if self.choice == "hash" else parent
 
     def preload_index(self, rows: np.ndarray) -> np.ndarray:
         """The subtree of each preloaded VMA (rows of vma, first, last, node, cpu)."""
@@ -115,83 +116,70 @@ class Sharded(Strategy):
         rows = np.asarray(decl.preload, dtype=np.int64).reshape(-1, 5)
         index = self.preload_index(rows)
         self.engine.preload_rows(np.column_stack([np.asarray(space.trees, dtype=np.int64)[index], rows[:, :4]]))
-        space.tree_of.update(zip(rows[:, 0].tolist(), index.tolist()))
-        if self.choice == "smallest":  # tables a run-time choice (Pick) can index
+        if self.k > 1:  # tables a run-time choice (Pick) can index
             for name in ("trees", "lines", "locks", "pointers"):
                 setattr(space, name, self.engine.table(getattr(space, name)))
         self.spaces.append(space)
         return len(self.spaces) - 1
 
-    def changes(self, space: Space, slot: int, op: tuple) -> tuple[list[tuple], list[tuple[Subtree, tuple]]]:
-        """(ops the subtree choice costs, [(subtree, TREE micro-op)]) of a modify op."""
-        kind, tree_of = op[1], space.tree_of
-        reads: list[tuple] = []
-
-        def subtree(vma: int) -> Subtree:
-            """Where an existing VMA is; a run-time choice is looked up when the CPU gets there."""
-            index = tree_of[vma]
-            if isinstance(index, Pick):
-                reads.append((ops.SUBTREE_OF, vma, space.trees))
-                return Pick(vma, chosen=True)
-            return index
-
-        def inherit(new: int, parent: int) -> Subtree:
-            index = vma_hash(new, self.k) if self.choice == "hash" else subtree(parent)
-            tree_of[new] = Pick(new) if isinstance(index, Pick) else index
-            return index
-
+    def changes(self, space: Space, op: tuple) -> list[tuple[Subtree, tuple]]:
+        """[(subtree, TREE micro-op)] of a modify op."""
+        kind, trees = op[1], space.trees
         if kind == ops.LINK:
             vma = op[3]
-            index, reads = self.choose(space, slot, vma[0])
-            tree_of[vma[0]] = Pick(vma[0]) if isinstance(index, Pick) else index
-            return reads, [(index, (ops.TREE, at(space.trees, index), ops.INSERT, vma))]
+            index = self.choose(space, vma[0])
+            return [(index, (ops.TREE, at(trees, index), ops.INSERT, vma))]
         if kind == ops.UNLINK_BATCH:
-            out: list[tuple[Subtree, tuple]] = []
-            for vma in op[3]:
-                index = tree_of.pop(vma[0])  # a Pick: select() looks it up before its lock is taken
-                out.append((index, (ops.TREE, at(space.trees, index), ops.REMOVE, vma[0])))
-            return [], out
+            return [(index, (ops.TREE, at(trees, index), ops.REMOVE, vma[0]))
+                    for vma in op[3] for index in [self.where(space, vma[0])]]
         if kind == ops.SPLIT:
             old, shrunk, new = op[3], op[4], op[5]
-            index = subtree(old[0])  # the VMA keeps its subtree (and its id: shrunk is old, cut)
-            new_index = vma_hash(new[0], self.k) if self.choice == "hash" else index
-            tree_of[new[0]] = Pick(new[0]) if isinstance(new_index, Pick) else new_index
-            return reads, [(new_index, (ops.TREE, at(space.trees, new_index), ops.INSERT, new)),
-                           (index, (ops.TREE, at(space.trees, index), ops.REMOVE, old[0])),
-                           (index, (ops.TREE, at(space.trees, index), ops.INSERT, shrunk))]
+            index = self.where(space, old[0])  # the VMA keeps its subtree (and its id: shrunk is old, cut)
+            new_index = self.inherited(space, new[0], index)
+            return [(new_index, (ops.TREE, at(trees, new_index), ops.INSERT, new)),
+                    (index, (ops.TREE, at(trees, index), ops.REMOVE, old[0])),
+                    (index, (ops.TREE, at(trees, index), ops.INSERT, shrunk))]
         if kind == ops.MERGE:
             old, new = op[3], op[4]
-            index = subtree(old[0])  # the VMA keeps its subtree and its id; its interval grows
-            return reads, [(index, (ops.TREE, at(space.trees, index), ops.REMOVE, old[0])),
-                           (index, (ops.TREE, at(space.trees, index), ops.INSERT, new))]
+            index = self.where(space, old[0])  # the VMA keeps its subtree and its id; its interval grows
+            return [(index, (ops.TREE, at(trees, index), ops.REMOVE, old[0])),
+                    (index, (ops.TREE, at(trees, index), ops.INSERT, new))]
         if kind == ops.DUP:
             parent, child = op[3], op[4]
-            index = inherit(child[0], parent[0])
-            return reads, [(index, (ops.TREE, at(space.trees, index), ops.INSERT_AFTER, child, parent[0]))]
+            index = self.inherited(space, child[0], self.where(space, parent[0]))
+            return [(index, (ops.TREE, at(trees, index), ops.INSERT_AFTER, child, parent[0]))]
         raise ValueError(f"not a modify op: {op!r}")
 
     @staticmethod
-    def select(space: Space, index: Subtree) -> list[tuple]:
-        """The op that points the CPU's subtree register at a VMA's subtree, when a run-time
-        choice put it there and nothing has looked it up yet."""
-        if isinstance(index, Pick) and not index.chosen:
-            return [(ops.SUBTREE_OF, index.vma, space.trees)]
-        return []
+    def select(index: Subtree) -> list[tuple]:
+        """The op that points the CPU's subtree register at `index`, unless one before did."""
+        return [index.setter] if isinstance(index, Pick) and index.setter else []
 
     @staticmethod
     def by_subtree(changes: list[tuple[Subtree, tuple]]) -> list[tuple[Subtree, list[tuple]]]:
-        """Consecutive changes to the same subtree, grouped: one lock round trip each."""
+        """Consecutive changes to the same subtree, as far as the op tells (one VMA's changes),
+        grouped: one lock round trip each."""
         return [(index, [c for _, c in group]) for index, group in groupby(changes, key=lambda c: c[0])]
+
+    @staticmethod
+    def hoisted(groups: list[tuple[Subtree, list[tuple]]]) -> tuple[list[tuple], list[tuple[Subtree, list[tuple]]]]:
+        """The first group's choice, made before any lock is taken (the patch's smallest_tree_idx
+        runs before it locks), and the groups with it made."""
+        index, group = groups[0]
+        if not isinstance(index, Pick) or not index.setter:
+            return [], groups
+        return [index.setter], [(replace(index, setter=()), group), *groups[1:]]
 
     def walk_all(self, space: Space, op: tuple) -> list[tuple]:
         return [(ops.TREE, tree, ops.QUERY, (op[3], op[4])) for tree in space.trees]
 
-    def under_main_lock(self, space: Space, slot: int, op: tuple) -> list[tuple]:
+    def under_main_lock(self, space: Space, op: tuple) -> list[tuple]:
         """Mainline's protocol on the file-wide lock: write to change, read to walk; a change's
         critical section holds the rest of vma_prepare .. vma_complete too."""
         lock = space.main
         if op[1] == ops.RMAP_WALK:
             return self.walk_under([(lock, ops.READ_MODE)], self.walk_all(space, op), op)
-        reads, changes = self.changes(space, slot, op)
-        return [*reads, (ops.ACQUIRE, lock, ops.WRITE_MODE, self.caller(op)), *(c for _, c in changes),
+        reads, groups = self.hoisted(self.by_subtree(self.changes(space, op)))
+        return [*reads, (ops.ACQUIRE, lock, ops.WRITE_MODE, self.caller(op)),
+                *(step for index, group in groups for step in (*self.select(index), *group)),
                 *held(self.under_lock_ns(op)), (ops.RELEASE, lock, ops.WRITE_MODE)]

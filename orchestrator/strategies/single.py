@@ -27,9 +27,8 @@ class Single(Sharded):
         root = eng.line(f"{decl.name}.i_mmap", decl.home)
         return self.add_space(decl, Space([eng.tree(f"{decl.name}.i_mmap", root, decl.home)], [root], main=lock))
 
-    def expand(self, slot: int, op: tuple) -> list[tuple]:
-        space = self.spaces[op[2]]
-        return self.under_main_lock(space, slot, op)
+    def expand(self, op: tuple) -> list[tuple]:
+        return self.under_main_lock(self.spaces[op[2]], op)
 
     def memory_per_inode(self) -> int:
         return RB_ROOT_CACHED + RW_SEMAPHORE  # struct address_space: i_mmap + i_mmap_rwsem

@@ -52,14 +52,14 @@ class SplitNode(Sharded):
         """mapping->i_mmap[idx]: the address_space line, then the array slot."""
         return [(ops.READ, space.mapping[0]), (ops.READ, at(space.pointers, index))]
 
-    def expand(self, slot: int, op: tuple) -> list[tuple]:
+    def expand(self, op: tuple) -> list[tuple]:
         space = self.spaces[op[2]]
         mapping = space.mapping[0]
         if op[1] == ops.RMAP_WALK:
             locks = [(lock, ops.READ_MODE) for lock in space.locks]
             return [(ops.READ, mapping), *self.walk_under(locks, self.walk_all(space, op), op)]
-        reads, changes = self.changes(space, slot, op)
-        out = list(reads)
+        changes = self.changes(space, op)
+        out: list[tuple] = []
         if op[1] == ops.UNLINK_BATCH:  # the patch locks inside __remove_shared_vm_struct
             groups = [(i, [c]) for i, c in changes]
         elif op[1] == ops.SPLIT:  # the new VMA's tree, then the old VMA's (vma_prepare)
@@ -68,7 +68,7 @@ class SplitNode(Sharded):
             groups = self.by_subtree(changes)
         for index, group in groups:
             lock, line = at(space.locks, index), at(space.lines, index)
-            out += self.select(space, index) + self._find_tree(space, index)
+            out += self.select(index) + self._find_tree(space, index)
             out.append((ops.ACQUIRE, lock, ops.WRITE_MODE, self.caller(op)))
             for change in group:  # inc/dec_mapping_vma: the tree's counter and the global one
                 out += [change, (ops.ATOMIC, line), (ops.ATOMIC, mapping)]

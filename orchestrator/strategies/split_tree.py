@@ -29,8 +29,8 @@ class SplitTree(Sharded):
         trees = [eng.tree(f"{decl.name}.tree{i}", line, self.subtree_home(i)) for i, line in enumerate(lines)]
         return self.add_space(decl, Space(trees, lines, main=lock))
 
-    def expand(self, slot: int, op: tuple) -> list[tuple]:
-        return self.under_main_lock(self.spaces[op[2]], slot, op)
+    def expand(self, op: tuple) -> list[tuple]:
+        return self.under_main_lock(self.spaces[op[2]], op)
 
     def memory_per_inode(self) -> int:
         # address_space keeps the rwsem; the root becomes a pointer to the array of tree roots

@@ -1,0 +1,147 @@
+"""Iteration programs: a copy's iteration made once with placeholders, then filled in per iteration.
+
+A workload whose iterations repeat (each exec, fork or spawn does what the one before did, to
+new VMAs) runs its generator once per shape of process, with placeholders for what changes from
+one iteration to the next: the ids of the VMAs the iteration creates (NEW + j, in the order it
+creates them) and of those the process had (OLD + k, in the process's order), the think time
+(a Work: its arithmetic is replayed on each iteration's draw, so a DELAY is what the generator
+would have made) and the page allocator's zone-lock holds (ops between REPEAT and REPEAT_END,
+as many times as the iteration's count says). The encoder encodes a program once, strategy
+expansions included, and fills its rows in for every iteration (sim/encoder.py): the rows are
+exactly those of the ops the generator would have made (`concrete`, tests/test_programs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+SPAN = 1 << 40  # each kind of placeholder has a range of this many values
+NEW, OLD, DELAY_AT = -(1 << 58), -(1 << 57), -(1 << 56)
+REPEAT, REPEAT_END = -10, -11  # (REPEAT, count index) ... (REPEAT_END,): only in a Program's ops
+REFILLS, DRAINS = "refills", "drains"  # what a count asks the copy's per-CPU page lists
+
+
+class Work:
+    """The think-time scale of an iteration not drawn yet, and arithmetic on it: int() of it
+    notes the steps and stands for the DELAY they make (a placeholder)."""
+
+    def __init__(self, delays: list[tuple], steps: tuple = ()):
+        self.delays = delays  # where the program's DELAYs are noted
+        self.steps = steps
+
+    def __mul__(self, x: float) -> Work:
+        return Work(self.delays, self.steps + (("*", x),))
+
+    def __rmul__(self, x: float) -> Work:
+        return Work(self.delays, self.steps + (("r*", x),))
+
+    def __truediv__(self, x: float) -> Work:
+        return Work(self.delays, self.steps + (("/", x),))
+
+    def __int__(self) -> int:
+        self.delays.append(self.steps)
+        return DELAY_AT + len(self.delays) - 1
+
+
+def worked(steps: tuple, scale: float) -> int:
+    """The DELAY the generator would have made: its steps on `scale`, in the same order."""
+    value = scale
+    for how, x in steps:
+        value = x * value if how == "r*" else value * x if how == "*" else value / x
+    return int(value)
+
+
+def repeated(ops: list[tuple], count) -> list[tuple]:
+    """`ops` count times; a count that is a program's placeholder (an int subclass, Count) is
+    decided per iteration."""
+    if isinstance(count, Count):
+        return [(REPEAT, count.index), *ops, (REPEAT_END,)]
+    return ops * count
+
+
+class Count(int):
+    """A count of zone-lock holds decided per iteration: the index of its (REFILLS | DRAINS, pages)."""
+
+    index: int
+
+    def __new__(cls, index: int) -> Count:
+        count = super().__new__(cls, 0)
+        count.index = index
+        return count
+
+
+@dataclass(frozen=True)
+class Program:
+    """One iteration's ops with placeholders, and how to make each iteration's values."""
+
+    ops: tuple[tuple, ...]
+    new_ids: int                      # VMA ids an iteration hands out
+    olds: int                         # VMAs of the process it starts from (OLD + k)
+    finals: tuple[int, ...]           # the process it leaves: NEW + j or OLD + k, in the process's order
+    delays: tuple[tuple, ...]         # the steps of each DELAY placeholder
+    counts: tuple[tuple[str, int], ...]  # (REFILLS | DRAINS, pages) of each count, in the order made
+    # the hash of the rest, made once (a program is a dict key of the encoder's); it travels with
+    # the program, so the same program made in two processes may be two keys, never a wrong one
+    key: int = field(default=0, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", hash((self.ops, self.new_ids, self.olds, self.finals, self.delays,
+                                              self.counts)))
+
+    def __hash__(self) -> int:
+        return self.key
+
+    def finals_of(self, base: int, old: tuple[int, ...]) -> tuple[int, ...]:
+        """The real ids of the process an iteration leaves."""
+        return tuple(base + 1 + x - NEW if x < OLD else old[x - OLD] for x in self.finals)
+
+
+@dataclass
+class Iteration:
+    """A batch of one iteration of a Program (sent whole the first time a stream uses it, None
+    while it is the one before): the ids it gives out start after `base`; `old` are its process's
+    VMAs; `delays` and `counts` fill the placeholders of the same index."""
+
+    program: Program | None
+    base: int
+    old: tuple[int, ...]
+    delays: tuple[int, ...]
+    counts: tuple[int, ...]
+
+
+def concrete(program: Program, it: Iteration) -> list[tuple]:
+    """The ops the generator would have made for this iteration."""
+    def real(x):
+        if type(x) is tuple:
+            return tuple(real(y) for y in x)
+        if type(x) is not int or x >= -1 or x < NEW:
+            return x
+        if x < OLD:
+            return it.base + 1 + x - NEW
+        return it.old[x - OLD] if x < DELAY_AT else it.delays[x - DELAY_AT]
+
+    out: list[tuple] = []
+    ops = program.ops
+    i = 0
+    while i < len(ops):
+        if ops[i][0] == REPEAT:
+            end = ops.index((REPEAT_END,), i)
+            out += [real(op) for op in ops[i + 1:end]] * it.counts[ops[i][1]]
+            i = end + 1
+        else:
+            out.append(real(ops[i]))
+            i += 1
+    return out
+
+
+def as_ops(batches: Iterable) -> Iterator:
+    """A stream with each Iteration made concrete: lists of ops (for tests and for reading)."""
+    program = None
+    for batch in batches:
+        if isinstance(batch, Iteration):
+            program = batch.program or program
+            assert program is not None, "an iteration without a program before it"
+            yield concrete(program, batch)
+        else:
+            yield batch

@@ -1,0 +1,102 @@
+"""Workloads as programs: an iteration is its program filled in, and that is exactly what the
+generator would have made, op for op and row for row."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orchestrator.generators.immap import END, START, think_scale
+from orchestrator.presets import resolve
+from orchestrator.sim import ops
+from orchestrator.sim.encoder import Encoder
+from orchestrator.sim.programs import NEW, Iteration, Program, Work, concrete, worked
+from orchestrator.sim.streams import WORKLOAD, stream
+from orchestrator.simulate import build
+from orchestrator.spec import read_yaml
+
+from simhelp import run_spec
+
+KINDS = ["execl", "spawn", "sysexec", "stress-ng-spawn", "doexec"]
+
+
+def world(kind: str, design: str = "split-node", copies: int = 3):
+    spec = run_spec("milan-2n-256", workload=read_yaml(resolve("workloads", kind)), strategy={"name": design},
+                    copies=copies, duration_ms=0.01, seed=5)
+    machine, engine, strategy, generator = build(spec)
+    return spec, engine, strategy, generator
+
+
+def iterations(spec, generator, slot: int, count: int) -> list[Iteration]:
+    return list(itertools.islice(generator.batches(slot, stream(spec.seed, WORKLOAD, slot)), count))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_iteration_is_the_ops_the_generator_makes(kind):
+    """The program filled in (concrete) against the generator run op by op, from the same draws."""
+    spec, _, _, generator = world(kind)
+    slot = 1
+    made = iterations(spec, generator, slot, 4)
+    rng = stream(spec.seed, WORKLOAD, slot)
+    copy = generator.new_copy(slot)
+    state = generator.start(copy)
+    program = None
+    for it in made:
+        program = it.program or program
+        [scale] = think_scale(rng, generator.spec.think_cv, 1)
+        expected, state = generator.iteration(copy, state, scale)
+        assert concrete(program, it) == [START, *expected, END]
+    assert made[0].program is not None and all(it.program is None for it in made[1:])
+
+
+@pytest.mark.parametrize("kind, design", [(k, "split-node") for k in KINDS] +
+                         [("execl", d) for d in ("single", "split-cpu", "inverted", "writer-hold")])
+def test_a_programs_rows_filled_in_are_its_ops_encoded(kind, design):
+    """Row for row, with the same engine VMA ids: the encoded program against the concrete ops."""
+    spec, engine, strategy, generator = world(kind, design)
+    preloads = engine.preloads
+    filled, encoded = Encoder([iter(())] * 3, strategy.expand), Encoder([iter(())] * 3, strategy.expand)
+    for e in (filled, encoded):
+        e.preloaded(preloads[:, 1])
+    program = None
+    for slot in range(3):
+        for it in iterations(spec, generator, slot, 3):
+            program = it.program or program
+            got = filled.iteration(slot, filled.cpus[slot], it)
+            flat: list[int] = []
+            encoded.encode(slot, concrete(program, it), flat, [])
+            assert isinstance(got, np.ndarray) and got.tolist() == np.array(flat).reshape(-1, ops.ROW).tolist()
+    assert filled.vma_ids == encoded.vma_ids and filled.vmas == encoded.vmas
+    assert len(filled.programs) == (3 if kind == "doexec" else 1)  # copies share a program, not a binary
+
+
+def test_copies_share_a_program_and_a_copy_of_its_own_file_has_its_own():
+    spec, _, _, generator = world("execl")
+    assert iterations(spec, generator, 0, 1)[0].program is iterations(spec, generator, 2, 1)[0].program
+    spec, _, _, generator = world("doexec")  # a binary per copy
+    assert iterations(spec, generator, 0, 1)[0].program != iterations(spec, generator, 2, 1)[0].program
+
+
+@given(st.integers(0, 10**8), st.floats(0.01, 20), st.floats(0, 1), st.integers(1, 9))
+def test_a_delay_is_what_the_generators_arithmetic_makes(exec_ns, scale, share, files):
+    delays: list[tuple] = []
+    work = exec_ns * Work(delays)
+    placeholder = int(work * share / files)
+    assert worked(delays[0], scale) == int(exec_ns * scale * share / files)
+    assert placeholder < -1
+
+
+def test_a_program_that_computes_with_a_placeholder_is_refused():
+    program = Program(((ops.DELAY, 2 * NEW),), 0, 0, (), (), ())
+    with pytest.raises(ValueError, match="computed with a placeholder"):
+        Encoder([iter(())], None).encoded(program)
+
+
+def test_a_program_naming_a_vma_it_does_not_have_is_refused():
+    program = Program(((ops.TREE, 0, ops.REMOVE, NEW + 3),), 1, 0, (), (), ())
+    with pytest.raises(ValueError, match="neither new nor its process's"):
+        Encoder([iter(())], None).encoded(program)

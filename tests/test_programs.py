@@ -14,7 +14,18 @@ from orchestrator.generators.immap import END, START, think_scale
 from orchestrator.presets import resolve
 from orchestrator.sim import ops
 from orchestrator.sim.encoder import Encoder
-from orchestrator.sim.programs import NEW, Iteration, Program, Work, concrete, worked
+from orchestrator.sim.programs import (
+    NEW,
+    REFILLS,
+    REPEAT,
+    REPEAT_END,
+    Count,
+    Iteration,
+    Program,
+    Work,
+    concrete,
+    worked,
+)
 from orchestrator.sim.streams import WORKLOAD, stream
 from orchestrator.simulate import build
 from orchestrator.spec import read_yaml
@@ -70,7 +81,7 @@ def test_a_programs_rows_filled_in_are_its_ops_encoded(kind, design):
             flat: list[int] = []
             encoded.encode(slot, concrete(program, it), flat, [])
             assert isinstance(got, np.ndarray) and got.tolist() == np.array(flat).reshape(-1, ops.ROW).tolist()
-    assert filled.vma_ids == encoded.vma_ids and filled.vmas == encoded.vmas
+    assert filled.vmas == encoded.vmas
     assert len(filled.programs) == (3 if kind == "doexec" else 1)  # copies share a program, not a binary
 
 
@@ -100,3 +111,29 @@ def test_a_program_naming_a_vma_it_does_not_have_is_refused():
     program = Program(((ops.TREE, 0, ops.REMOVE, NEW + 3),), 1, 0, (), (), ())
     with pytest.raises(ValueError, match="neither new nor its process's"):
         Encoder([iter(())], None).encoded(program)
+
+
+@pytest.mark.parametrize("design", ["single", "split-node", "inverted"])
+@pytest.mark.parametrize("counts", [(0, 0), (1, 1), (3, 0), (2, 5)])
+def test_a_trylock_in_a_program_jumps_where_its_ops_would(design, counts):
+    """Walks that try-lock (their rows point into the pool and skip to the walk's end), after and
+    between zone-lock holds repeated per iteration: the targets move with the repeats."""
+    spec, engine, strategy, generator = world("execl", design)
+    hold = [(ops.ACQUIRE, 0, ops.WRITE_MODE), (ops.HOLD, 5), (ops.RELEASE, 0, ops.WRITE_MODE)]
+    walk = (ops.IMMAP, ops.RMAP_WALK, 0, 2, 9, True)
+    program = Program(((ops.START,), (REPEAT, 0), *hold, (REPEAT_END,), walk, (REPEAT, 1), *hold, (REPEAT_END,),
+                       walk, (ops.END, 0)), 0, 0, (), (), ((REFILLS, 1), (REFILLS, 1)))
+    it = Iteration(program, 0, (), (), counts)
+    filled, encoded = Encoder([iter(())], strategy.expand), Encoder([iter(())], strategy.expand)
+    rows = filled.iteration(0, filled.cpus[0], it)
+    flat: list[int] = []
+    pool: list[int] = []
+    encoded.encode(0, concrete(program, it), flat, pool)
+    assert rows.tolist() == np.array(flat).reshape(-1, ops.ROW).tolist() and filled.cpus[0].whole_pool == pool
+    assert any(row[0] == ops.TRY_ACQUIRE for row in rows.tolist())
+
+
+def test_a_count_is_no_number():
+    """What a program does with a zone-lock count other than repeating ops fails, not gives 0."""
+    with pytest.raises(TypeError):
+        [(ops.HOLD, 1)] * Count(0)

@@ -66,4 +66,5 @@ class Generator(ABC):
 
     @abstractmethod
     def batches(self, slot: int, rng: np.random.Generator) -> Iterator[Batch]:
-        """Endless batches of ops for one copy (or of rows already encoded, sim/encoder.py)."""
+        """Endless batches of ops for one copy: lists of ops, rows already encoded, or iterations
+        of a program (sim/encoder.py, sim/programs.py)."""

@@ -190,8 +190,9 @@ class ImmapGenerator(Generator):
             else:
                 self.declared[f.name, -1] = self._declare_file(world, f, f.name, 0, range(ctx.copies))
         self.files = {name: d.handle for (name, slot), d in self.declared.items() if slot < 0}  # walkers
-        # iteration programs, by the files a copy uses and the shape of the process they start from
-        self.programs: dict[tuple, tuple[Program, Process]] = {}
+        # iteration programs, by the files a copy uses and the shape of the process they start from:
+        # the program, the process it leaves and that one's shape
+        self.programs: dict[tuple, tuple[Program, Process, tuple]] = {}
         self.batch = ctx.kernel.unlink_batch
         zoned = shared.zone_pages_per_exec or shared.zone_pages_per_fork
         self.zone = world.lock("zone", "zone->lock", SPINLOCK, 0) if zoned else None
@@ -371,13 +372,14 @@ class ImmapGenerator(Generator):
         old = tuple(vma_ids(process))
         # copies that use the same files share programs
         files = tuple(id(self.declared_file(f, slot)) for f in self.spec.all_files())
+        shape = (files, process_shape(process))
         last = None
         while True:
             [scale] = think_scale(rng, self.spec.think_cv, 1)
-            shape = (files, process_shape(process))
             if shape not in self.programs:
-                self.programs[shape] = self.program(copy, process)
-            program, process = self.programs[shape]
+                program, result = self.program(copy, process)
+                self.programs[shape] = program, result, (files, process_shape(result))
+            program, process, shape = self.programs[shape]
             base = copy.ids.next
             copy.ids.next += program.new_ids
             delays = tuple(worked(steps, scale) for steps in program.delays)
@@ -394,19 +396,19 @@ class ImmapGenerator(Generator):
         olds = vma_ids(process)
         ops_, result = self.iteration(Copy(copy.slot, ids, pages), with_placeholders(process, ids),
                                       Work(delays))  # type: ignore[arg-type]  # stands for the scale
-        assert isinstance(result, Process)
         program = Program((START, *ops_, END), ids.next - (NEW - 1), len(olds), tuple(vma_ids(result)),
                           tuple(delays), tuple(pages.counts))
         return program, result
 
-    def start(self, copy: Copy):
-        """What the copy's first iteration starts from (by default its process)."""
+    def start(self, copy: Copy) -> Process:
+        """The process the copy's first iteration starts from."""
         return self.initial_process(copy)
 
-    def iteration(self, copy: Copy, state, scale: float) -> tuple[list[tuple], object]:
-        """One iteration's ops, and the state the next one starts from. It is called once per
-        shape of process, with placeholders (sim/programs.py): its ids come from copy.ids, its
-        think time is `scale` times what it computes, its page allocations go to copy.pcp."""
+    def iteration(self, copy: Copy, process: Process, scale: float) -> tuple[list[tuple], Process]:
+        """One iteration's ops from `process`, and the process the next one starts from. It is
+        called once per shape of process, with placeholders (sim/programs.py): the VMAs' ids, and
+        those copy.ids hands out; a think time that is `scale` times what it computes; page
+        counts that copy.pcp decides per iteration."""
         raise NotImplementedError
 
     def walker_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:

@@ -1,5 +1,5 @@
 """The encoder: each CPU's operations (tuples, sim/ops.py) turned into rows of ROW integers, a
-chunk at a time, when the CPU reaches the end of what it has.
+chunk (or an iteration) at a time, when the CPU reaches the end of what it has.
 
 An i_mmap operation is expanded by the strategy once per shape (kind, file, VMA count, flags):
 the expansion of an op made of placeholders is encoded into a Template, and every op of that
@@ -20,8 +20,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from orchestrator.sim import ops
+from orchestrator.sim.fill import INSERTS, NAMES, REMOVES, fill
 from orchestrator.sim.ops import ROW
-from orchestrator.sim.programs import DELAY_AT, NEW, OLD, REPEAT, REPEAT_END, SPAN, Iteration, Program, concrete
+from orchestrator.sim.programs import DELAY_AT, NEW, OLD, REPEAT, REPEAT_END, Iteration, Program
 
 CHUNK = 256  # rows encoded per refill: the rest of a batch waits, so buffers stay small
 PLAIN = frozenset({ops.DELAY, ops.HOLD, ops.RELEASE, ops.READ, ops.WRITE, ops.ATOMIC, ops.START, ops.END,
@@ -45,11 +46,11 @@ def caller_code(op: tuple, at: int) -> int:
 # ops, rows already encoded (plain ops and ACQUIRE only), or an iteration of a program
 Batch = list[tuple] | np.ndarray | Iteration
 
-# Placeholders in a template: operand j of the op (its j-th integer, in order) is LEAF + j (or,
-# in the check, LEAF + ELSEWHERE + j); the engine id of the k-th VMA the expansion names is
-# MARK + k. No real operand is that negative.
-LEAF, MARK, ELSEWHERE = -(1 << 60), -(1 << 61), 1_000_003
-INSERTS, NAMES, REMOVES = 0, 1, 2  # what an expansion does with a VMA
+# Placeholders in a template: operand j of the op (its j-th integer, in order) is LEAF + j (in the
+# check, AGAIN[0] + AGAIN[1] * j: other values, other gaps); the engine id of the k-th VMA the
+# expansion names is MARK + k. No real operand is that negative.
+LEAF, MARK = -(1 << 60), -(1 << 61)
+AGAIN = (LEAF + 1_000_003, 3)
 
 
 def shape(op: tuple) -> tuple[tuple, list[int]]:
@@ -75,9 +76,9 @@ def shape(op: tuple) -> tuple[tuple, list[int]]:
     return tuple(key), leaves
 
 
-def placeholders(op: tuple, first: int = LEAF) -> tuple:
-    """The op with its j-th integer (as shape orders them) replaced by first + j."""
-    count = itertools.count(first)
+def placeholders(op: tuple, first: int = LEAF, stride: int = 1) -> tuple:
+    """The op with its j-th integer (as shape orders them) replaced by first + stride * j."""
+    count = itertools.count(first, stride)
     out = list(op[:3])
     for part, x in zip(ops.OPERANDS[op[1]], op[3:]):
         if part == "v":
@@ -106,14 +107,17 @@ class Template:
 class ProgramRows:
     """An iteration program (sim/programs.py) encoded: flat rows with placeholders, what to put
     where (values: the new VMA ids, the old ones, the DELAYs, then the engine ids of `events`),
-    and the rows between (start, end) that run as many times as count `index` says. A program
-    whose rows would point into the pool (trylocks, READ_ALL) is encoded op by op instead."""
+    and the rows between (start, end) that run as many times as count `index` says."""
 
     program: Program
-    rows: np.ndarray | None = None
-    puts: tuple[np.ndarray, np.ndarray] = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
-    events: list[tuple[int, int]] = field(default_factory=list)  # (INSERTS | NAMES | REMOVES, value index)
-    repeats: list[tuple[int, int, int]] = field(default_factory=list)  # (start row, end row, count index)
+    rows: np.ndarray
+    puts: tuple[np.ndarray, np.ndarray]  # (flat positions, value indices)
+    events: np.ndarray                   # (INSERTS | NAMES | REMOVES, value index) per engine id it names
+    repeats: list[tuple[int, int, int]]  # (start row, end row, count index)
+    pool: list[int]                      # what its trylocks' and READ_ALLs' fields point at
+    jumps: list[tuple[int, int]]         # (flat position, row) of a trylock's target, before repeats
+    finals: np.ndarray                   # the value index of each VMA of the process it leaves
+    removals: int                        # engine ids an iteration may free
 
 
 @dataclass
@@ -121,9 +125,14 @@ class Cpu:
     batches: Iterator[Batch]
     pending: list[tuple] | np.ndarray = field(default_factory=list)  # the batch being encoded ...
     at: int = 0                                          # ... from here
-    whole: bool = False  # pending is an iteration's rows, handed over whole (its skips stay inside)
+    whole: bool = False  # pending is an iteration's rows, handed over whole (its skips stay inside) ...
+    whole_pool: list[int] = field(default_factory=list)  # ... with its pool
     program: ProgramRows | None = None  # of the CPU's last Iteration
-    free_vmas: list[int] = field(default_factory=list)  # engine VMA ids this CPU's removals freed
+    # the engine ids of its process's VMAs (Iteration.old), which are not in Encoder.vma_ids
+    process: np.ndarray | None = None
+    # engine VMA ids this CPU's removals freed: the first `freed`, the last one reused first
+    free: np.ndarray = field(default_factory=lambda: np.zeros(8, dtype=np.int64))
+    freed: int = 0
 
 
 class Encoder:
@@ -145,7 +154,7 @@ class Encoder:
             if isinstance(cpu.pending, np.ndarray) and cpu.at < len(cpu.pending):
                 if rows:
                     break
-                return self._copy(cpu, cpu.pending), []
+                return self._copy(cpu, cpu.pending), cpu.whole_pool if cpu.whole else []
             if cpu.at == len(cpu.pending):
                 batch = next(cpu.batches, None)
                 if batch is None:  # a finite stream (tests): run what there is
@@ -175,8 +184,8 @@ class Encoder:
         return rows
 
     def encode(self, slot: int, program, rows: list, pool: list, first: int = 0, limit: int = 0) -> int:
-        """Append the rows of program[first:] (a strategy's expansion) to `rows`, a flat list
-        of ROW integers per row; or, with a row `limit`, of a batch's ops until about that many
+        """Append the rows of program[first:] (a strategy's expansion, an iteration's program) to
+        `rows`, a flat list of ROW integers per row; or, with a row `limit`, of a batch's ops until about that many
         rows are out (never stopping after an ACQUIRE whose HOLD its grant would fold in).
         Returns where it stopped."""
         jumps = []
@@ -244,23 +253,29 @@ class Encoder:
 
     def tabulate(self, op: tuple, operands: int) -> Template:
         """The template of op's shape: its expansion made of placeholders, encoded. It is made
-        twice, with placeholders of two values: an expansion that computed with its op's values
-        instead of passing them on (or that keeps state of its own) would differ."""
+        twice, with placeholders of other values and other gaps between them: an expansion that
+        computed with its op's values instead of passing them on (or that keeps state of its own)
+        would most likely differ."""
         assert self.expand is not None, "an i_mmap op, and no strategy to expand it"
-        template, again = (self._template(op, operands, first) for first in (LEAF, LEAF + ELSEWHERE))
+        template, again = (self._template(op, operands, first, stride) for first, stride in ((LEAF, 1), AGAIN))
         if template != again:
             raise ValueError(f"{self.expand.__qualname__} of a {op[1]} op depends on the op's values: an "
                              "expansion may only pass its op's VMAs and pages on (orch docs plugins)")
         return template
 
-    def _template(self, op: tuple, operands: int, first: int) -> Template:
+    def _template(self, op: tuple, operands: int, first: int, stride: int) -> Template:
         assert self.expand is not None
         name = self.expand.__qualname__
 
+        def operand(value: int) -> int:
+            """j if value is operand j's placeholder, else -1."""
+            j, off = divmod(value - first, stride)
+            return j if off == 0 and 0 <= j < operands else -1
+
         def source(vma: int) -> int:
-            if not first <= vma < first + operands:
+            if operand(vma) < 0:
                 raise ValueError(f"{name} named a VMA that is not in its op")
-            return vma - first
+            return operand(vma)
 
         recorder = Recorder(self, source)
         rows: list[int] = []
@@ -268,14 +283,14 @@ class Encoder:
         walk = op[1] == ops.RMAP_WALK
         if walk:
             rows += WALK_BEGIN
-        recorder.encode(0, self.expand(placeholders(op, first)), rows, pool)
+        recorder.encode(0, self.expand(placeholders(op, first, stride)), rows, pool)
         if walk:
             rows += WALK_END
         puts = []
         for at, value in enumerate(rows):
-            if first <= value < first + operands:
-                puts.append((at, value - first))
-            elif MARK <= value < LEAF:
+            if operand(value) >= 0:
+                puts.append((at, operand(value)))
+            elif MARK <= value < MARK + len(recorder.events):
                 puts.append((at, operands + value - MARK))
             else:
                 continue
@@ -291,35 +306,45 @@ class Encoder:
 
     # ---- iterations, through programs ---------------------------------------------------------
 
-    def iteration(self, slot: int, cpu: Cpu, it: Iteration) -> np.ndarray | list[tuple]:
-        """An iteration's rows: its program's, filled in (or its ops, for a program that has no rows)."""
+    def iteration(self, slot: int, cpu: Cpu, it: Iteration) -> np.ndarray:
+        """An iteration's rows: its program's, filled in (sim/fill.py); its pool goes to cpu.whole_pool."""
         if it.program is not None:
             if it.program not in self.programs:
                 self.programs[it.program] = self.encoded(it.program)
             cpu.program = self.programs[it.program]
-        assert cpu.program is not None, "an iteration without a program before it"
         encoded = cpu.program
-        if encoded.rows is None:
-            return concrete(encoded.program, it)
-        values = list(range(it.base + 1, it.base + 1 + encoded.program.new_ids))
-        values += it.old
-        vmas = values.copy()
-        values += it.delays
-        for event, index in encoded.events:
-            vma = vmas[index]
-            values.append(self.new_vma(slot, vma) if event == INSERTS else
-                          self.engine_id(vma) if event == NAMES else self.free_vma(slot, vma))
-        flat = encoded.rows.copy()
-        at, source = encoded.puts
-        flat[at] = np.array(values, dtype=np.int64)[source]
+        assert encoded is not None, "an iteration without a program before it"
+        program = encoded.program
+        new, olds = program.new_ids, program.olds
+        vmas = np.full(new + olds, -1, dtype=np.int64)
+        if cpu.process is None:  # the process the run found: its VMAs were preloaded
+            cpu.process = np.array([self.vma_ids.pop(vma) for vma in it.old], dtype=np.int64)
+        vmas[new:] = cpu.process
+        values = np.empty(new + olds + len(it.delays) + len(encoded.events), dtype=np.int64)
+        values[:new] = np.arange(it.base + 1, it.base + 1 + new)
+        values[new:new + olds] = it.old
+        values[new + olds:new + olds + len(it.delays)] = it.delays
+        if len(cpu.free) < cpu.freed + encoded.removals:
+            cpu.free = np.concatenate([cpu.free, np.zeros(encoded.removals, dtype=np.int64)])
+        flat, cpu.freed, self.vmas = fill(encoded.rows, *encoded.puts, encoded.events, values,
+                                          new + olds + len(it.delays), vmas, cpu.free, cpu.freed, self.vmas)
+        cpu.process = vmas[encoded.finals]
         rows = flat.reshape(-1, ROW)
-        if not encoded.repeats:
-            return rows
-        pieces, done = [], 0
-        for start, end, index in encoded.repeats:
-            pieces += [rows[done:start]] + [rows[start:end]] * it.counts[index]
-            done = end
-        return np.concatenate(pieces + [rows[done:]])
+        cpu.whole_pool = encoded.pool
+        if encoded.repeats:
+            pieces, done = [], 0
+            for start, end, index in encoded.repeats:
+                pieces += [rows[done:start]] + [rows[start:end]] * it.counts[index]
+                done = end
+            rows = np.concatenate(pieces + [rows[done:]])
+        for at, target in encoded.jumps:  # a trylock's target moves by the repeats before it
+            moved = sum((it.counts[index] - 1) * (end - start) for start, end, index in encoded.repeats
+                        if end <= target)
+            row, column = divmod(at, ROW)
+            row += sum((it.counts[index] - 1) * (end - start) for start, end, index in encoded.repeats
+                       if end <= row)
+            rows[row, column] = target + moved
+        return rows
 
     def encoded(self, program: Program) -> ProgramRows:
         """Encode a program once: its rows with placeholders, strategy expansions included."""
@@ -338,26 +363,32 @@ class Encoder:
         recorder.encode(0, list(program.ops), flat, pool)
         kept: list[int] = []
         repeats: list[tuple[int, int, int]] = []
+        row_of: list[int] = []  # the kept row of each encoded row (marks removed)
         for at in range(0, len(flat), ROW):
+            row_of.append(len(kept) // ROW)
             code = flat[at]
-            if code in (ops.TRY_ACQUIRE, ops.READ_ALL):
-                return ProgramRows(program)  # rows that point into the pool: encoded op by op
             if code == REPEAT:
                 repeats.append((len(kept) // ROW, -1, flat[at + 1]))
             elif code == REPEAT_END:
                 repeats[-1] = (repeats[-1][0], len(kept) // ROW, repeats[-1][2])
             else:
                 kept += flat[at:at + ROW]
+        row_of.append(len(kept) // ROW)
         rows = np.array(kept, dtype=np.int64)
+        jumps = [(at + 5, row_of[rows[at + 5]]) for at in range(0, len(rows), ROW) if rows[at] == ops.TRY_ACQUIRE]
         source_of = np.full(len(rows), -1, dtype=np.int64)
-        for base, index in ((NEW, 0), (OLD, new), (DELAY_AT, new + olds), (MARK, new + olds + delays)):
-            inside = (rows >= base) & (rows < base + SPAN)
+        events = np.array(recorder.events, dtype=np.int64).reshape(-1, 2)
+        for base, count, index in ((NEW, new, 0), (OLD, olds, new), (DELAY_AT, delays, new + olds),
+                                   (MARK, len(events), new + olds + delays)):
+            inside = (rows >= base) & (rows < base + count)
             source_of[inside] = rows[inside] - base + index
         put_at = np.flatnonzero(source_of >= 0)
         if (rows[source_of < 0] < -1).any():
             raise ValueError("a program's op computed with a placeholder (sim/programs.py)")
         rows[put_at] = 0
-        return ProgramRows(program, rows, (put_at, source_of[put_at]), recorder.events, repeats)
+        finals = np.array([source(vma) for vma in program.finals], dtype=np.int64)
+        return ProgramRows(program, rows, (put_at, source_of[put_at]), events, repeats, pool, jumps, finals,
+                           int((events[:, 0] == REMOVES).sum()))
 
     # ---- rows of single ops ------------------------------------------------------------------
 
@@ -393,6 +424,8 @@ class Encoder:
         if code == ops.CHOOSE:
             return (code, op[1], op[2], op[3] if op[1] == ops.BY_HASH else 0, 0, 0, 0)
         if code == ops.JOIN:  # the choice it would make, then how many rows to skip
+            if op[1][0] not in (ops.SUBTREE_OF, ops.CHOOSE):
+                raise ValueError(f"a JOIN compares with a SUBTREE_OF or a CHOOSE, not {op[1]!r}")
             return (code, *self._row(slot, op[1], pool)[:4], op[2], 0)
         if code == ops.SMALLEST:
             return (code, op[1].number, op[2].number, 0, 0, 0, 0)
@@ -419,17 +452,22 @@ class Encoder:
         """A removed VMA's engine id, which the CPU that removed it reuses next."""
         vma = self.engine_id(vma_id)
         del self.vma_ids[vma_id]
-        self.cpus[slot].free_vmas.append(vma)
+        cpu = self.cpus[slot]
+        if cpu.freed == len(cpu.free):
+            cpu.free = np.concatenate([cpu.free, np.zeros(len(cpu.free), dtype=np.int64)])
+        cpu.free[cpu.freed] = vma
+        cpu.freed += 1
         return vma
 
     def new_vma(self, slot: int, vma_id: int) -> int:
         """The engine's id for a VMA the workload inserts (ids of removed VMAs are reused by the
-        CPU that removed them, after the removal in its program)."""
+        CPU that removed them, after the removal in its program; sim/fill.py does the same)."""
         if vma_id in self.vma_ids:
             raise ValueError(f"VMA {vma_id} inserted twice")
-        free = self.cpus[slot].free_vmas
-        if free:
-            vma = free.pop()
+        cpu = self.cpus[slot]
+        if cpu.freed:
+            cpu.freed -= 1
+            vma = int(cpu.free[cpu.freed])
         else:
             vma = self.vmas
             self.vmas += 1

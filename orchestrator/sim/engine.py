@@ -101,7 +101,7 @@ class Engine:
         return len(self.tree_names) - 1
 
     def table(self, values: list[int]) -> Table:
-        """Handles one run-time choice picks from (see ops.SMALLEST, ops.SUBTREE_OF)."""
+        """Handles one run-time choice picks from (see ops.CHOOSE, ops.SMALLEST, ops.SUBTREE_OF)."""
         self.tables.append(list(values))
         return Table(values, len(self.tables) - 1)
 

@@ -46,7 +46,7 @@ def sizes(world: Engine) -> dict[str, int]:
         "trees": len(world.tree_roots), "levels": world.kernel.tree_hot_levels,
         "members": int(tree_capacity(world).sum()), "vmas": len(world.preloads) + 64 * slots + SPARE,
         "tables": max(len(world.tables), 1), "table_width": widest(world.tables),
-        # programs (a refill is about encoder.CHUNK rows), the event heap, the time series
+        # programs (a refill is about encoder.CHUNK rows, or one iteration), the event heap, the time series
         "program": 256, "pool": 64, "heap": 8 * slots + 64, "windows": world.end_ns // world.window_ns + 1,
     }
 

@@ -53,22 +53,18 @@ def worked(steps: tuple, scale: float) -> int:
 
 
 def repeated(ops: list[tuple], count) -> list[tuple]:
-    """`ops` count times; a count that is a program's placeholder (an int subclass, Count) is
-    decided per iteration."""
+    """`ops` count times; a count that is a program's placeholder (Count) is decided per iteration."""
     if isinstance(count, Count):
         return [(REPEAT, count.index), *ops, (REPEAT_END,)]
     return ops * count
 
 
-class Count(int):
-    """A count of zone-lock holds decided per iteration: the index of its (REFILLS | DRAINS, pages)."""
+class Count:
+    """A count of zone-lock holds decided per iteration: the index of its (REFILLS | DRAINS,
+    pages). It is no number: what a program does with one other than `repeated` fails."""
 
-    index: int
-
-    def __new__(cls, index: int) -> Count:
-        count = super().__new__(cls, 0)
-        count.index = index
-        return count
+    def __init__(self, index: int):
+        self.index = index
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,8 @@ Subtree = int | Pick  # a subtree's index (a design of one subtree), or the run-
 
 
 def at(handles: list[int], index: Subtree) -> int:
-    """handles[index]. Only a Table (sim/engine.py) takes a Pick: with more than one subtree,
-    add_space made Tables of the space's handles."""
+    """handles[index]. Only a Table (sim/engine.py) takes a Pick: where a choice is made at run
+    time, add_space made Tables of the space's handles."""
     return handles[index]  # type: ignore[index]  # a Pick comes with Tables, see above
 
 
@@ -83,8 +83,9 @@ class Sharded(Strategy):
         return index % self.machine.nodes
 
     def choose(self, space: Space, vma: int) -> Subtree:
-        """The subtree of a new VMA, chosen when the CPU gets there."""
-        if self.k == 1:
+        """The subtree of a new VMA, chosen when the CPU gets there (smallest_tree_idx reads the
+        counter even of a lone subtree)."""
+        if self.k == 1 and self.choice != "smallest":
             return 0
         setter = {"node": (ops.CHOOSE, ops.BY_NODE, self.k), "cpu": (ops.CHOOSE, ops.BY_CPU, self.k),
                   "hash": (ops.CHOOSE, ops.BY_HASH, self.k, vma),
@@ -116,7 +117,7 @@ class Sharded(Strategy):
         rows = np.asarray(decl.preload, dtype=np.int64).reshape(-1, 5)
         index = self.preload_index(rows)
         self.engine.preload_rows(np.column_stack([np.asarray(space.trees, dtype=np.int64)[index], rows[:, :4]]))
-        if self.k > 1:  # tables a run-time choice (Pick) can index
+        if self.k > 1 or self.choice == "smallest":  # tables a run-time choice (Pick) can index
             for name in ("trees", "lines", "locks", "pointers"):
                 setattr(space, name, self.engine.table(getattr(space, name)))
         self.spaces.append(space)

@@ -48,8 +48,10 @@ def iterations(spec, generator, slot: int, count: int) -> list[Iteration]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_iteration_is_the_ops_the_generator_makes(kind):
-    """The program filled in (concrete) against the generator run op by op, from the same draws."""
+    """The program filled in (concrete) against the generator run op by op, from the same draws;
+    for a copy that uses the program another copy made (when they share their files)."""
     spec, _, _, generator = world(kind)
+    iterations(spec, generator, 0, 2)
     slot = 1
     made = iterations(spec, generator, slot, 4)
     rng = stream(spec.seed, WORKLOAD, slot)
@@ -62,6 +64,7 @@ def test_an_iteration_is_the_ops_the_generator_makes(kind):
         expected, state = generator.iteration(copy, state, scale)
         assert concrete(program, it) == [START, *expected, END]
     assert made[0].program is not None and all(it.program is None for it in made[1:])
+    assert (made[0].program is iterations(spec, generator, 0, 1)[0].program) == (kind != "doexec")
 
 
 @pytest.mark.parametrize("kind, design", [(k, "split-node") for k in KINDS] +

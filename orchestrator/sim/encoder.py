@@ -185,8 +185,9 @@ class Encoder:
 
     def encode(self, slot: int, program, rows: list, pool: list, first: int = 0, limit: int = 0) -> int:
         """Append the rows of program[first:] (a strategy's expansion, an iteration's program) to
-        `rows`, a flat list of ROW integers per row; or, with a row `limit`, of a batch's ops until about that many
-        rows are out (never stopping after an ACQUIRE whose HOLD its grant would fold in).
+        `rows`, a flat list of ROW integers per row; or, with a row `limit`, of a batch's ops
+        until about that many rows are out (never stopping after an ACQUIRE whose HOLD its grant
+        would fold in).
         Returns where it stopped."""
         jumps = []
         undo: tuple = ()  # the last trylock's undo list and where it starts in the pool

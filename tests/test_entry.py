@@ -73,15 +73,16 @@ def wait_for(condition, what: str, limit_s: float = 120):
     raise AssertionError(f"never saw {what}")
 
 
-def test_sigterm_ends_measure_and_its_copies(tmp_path):
-    """The copies would run for 10 minutes: orch ends them at its next safe point instead and
-    keeps the repeat that had finished (none here: it says so)."""
+def measure_ended_by(send, code: int, **popen) -> None:
+    """Start `orch measure` with two copies that would run for 10 minutes, `send` it a signal once
+    both run, and check that orch ends with `code`, keeps nothing (it says so) and leaves no copy."""
     proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "measure", "spawn", "-c", "2", "--duration-s",
-                             "600", "--repeats", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "600", "--repeats", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            **popen)
     try:
         copies = wait_for(lambda: [c for c in children(proc.pid) if len(children(proc.pid)) == 2], "two copies")
-        proc.send_signal(signal.SIGTERM)  # to orch alone, not its process group
-        assert proc.wait(timeout=120) == 143
+        send(proc)
+        assert proc.wait(timeout=120) == code
     finally:
         if proc.poll() is None:  # the test failed: leave no 10-minute copies behind
             for pid in children(proc.pid):
@@ -91,28 +92,20 @@ def test_sigterm_ends_measure_and_its_copies(tmp_path):
     assert proc.stderr.read().strip().splitlines() == ["orch: interrupted: nothing kept (rows are kept with --out)"]
     for pid in copies:
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_sigterm_ends_measure_and_its_copies(tmp_path):
+    """The copies would run for 10 minutes: orch ends them at its next safe point instead and
+    keeps the repeat that had finished (none here: it says so)."""
+    measure_ended_by(lambda proc: proc.send_signal(signal.SIGTERM), 143)  # to orch alone, not its process group
 
 
 def test_ctrl_c_at_the_terminal_ends_measure_as_an_interrupt(tmp_path):
     """A terminal's Ctrl-C goes to the whole foreground process group: the copies (and perf)
     run in sessions of their own, so it reaches orch alone, which stops them and says it was
     interrupted, instead of seeing its copies killed and calling that a failure."""
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "measure", "spawn", "-c", "2", "--duration-s",
-                             "600", "--repeats", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        copies = wait_for(lambda: [c for c in children(proc.pid) if len(children(proc.pid)) == 2], "two copies")
-        os.killpg(proc.pid, signal.SIGINT)  # as the terminal does
-        assert proc.wait(timeout=120) == 130
-    finally:
-        if proc.poll() is None:  # the test failed: leave no 10-minute copies behind
-            for pid in children(proc.pid):
-                os.kill(pid, signal.SIGKILL)
-            proc.kill()
-    assert proc.stderr is not None
-    assert proc.stderr.read().strip().splitlines() == ["orch: interrupted: nothing kept (rows are kept with --out)"]
-    for pid in copies:
-        assert not Path(f"/proc/{pid}").exists()
+    measure_ended_by(lambda proc: os.killpg(proc.pid, signal.SIGINT), 130,  # as the terminal does
+                     start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_a_dead_raylet_ends_a_sweep_with_one_line(tmp_path):

@@ -289,8 +289,8 @@ class Encoder:
             rows += WALK_END
         puts = []
         for at, value in enumerate(rows):
-            if operand(value) >= 0:
-                puts.append((at, operand(value)))
+            if (j := operand(value)) >= 0:
+                puts.append((at, j))
             elif MARK <= value < MARK + len(recorder.events):
                 puts.append((at, operands + value - MARK))
             else:
@@ -338,13 +338,13 @@ class Encoder:
                 pieces += [rows[done:start]] + [rows[start:end]] * it.counts[index]
                 done = end
             rows = np.concatenate(pieces + [rows[done:]])
-        for at, target in encoded.jumps:  # a trylock's target moves by the repeats before it
-            moved = sum((it.counts[index] - 1) * (end - start) for start, end, index in encoded.repeats
-                        if end <= target)
+        def moved(row: int) -> int:  # where a row of the program is, once the repeats before it are made
+            return row + sum((it.counts[index] - 1) * (end - start) for start, end, index in encoded.repeats
+                             if end <= row)
+
+        for at, target in encoded.jumps:  # a trylock and its target move by the repeats before them
             row, column = divmod(at, ROW)
-            row += sum((it.counts[index] - 1) * (end - start) for start, end, index in encoded.repeats
-                       if end <= row)
-            rows[row, column] = target + moved
+            rows[moved(row), column] = moved(target)
         return rows
 
     def encoded(self, program: Program) -> ProgramRows:

@@ -1,5 +1,6 @@
 """Workloads as programs: an iteration is its program filled in, and that is exactly what the
-generator would have made, op for op and row for row."""
+generator would have made, op for op; the engine makes each iteration from its copy's chain
+(sim/iterate.py), and its rows are those ops encoded, row for row."""
 
 from __future__ import annotations
 
@@ -10,24 +11,31 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.generators.immap import END, START, think_scale
+from orchestrator.generators.immap import END, START
 from orchestrator.presets import resolve
-from orchestrator.sim import ops
+from orchestrator.sim import ops, state
+from orchestrator.sim.driver import Driver
 from orchestrator.sim.encoder import Encoder
+from orchestrator.sim.iterate import MADE, NEED_SCALES, next_iteration
 from orchestrator.sim.programs import (
+    DRAINS,
     NEW,
     REFILLS,
     REPEAT,
     REPEAT_END,
+    Chain,
     Count,
     Iteration,
     Program,
+    ThinkScales,
     Work,
+    as_iterations,
     concrete,
     worked,
+    zone_holds,
 )
 from orchestrator.sim.streams import WORKLOAD, stream
-from orchestrator.simulate import build
+from orchestrator.simulate import build, local_streams
 from orchestrator.spec import read_yaml
 
 from simhelp import run_spec
@@ -43,7 +51,37 @@ def world(kind: str, design: str = "split-node", copies: int = 3):
 
 
 def iterations(spec, generator, slot: int, count: int) -> list[Iteration]:
-    return list(itertools.islice(generator.batches(slot, stream(spec.seed, WORKLOAD, slot)), count))
+    return list(itertools.islice(as_iterations(generator.batches(slot, stream(spec.seed, WORKLOAD, slot))), count))
+
+
+class PageLists:
+    """A copy's per-CPU page lists, counted as an iteration goes (not as a program's placeholders)."""
+
+    def __init__(self, batch: int):
+        self.counted = [0, 0, batch]
+
+    def refills(self, pages: int) -> int:
+        return zone_holds(REFILLS, pages, self.counted)
+
+    def drains(self, pages: int) -> int:
+        return zone_holds(DRAINS, pages, self.counted)
+
+
+def driver_of(spec, engine, generator, streams: dict | None = None) -> Driver:
+    """A driver of the run, its CPUs' streams the generator's (or `streams`, by slot)."""
+    make = local_streams(spec, generator)
+    for slot in range(len(engine.machine.cpus)):
+        engine.add_cpu((streams or {}).get(slot) or make(slot))
+    return Driver(engine)
+
+
+def engine_made(driver: Driver, slot: int) -> tuple[list, list]:
+    """The copy's next iteration as the engine makes it (room and scales given as the driver
+    would): its rows and its pool."""
+    while (status := driver.call(next_iteration, slot)) != MADE:
+        driver._refill(slot) if status == NEED_SCALES else driver._grow(status)
+    S = driver.S
+    return S.prog[slot, :S.p_len[slot]].tolist(), S.pool[slot].tolist()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -56,12 +94,13 @@ def test_an_iteration_is_the_ops_the_generator_makes(kind):
     made = iterations(spec, generator, slot, 4)
     rng = stream(spec.seed, WORKLOAD, slot)
     copy = generator.new_copy(slot)
-    state = generator.start(copy)
+    copy.pcp = PageLists(spec.workload.shared.pcp_batch)  # type: ignore[assignment]
+    process = generator.start(copy)
     program = None
+    scales = ThinkScales(rng, generator.spec.think_cv)
     for it in made:
         program = it.program or program
-        [scale] = think_scale(rng, generator.spec.think_cv, 1)
-        expected, state = generator.iteration(copy, state, scale)
+        expected, process = generator.iteration(copy, process, next(scales))
         assert concrete(program, it) == [START, *expected, END]
     assert made[0].program is not None and all(it.program is None for it in made[1:])
     assert (made[0].program is iterations(spec, generator, 0, 1)[0].program) == (kind != "doexec")
@@ -70,22 +109,28 @@ def test_an_iteration_is_the_ops_the_generator_makes(kind):
 @pytest.mark.parametrize("kind, design", [(k, "split-node") for k in KINDS] +
                          [("execl", d) for d in ("single", "split-cpu", "inverted", "writer-hold")])
 def test_a_programs_rows_filled_in_are_its_ops_encoded(kind, design):
-    """Row for row, with the same engine VMA ids: the encoded program against the concrete ops."""
+    """Row for row, with the same engine VMA ids: what the engine makes from each copy's chain
+    against the concrete ops encoded, the copies taking turns."""
     spec, engine, strategy, generator = world(kind, design)
-    preloads = engine.preloads
-    filled, encoded = Encoder([iter(())] * 3, strategy.expand), Encoder([iter(())] * 3, strategy.expand)
-    for e in (filled, encoded):
-        e.preloaded(preloads[:, 1])
-    program = None
+    driver = driver_of(spec, engine, generator)
+    encoded = Encoder([iter(())] * 3, strategy.expand)
+    encoded.preloaded(engine.preloads[:, 1])
     for slot in range(3):
-        for it in iterations(spec, generator, slot, 3):
-            program = it.program or program
-            got = filled.iteration(slot, filled.cpus[slot], it)
+        driver._refill(slot)  # the copy's chain: the engine makes its iterations from here
+        assert driver.S.ch_at[slot] == 0 and driver.S.p_len[slot] == 0
+    expected = {slot: iterations(spec, generator, slot, 3) for slot in range(3)}
+    program = {}
+    for k in range(3):
+        for slot in range(3):
+            it = expected[slot][k]
+            program[slot] = it.program or program[slot]
+            rows, pool = engine_made(driver, slot)
             flat: list[int] = []
-            encoded.encode(slot, concrete(program, it), flat, [])
-            assert isinstance(got, np.ndarray) and got.tolist() == np.array(flat).reshape(-1, ops.ROW).tolist()
-    assert filled.vmas == encoded.vmas
-    assert len(filled.programs) == (3 if kind == "doexec" else 1)  # copies share a program, not a binary
+            want: list[int] = []
+            encoded.encode(slot, concrete(program[slot], it), flat, want)
+            assert rows == np.array(flat).reshape(-1, ops.ROW).tolist() and pool[:len(want)] == want
+    assert driver.reg(state.VMAS) == encoded.vmas
+    assert len(driver.encoder.programs) == (3 if kind == "doexec" else 1)  # copies share a program, not a binary
 
 
 def test_copies_share_a_program_and_a_copy_of_its_own_file_has_its_own():
@@ -107,13 +152,13 @@ def test_a_delay_is_what_the_generators_arithmetic_makes(exec_ns, scale, share, 
 def test_a_program_that_computes_with_a_placeholder_is_refused():
     program = Program(((ops.DELAY, 2 * NEW),), 0, 0, (), (), ())
     with pytest.raises(ValueError, match="computed with a placeholder"):
-        Encoder([iter(())], None).encoded(program)
+        Encoder([iter(())], None).encoded(program, 0)
 
 
 def test_a_program_naming_a_vma_it_does_not_have_is_refused():
     program = Program(((ops.TREE, 0, ops.REMOVE, NEW + 3),), 1, 0, (), (), ())
     with pytest.raises(ValueError, match="neither new nor its process's"):
-        Encoder([iter(())], None).encoded(program)
+        Encoder([iter(())], None).encoded(program, 0)
 
 
 @pytest.mark.parametrize("design", ["single", "split-node", "inverted"])
@@ -125,15 +170,36 @@ def test_a_trylock_in_a_program_jumps_where_its_ops_would(design, counts):
     hold = [(ops.ACQUIRE, 0, ops.WRITE_MODE), (ops.HOLD, 5), (ops.RELEASE, 0, ops.WRITE_MODE)]
     walk = (ops.IMMAP, ops.RMAP_WALK, 0, 2, 9, True)
     program = Program(((ops.START,), (REPEAT, 0), *hold, (REPEAT_END,), walk, (REPEAT, 1), *hold, (REPEAT_END,),
-                       walk, (ops.END, 0)), 0, 0, (), (), ((REFILLS, 1), (REFILLS, 1)))
-    it = Iteration(program, 0, (), (), counts)
-    filled, encoded = Encoder([iter(())], strategy.expand), Encoder([iter(())], strategy.expand)
-    rows = filled.iteration(0, filled.cpus[0], it)
+                       walk, (ops.END, 0)), 0, 0, (), (), ((REFILLS, counts[0]), (REFILLS, counts[1])))
+    chain = Chain((program,), (0,), 0, (), 1, iter([1.0] * state.SCALES))  # pages a batch each: a hold per page
+    driver = driver_of(spec, engine, generator, {0: iter([chain])})
+    driver._refill(0)
+    rows, pool = engine_made(driver, 0)
     flat: list[int] = []
-    pool: list[int] = []
-    encoded.encode(0, concrete(program, it), flat, pool)
-    assert rows.tolist() == np.array(flat).reshape(-1, ops.ROW).tolist() and filled.cpus[0].whole_pool == pool
-    assert any(row[0] == ops.TRY_ACQUIRE for row in rows.tolist())
+    want: list[int] = []
+    Encoder([iter(())], strategy.expand).encode(0, concrete(program, Iteration(program, 0, (), (), counts)), flat,
+                                                want)
+    assert rows == np.array(flat).reshape(-1, ops.ROW).tolist() and pool[:len(want)] == want
+    assert any(row[0] == ops.TRY_ACQUIRE for row in rows)
+
+
+def test_a_chain_goes_round_and_its_page_counts_carry_over():
+    """A chain of two programs whose second leads back to itself, counting zone-lock holds as
+    the per-CPU lists fill and drain; the engine runs out of scales and asks for more."""
+    hold = [(ops.ACQUIRE, 0, ops.WRITE_MODE), (ops.HOLD, 5), (ops.RELEASE, 0, ops.WRITE_MODE)]
+    first = Program(((ops.START,), (ops.DELAY, 1), (ops.END, 0)), 0, 0, (), (), ())
+    second = Program(((ops.START,), (REPEAT, 0), *hold, (REPEAT_END,), (REPEAT, 1), *hold, (REPEAT_END,),
+                      (ops.END, 0)), 0, 0, (), (), ((REFILLS, 40), (DRAINS, 50)))
+    chain = Chain((first, second), (1, 1), 0, (), 63, iter([1.0] * (3 * state.SCALES)))
+    spec, engine, _, generator = world("execl", "single")
+    driver = driver_of(spec, engine, generator, {0: iter([chain])})
+    driver._refill(0)
+    counted = [0, 0, 63]
+    assert len(engine_made(driver, 0)[0]) == 3
+    for _ in range(2 * state.SCALES):
+        refills, drains = zone_holds(REFILLS, 40, counted), zone_holds(DRAINS, 50, counted)
+        assert len(engine_made(driver, 0)[0]) == 2 + 3 * (refills + drains)
+    assert counted[:2] == [80 * state.SCALES, 100 * state.SCALES] and driver.S.ch_at[0] == 1
 
 
 def test_a_count_is_no_number():

@@ -18,7 +18,7 @@ import numpy as np
 
 from orchestrator.generators.base import Generator, World
 from orchestrator.generators.mm import MmLocks
-from orchestrator.generators.pages import CountedPages, PageLists, folio_atomics, zone_lock_ops
+from orchestrator.generators.pages import CountedPages, folio_atomics, zone_lock_ops
 from orchestrator.generators.tasks import TaskLocks
 from orchestrator.generators.vmas import (
     LOADERS,
@@ -31,7 +31,7 @@ from orchestrator.generators.vmas import (
 )
 from orchestrator.sim import ops
 from orchestrator.sim.ops import SPINLOCK
-from orchestrator.sim.programs import NEW, OLD, REFILLS, SPAN, Iteration, Program, Work, worked
+from orchestrator.sim.programs import NEW, OLD, SPAN, Chain, Program, ThinkScales, Work
 from orchestrator.spec.workload import ImmapWorkload, MappedFile
 from orchestrator.strategies.base import FileDecl
 
@@ -46,6 +46,7 @@ KERNEL_LOADED = ("kernel", "kernel-fixed")
 # start-up, the program's own work up to its next exec or exit).
 BEFORE, AFTER_TEARDOWN, AFTER_FILES = 0.2, 0.3, 0.5
 START, END = (ops.START,), (ops.END, 0)
+MAX_CHAIN = 16  # shapes a copy's process may go through before one comes back
 
 
 @dataclass
@@ -103,15 +104,7 @@ class Copy:
 
     slot: int
     ids: Ids
-    pcp: PageLists
-
-
-def think_scale(rng: np.random.Generator, cv: float, count: int) -> list[float]:
-    """Multipliers with mean 1 and the given coefficient of variation (gamma), one per iteration."""
-    if cv == 0:
-        return [1.0] * count
-    shape = 1 / (cv * cv)
-    return (rng.gamma(shape, 1 / shape, count)).tolist()
+    pcp: CountedPages
 
 
 class ImmapGenerator(Generator):
@@ -219,7 +212,7 @@ class ImmapGenerator(Generator):
         return self.declared[f.name, slot if f.per_copy else -1]
 
     def new_copy(self, slot: int) -> Copy:
-        return Copy(slot, Ids(slot), PageLists(self.spec.shared.pcp_batch))
+        return Copy(slot, Ids(slot), CountedPages())
 
     def initial_process(self, copy: Copy) -> Process:
         """The copy's process as the run finds it: its image mapped and faulted in by an exec."""
@@ -363,35 +356,33 @@ class ImmapGenerator(Generator):
         return self.copy_batches(slot, rng)
 
     def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[Batch]:
-        """One iteration per batch, between START and END: an exec is ~100 ops, and a short run
-        of many copies ends before most copies finish their first, so nothing is made ahead
-        (numpy's draws one at a time are the draws of one call for all). The ops are made once
-        per shape of process, as a program (sim/programs.py), and each iteration fills it in."""
+        """The copy's Chain (sim/programs.py): its iterations' ops are made once per shape of
+        process, as programs, and the engine makes each iteration from them (sim/iterate.py).
+        Copies that use the same files share programs."""
         copy = self.new_copy(slot)
         process = self.start(copy)
         old = tuple(vma_ids(process))
-        # copies that use the same files share programs
         files = tuple(id(self.declared_file(f, slot)) for f in self.spec.all_files())
         shape = (files, process_shape(process))
-        last = None
-        while True:
-            [scale] = think_scale(rng, self.spec.think_cv, 1)
+        programs: list[Program] = []
+        index: dict[tuple, int] = {}  # where each shape's program is in the chain
+        while shape not in index:
+            if len(index) == MAX_CHAIN:
+                raise ValueError(f"{self.spec.name}: a copy's process changes shape more than {MAX_CHAIN} times")
+            index[shape] = len(programs)
             if shape not in self.programs:
                 program, result = self.program(copy, process)
                 self.programs[shape] = program, result, (files, process_shape(result))
             program, process, shape = self.programs[shape]
-            base = copy.ids.next
-            copy.ids.next += program.new_ids
-            delays = tuple(worked(steps, scale) for steps in program.delays)
-            counts = tuple(copy.pcp.refills(pages) if kind == REFILLS else copy.pcp.drains(pages)
-                           for kind, pages in program.counts)
-            yield Iteration(program if program is not last else None, base, old, delays, counts)
-            last, old = program, program.finals_of(base, old)
+            programs.append(program)
+        then = (*range(1, len(programs)), index[shape])
+        yield Chain(tuple(programs), then, copy.ids.next, old, self.spec.shared.pcp_batch,
+                    ThinkScales(rng, self.spec.think_cv))
 
     def program(self, copy: Copy, process: Process) -> tuple[Program, Process]:
         """The iteration from a process of this shape, made of placeholders, and the process it
         leaves (of placeholders too)."""
-        ids, pages = NewIds(), CountedPages(self.spec.shared.pcp_batch)
+        ids, pages = NewIds(), CountedPages()
         delays: list[tuple] = []
         olds = vma_ids(process)
         ops_, result = self.iteration(Copy(copy.slot, ids, pages), with_placeholders(process, ids),

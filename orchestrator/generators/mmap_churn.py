@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterator
 
 import numpy as np
 
-from orchestrator.generators.immap import ImmapGenerator, think_scale
+from orchestrator.generators.immap import ImmapGenerator
 from orchestrator.generators.vmas import Ids
 from orchestrator.sim import ops
+from orchestrator.sim.programs import ThinkScales
 from orchestrator.spec.workload import MappedFile
 from orchestrator.spec.workload import MmapChurn as MmapChurnSpec
 
@@ -26,9 +28,10 @@ class MmapChurn(ImmapGenerator):
         ids = Ids(slot)
         file = self.files[spec.files[0].name]
         start, end = (ops.START,), (ops.END, 0)
+        scales = ThinkScales(rng, spec.think_cv)
         while True:
             batch: list[tuple] = []
-            for scale in think_scale(rng, spec.think_cv, 256):
+            for scale in islice(scales, 256):
                 vma = (ids(), 0, spec.map_pages - 1)
                 work = int(spec.syscall_ns * scale)
                 batch += [start, (ops.DELAY, work), (ops.IMMAP, ops.LINK, file, vma), (ops.DELAY, work),

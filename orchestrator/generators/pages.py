@@ -22,45 +22,25 @@ from orchestrator.sim.programs import DRAINS, REFILLS, Count, repeated
 W = ops.WRITE_MODE
 
 
-class PageLists:
-    """One copy's per-CPU page lists: how many zone->lock holds its allocations and frees take."""
+class CountedPages:
+    """A copy's per-CPU page lists while its program is made: each count of zone->lock holds is
+    noted, and decided per iteration (sim/programs.py, zone_holds) from the pages counted so far."""
 
-    def __init__(self, batch: int):
-        self.batch = batch
-        self.allocated = 0
-        self.freed = 0
-
-    def refills(self, pages: int) -> int:
-        """rmqueue_bulk calls for `pages` more pages: one whenever the list runs empty (it starts empty)."""
-        before = -(-self.allocated // self.batch)
-        self.allocated += pages
-        return -(-self.allocated // self.batch) - before
-
-    def drains(self, pages: int) -> int:
-        """free_pcppages_bulk calls for `pages` more pages freed: one per batch."""
-        before = self.freed // self.batch
-        self.freed += pages
-        return self.freed // self.batch - before
-
-
-class CountedPages(PageLists):
-    """A copy's page lists while its program is made: each count is noted, and decided per
-    iteration by the real ones."""
-
-    def __init__(self, batch: int):
-        super().__init__(batch)
+    def __init__(self) -> None:
         self.counts: list[tuple[str, int]] = []
 
-    def refills(self, pages: int) -> int:
+    def refills(self, pages: int) -> Count:
+        """rmqueue_bulk calls for `pages` more pages."""
         self.counts.append((REFILLS, pages))
-        return Count(len(self.counts) - 1)  # type: ignore[return-value]  # repeated() takes it
+        return Count(len(self.counts) - 1)
 
-    def drains(self, pages: int) -> int:
+    def drains(self, pages: int) -> Count:
+        """free_pcppages_bulk calls for `pages` more pages freed."""
         self.counts.append((DRAINS, pages))
-        return Count(len(self.counts) - 1)  # type: ignore[return-value]
+        return Count(len(self.counts) - 1)
 
 
-def zone_lock_ops(zone: int, hold_ns: int, count: int, caller: str) -> list[tuple]:
+def zone_lock_ops(zone: int, hold_ns: int, count: Count, caller: str) -> list[tuple]:
     """`count` holds of zone->lock by rmqueue_bulk or free_pcppages_bulk (a program's count is
     decided per iteration: sim/programs.py)."""
     return repeated([(ops.ACQUIRE, zone, W, caller), (ops.HOLD, hold_ns), (ops.RELEASE, zone, W)], count)

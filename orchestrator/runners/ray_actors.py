@@ -14,6 +14,7 @@ a run's world is 20 - 40 ms even on 384 CPUs.)
 from __future__ import annotations
 
 import os
+from itertools import islice
 from typing import TYPE_CHECKING, Iterator, cast
 
 from orchestrator.errors import UserError
@@ -45,8 +46,7 @@ class NodeStreams:
         self.streams = {slot: make(slot) for slot in slots}
 
     def next_batches(self, slot: int, count: int) -> list[Batch]:
-        stream = self.streams[slot]
-        return [next(stream) for _ in range(count)]
+        return list(islice(self.streams[slot], count))  # fewer: the stream ended (a copy's Chain is its last)
 
 
 class NodeLost(Retry):
@@ -61,6 +61,8 @@ def _pull(handle, slot: int) -> Iterator[Batch]:
             batches = ray.get(handle.next_batches.remote(slot, PREFETCH))
         except ray.exceptions.RayActorError as exc:
             raise NodeLost(str(exc).splitlines()[0]) from None
+        if not batches:
+            return
         yield from batches
 
 

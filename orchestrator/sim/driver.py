@@ -8,18 +8,20 @@ computes. Under --check, a broken invariant becomes an exception with names.
 
 from __future__ import annotations
 
+import itertools
 import time as wallclock
 
 import numpy as np
 from numba import config, typeof
 
 from orchestrator.sim import layout, measurements, state
-from orchestrator.sim.encoder import Encoder
+from orchestrator.sim.encoder import ChainRows, Encoder, ProgramRows
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.heap import push_event
 from orchestrator.sim.locks import close_all
 from orchestrator.sim.loop import run as run_loop
 from orchestrator.sim.measurements import Measurements
+from orchestrator.sim.programs import REFILLS
 from orchestrator.sim.state import State, compiled
 from orchestrator.sim.trees import preload
 
@@ -71,6 +73,8 @@ class Driver:
         loaded = world.preloads
         rows = np.column_stack([loaded[:, 0], self.encoder.preloaded(loaded[:, 1]), loaded[:, 1:]])
         self.call(preload, rows)
+        S.reg[state.VMAS] = self.encoder.vmas
+        self.programs = self.code = self.steps = 0  # iteration programs laid out, and the room they take
         for slot in range(len(world.streams)):
             self.call(push_event, 0, state.EV_RUN, slot)
         if 0 < world.warmup_ns < world.end_ns:
@@ -110,7 +114,15 @@ class Driver:
         return measurements.read(self.S, self.world, wallclock.perf_counter() - self.began)
 
     def _refill(self, slot: int) -> None:
-        """Make the CPU's next encoded operations its program."""
+        """Make the CPU's next encoded operations its program; or, for a copy whose iterations
+        the engine makes, queue its next think-time scales."""
+        if self.S.ch_at[slot] >= 0:
+            chain = self.encoder.cpus[slot].chain
+            assert chain is not None
+            self.S.scales[slot] = list(itertools.islice(chain.chain.scales, state.SCALES))
+            self.S.scale_at[slot] = 0
+            return
+        self.encoder.vmas = self.reg(state.VMAS)
         rows, pool = self.encoder.next_rows(slot)
         S = layout.with_room(self.S, program=len(rows), pool=len(pool), vmas=self.encoder.vmas)
         self.S = S = layout.with_lockrefs(S, self.encoder.lockrefs)
@@ -118,16 +130,70 @@ class Driver:
         S.pool[slot, :len(pool)] = pool
         S.p_len[slot] = len(rows)
         S.pc[slot] = 0
+        S.reg[state.VMAS] = self.encoder.vmas
+        chain = self.encoder.cpus[slot].chain
+        if chain is not None:
+            self._hand_over(slot, chain)
+
+    def _hand_over(self, slot: int, chain: ChainRows) -> None:
+        """From here the engine makes the copy's iterations (sim/iterate.py): lay out the
+        programs it has not seen yet, then the copy's chain, process and page lists."""
+        for program in chain.programs:
+            if program.index == self.programs:
+                self._lay_out(program)
+        programs, first = chain.programs, chain.chain
+        olds = max(max(p.program.olds, len(p.finals)) for p in programs)
+        self.S = S = layout.with_room(self.S, chain=len(programs), olds=olds,
+                                      pool=max(len(p.pool) for p in programs))
+        S.ch_program[slot, :len(programs)] = [p.index for p in programs]
+        S.ch_then[slot, :len(programs)] = first.then
+        S.ch_at[slot] = 0
+        S.it_base[slot] = first.base
+        S.it_pages[slot] = 0
+        S.proc_ids[slot, :len(first.old)] = first.old
+        S.proc_vmas[slot, :len(first.old)] = chain.vmas
+        S.reg[state.PCP_BATCH] = first.pcp_batch
+
+    def _lay_out(self, program: ProgramRows) -> None:
+        """Write a program's tables into the state's (sim/iterate.py): its sections, in pg_code."""
+        steps = [(float(how == "/"), x) for delay in program.program.delays for how, x in delay]
+        starts = np.cumsum([0] + [len(delay) for delay in program.program.delays])
+        sections = {
+            state.SEC_ROWS: program.rows, state.SEC_PUT_AT: program.puts[0],
+            state.SEC_PUT_SOURCE: program.puts[1], state.SEC_EVENTS: program.events.ravel(),
+            state.SEC_REPEATS: np.array(program.repeats, dtype=np.int64).ravel(),
+            state.SEC_JUMPS: np.array(program.jumps, dtype=np.int64).ravel(),
+            state.SEC_FINALS: program.finals,
+            state.SEC_DELAYS: np.column_stack([self.steps // 2 + starts[:-1], np.diff(starts)]).ravel(),
+            state.SEC_COUNTS: np.array([(kind != REFILLS, pages) for kind, pages in program.program.counts],
+                                       dtype=np.int64).ravel(),
+            state.SEC_POOL: np.array(program.pool, dtype=np.int64),
+            state.SEC_SIZES: np.array([program.program.new_ids, program.program.olds, program.removals]),
+        }
+        used = self.code + sum(len(values) for values in sections.values())
+        self.S = S = layout.with_room(self.S, programs=self.programs + 1, code=used,
+                                      steps=self.steps + 2 * len(steps))
+        for which, values in sections.items():
+            S.pg_at[self.programs, which] = self.code, len(values)
+            S.pg_code[self.code:self.code + len(values)] = values
+            self.code += len(values)
+        S.pg_steps[self.steps:self.steps + 2 * len(steps)] = np.array(steps, dtype=np.float64).ravel()
+        self.steps += 2 * len(steps)
+        self.programs += 1
 
     def _grow(self, what: int) -> None:
-        """Make room where the loop ran out of it: the event heap, the lines, or a tree's members."""
+        """Make room where the loop ran out of it: the event heap, the lines, a tree's members,
+        or what a copy's next iteration needs (VMAs, program rows, freed VMA ids)."""
         S = self.S
         if what == state.GROW_HEAP:
             self.S = layout.with_room(S, heap=len(S.h_time) + 1)
         elif what == state.GROW_LINES:
             self.S = layout.with_room(S, lines=len(S.owner) + 1)
-        else:
+        elif what == state.GROW_TREE:
             self.S = layout.with_tree_moved(S, self.reg(state.ERROR_B))
+        else:
+            axis = {state.GROW_VMAS: "vmas", state.GROW_PROGRAM: "program", state.GROW_FREED: "freed"}[what]
+            self.S = layout.with_room(S, **{axis: self.reg(state.ERROR_B)})
 
     def _raise(self) -> None:
         kind, template = ERRORS[self.reg(state.ERROR)]

@@ -1,5 +1,7 @@
 """The encoder: each CPU's operations (tuples, sim/ops.py) turned into rows of ROW integers, a
-chunk (or an iteration) at a time, when the CPU reaches the end of what it has.
+chunk at a time, when the CPU reaches the end of what it has; and a copy's chain of iteration
+programs (sim/programs.py) encoded once, for the engine to make its iterations from
+(sim/iterate.py).
 
 An i_mmap operation is expanded by the strategy once per shape (kind, file, VMA count, flags):
 the expansion of an op made of placeholders is encoded into a Template, and every op of that
@@ -8,7 +10,7 @@ rows. So an expansion is a pure function of its op, ahead of simulated time, and
 depends on where the CPU runs or on the model's state is a micro-op (CHOOSE, SMALLEST,
 SUBTREE_OF, JOIN, TRY_ACQUIRE). The encoder also gives the workload's VMAs dense engine ids and
 notes the lines that see cmpxchg loops; it touches no array of the state: the driver
-(sim/driver.py) makes room for what it handed out and stores the rows.
+(sim/driver.py) makes room for what it handed out and stores the rows and the programs.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from orchestrator.sim import ops
-from orchestrator.sim.fill import INSERTS, NAMES, REMOVES, fill
+from orchestrator.sim.iterate import INSERTS, NAMES, REMOVES
 from orchestrator.sim.ops import ROW
-from orchestrator.sim.programs import DELAY_AT, NEW, OLD, REPEAT, REPEAT_END, Iteration, Program
+from orchestrator.sim.programs import DELAY_AT, NEW, OLD, REPEAT, REPEAT_END, Chain, Program
 
 CHUNK = 256  # rows encoded per refill: the rest of a batch waits, so buffers stay small
 PLAIN = frozenset({ops.DELAY, ops.HOLD, ops.RELEASE, ops.READ, ops.WRITE, ops.ATOMIC, ops.START, ops.END,
@@ -43,8 +45,8 @@ def caller_code(op: tuple, at: int) -> int:
         raise ValueError(f"{op[at]!r} is not a caller orch knows (sim/ops.py, CALLERS)") from None
 
 
-# ops, rows already encoded (plain ops and ACQUIRE only), or an iteration of a program
-Batch = list[tuple] | np.ndarray | Iteration
+# ops, rows already encoded (plain ops and ACQUIRE only), or a copy's chain of programs (its last)
+Batch = list[tuple] | np.ndarray | Chain
 
 # Placeholders in a template: operand j of the op (its j-th integer, in order) is LEAF + j (in the
 # check, AGAIN[0] + AGAIN[1] * j: other values, other gaps); the engine id of the k-th VMA the
@@ -107,9 +109,11 @@ class Template:
 class ProgramRows:
     """An iteration program (sim/programs.py) encoded: flat rows with placeholders, what to put
     where (values: the new VMA ids, the old ones, the DELAYs, then the engine ids of `events`),
-    and the rows between (start, end) that run as many times as count `index` says."""
+    and the rows between (start, end) that run as many times as their count says. The engine
+    makes iterations from it (sim/iterate.py) as the `index`-th program in its tables."""
 
     program: Program
+    index: int
     rows: np.ndarray
     puts: tuple[np.ndarray, np.ndarray]  # (flat positions, value indices)
     events: np.ndarray                   # (INSERTS | NAMES | REMOVES, value index) per engine id it names
@@ -121,15 +125,20 @@ class ProgramRows:
 
 
 @dataclass
+class ChainRows:
+    """A copy's chain, encoded: its programs, and the engine ids of its process's VMAs."""
+
+    chain: Chain
+    programs: list[ProgramRows]
+    vmas: np.ndarray
+
+
+@dataclass
 class Cpu:
     batches: Iterator[Batch]
     pending: list[tuple] | np.ndarray = field(default_factory=list)  # the batch being encoded ...
     at: int = 0                                          # ... from here
-    whole: bool = False  # pending is an iteration's rows, handed over whole (its skips stay inside) ...
-    whole_pool: list[int] = field(default_factory=list)  # ... with its pool
-    program: ProgramRows | None = None  # of the CPU's last Iteration
-    # the engine ids of its process's VMAs (Iteration.old), which are not in Encoder.vma_ids
-    process: np.ndarray | None = None
+    chain: ChainRows | None = None  # the copy's iterations, which the engine makes from here on
     # engine VMA ids this CPU's removals freed: the first `freed`, the last one reused first
     free: np.ndarray = field(default_factory=lambda: np.zeros(8, dtype=np.int64))
     freed: int = 0
@@ -146,7 +155,8 @@ class Encoder:
         self.lockrefs: dict[int, None] = {}  # lines that see cmpxchg loops, in the order met
 
     def next_rows(self, slot: int) -> tuple[np.ndarray, list[int]]:
-        """The CPU's next program, about CHUNK rows, and the pool its rows point into."""
+        """The CPU's next program, about CHUNK rows, and the pool its rows point into. After a
+        Chain, the CPU's chain is set (cpu.chain): the engine makes its iterations from there."""
         cpu = self.cpus[slot]
         rows: list[int] = []
         pool: list[int] = []
@@ -154,20 +164,18 @@ class Encoder:
             if isinstance(cpu.pending, np.ndarray) and cpu.at < len(cpu.pending):
                 if rows:
                     break
-                return self._copy(cpu, cpu.pending), cpu.whole_pool if cpu.whole else []
+                return self._copy(cpu, cpu.pending), []
             if cpu.at == len(cpu.pending):
                 batch = next(cpu.batches, None)
                 if batch is None:  # a finite stream (tests): run what there is
                     if rows:
                         break
                     raise RuntimeError(f"the operation stream of CPU {slot} ended")
+                if isinstance(batch, Chain):
+                    cpu.chain = self.chained(batch)
+                    break
                 if isinstance(batch, np.ndarray) and not np.isin(batch[:, 0], ENCODED).all():
                     raise ValueError("an encoded batch may hold plain ops and ACQUIRE only (sim/ops.py, ROW)")
-                if isinstance(batch, Iteration):
-                    batch = self.iteration(slot, cpu, batch)
-                    cpu.whole = isinstance(batch, np.ndarray)
-                else:
-                    cpu.whole = False
                 cpu.pending, cpu.at = batch, 0
             else:
                 cpu.at = self.encode(slot, cpu.pending, rows, pool, cpu.at, CHUNK)
@@ -175,9 +183,8 @@ class Encoder:
 
     @staticmethod
     def _copy(cpu: Cpu, batch: np.ndarray) -> np.ndarray:
-        """The next CHUNK rows of cpu's encoded batch (extended past an ACQUIRE that folds), or
-        all of an iteration's."""
-        end = len(batch) if cpu.whole else min(cpu.at + CHUNK, len(batch))
+        """The next CHUNK rows of cpu's encoded batch (extended past an ACQUIRE that folds)."""
+        end = min(cpu.at + CHUNK, len(batch))
         while end < len(batch) and batch[end - 1, 0] == ops.ACQUIRE and batch[end - 1, 3]:
             end += 1
         rows, cpu.at = batch[cpu.at:end], end
@@ -307,47 +314,18 @@ class Encoder:
 
     # ---- iterations, through programs ---------------------------------------------------------
 
-    def iteration(self, slot: int, cpu: Cpu, it: Iteration) -> np.ndarray:
-        """An iteration's rows: its program's, filled in (sim/fill.py); its pool goes to cpu.whole_pool."""
-        if it.program is not None:
-            if it.program not in self.programs:
-                self.programs[it.program] = self.encoded(it.program)
-            cpu.program = self.programs[it.program]
-        encoded = cpu.program
-        assert encoded is not None, "an iteration without a program before it"
-        program = encoded.program
-        new, olds = program.new_ids, program.olds
-        vmas = np.full(new + olds, -1, dtype=np.int64)
-        if cpu.process is None:  # the process the run found: its VMAs were preloaded
-            cpu.process = np.array([self.vma_ids.pop(vma) for vma in it.old], dtype=np.int64)
-        vmas[new:] = cpu.process
-        values = np.empty(new + olds + len(it.delays) + len(encoded.events), dtype=np.int64)
-        values[:new] = np.arange(it.base + 1, it.base + 1 + new)
-        values[new:new + olds] = it.old
-        values[new + olds:new + olds + len(it.delays)] = it.delays
-        if len(cpu.free) < cpu.freed + encoded.removals:
-            cpu.free = np.concatenate([cpu.free, np.zeros(encoded.removals, dtype=np.int64)])
-        flat, cpu.freed, self.vmas = fill(encoded.rows, *encoded.puts, encoded.events, values,
-                                          new + olds + len(it.delays), vmas, cpu.free, cpu.freed, self.vmas)
-        cpu.process = vmas[encoded.finals]
-        rows = flat.reshape(-1, ROW)
-        cpu.whole_pool = encoded.pool
-        if encoded.repeats:
-            pieces, done = [], 0
-            for start, end, index in encoded.repeats:
-                pieces += [rows[done:start]] + [rows[start:end]] * it.counts[index]
-                done = end
-            rows = np.concatenate(pieces + [rows[done:]])
-        def moved(row: int) -> int:  # where a row of the program is, once the repeats before it are made
-            return row + sum((it.counts[index] - 1) * (end - start) for start, end, index in encoded.repeats
-                             if end <= row)
+    def chained(self, chain: Chain) -> ChainRows:
+        """A copy's chain for the engine: its programs encoded (once per program), and its
+        process's VMAs, which were preloaded, with their engine ids."""
+        programs = []
+        for program in chain.programs:
+            if program not in self.programs:
+                self.programs[program] = self.encoded(program, len(self.programs))
+            programs.append(self.programs[program])
+        vmas = [self.vma_ids.pop(vma) for vma in chain.old]
+        return ChainRows(chain, programs, np.array(vmas, dtype=np.int64))
 
-        for at, target in encoded.jumps:  # a trylock and its target move by the repeats before them
-            row, column = divmod(at, ROW)
-            rows[moved(row), column] = moved(target)
-        return rows
-
-    def encoded(self, program: Program) -> ProgramRows:
+    def encoded(self, program: Program, index: int) -> ProgramRows:
         """Encode a program once: its rows with placeholders, strategy expansions included."""
         new, olds, delays = program.new_ids, program.olds, len(program.delays)
 
@@ -379,17 +357,17 @@ class Encoder:
         jumps = [(at + 5, row_of[rows[at + 5]]) for at in range(0, len(rows), ROW) if rows[at] == ops.TRY_ACQUIRE]
         source_of = np.full(len(rows), -1, dtype=np.int64)
         events = np.array(recorder.events, dtype=np.int64).reshape(-1, 2)
-        for base, count, index in ((NEW, new, 0), (OLD, olds, new), (DELAY_AT, delays, new + olds),
+        for base, count, first in ((NEW, new, 0), (OLD, olds, new), (DELAY_AT, delays, new + olds),
                                    (MARK, len(events), new + olds + delays)):
             inside = (rows >= base) & (rows < base + count)
-            source_of[inside] = rows[inside] - base + index
+            source_of[inside] = rows[inside] - base + first
         put_at = np.flatnonzero(source_of >= 0)
         if (rows[source_of < 0] < -1).any():
             raise ValueError("a program's op computed with a placeholder (sim/programs.py)")
         rows[put_at] = 0
         finals = np.array([source(vma) for vma in program.finals], dtype=np.int64)
-        return ProgramRows(program, rows, (put_at, source_of[put_at]), events, repeats, pool, jumps, finals,
-                           int((events[:, 0] == REMOVES).sum()))
+        return ProgramRows(program, index, rows, (put_at, source_of[put_at]), events, repeats, pool, jumps,
+                           finals, int((events[:, 0] == REMOVES).sum()))
 
     # ---- rows of single ops ------------------------------------------------------------------
 
@@ -462,7 +440,7 @@ class Encoder:
 
     def new_vma(self, slot: int, vma_id: int) -> int:
         """The engine's id for a VMA the workload inserts (ids of removed VMAs are reused by the
-        CPU that removed them, after the removal in its program; sim/fill.py does the same)."""
+        CPU that removed them, after the removal in its program; sim/iterate.py does the same)."""
         if vma_id in self.vma_ids:
             raise ValueError(f"VMA {vma_id} inserted twice")
         cpu = self.cpus[slot]

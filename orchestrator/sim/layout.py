@@ -48,6 +48,8 @@ def sizes(world: Engine) -> dict[str, int]:
         "tables": max(len(world.tables), 1), "table_width": widest(world.tables),
         # programs (a refill is about encoder.CHUNK rows, or one iteration), the event heap, the time series
         "program": 256, "pool": 64, "heap": 8 * slots + 64, "windows": world.end_ns // world.window_ns + 1,
+        # iteration programs (sim/iterate.py): their tables, and each copy's chain, process and freed ids
+        "programs": 4, "code": 4096, "steps": 64, "chain": 2, "olds": 64, "freed": 64,
     }
 
 

@@ -5,9 +5,11 @@ run is a pure function of its inputs. A CPU whose next step is no later than eve
 event goes on inline instead of through the heap (at a tie it runs first): fewer heap
 operations, and still one fixed order.
 
-The loop returns to the Python driver when a CPU has run out of encoded operations, or an array
-is full, always at an operation boundary; the driver refills or grows and calls it again, and it
-carries on exactly where it stopped (reg[RESUME_SLOT] at reg[RESUME_T]).
+A copy's iterations are made here, from its chain of programs (sim/iterate.py). The loop returns
+to the Python driver when another CPU has run out of encoded operations, a copy has run out of
+think-time scales, or an array is full, always at an operation boundary; the driver refills or
+grows and calls it again, and it carries on exactly where it stopped (reg[RESUME_SLOT] at
+reg[RESUME_T]).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from orchestrator.sim import ops
 from orchestrator.sim.heap import pop_event, push_event
 from orchestrator.sim.histogram import bucket_of
+from orchestrator.sim.iterate import MADE, NEED_SCALES, next_iteration
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, cmpxchg, read, read_all, write
 from orchestrator.sim.locks import (
@@ -194,7 +197,12 @@ def run_cpu(S, slot, t):
     while True:
         pc = S.pc[slot]
         if pc >= S.p_len[slot]:
-            return stop(S, slot, t, NEED_OPS, 0)
+            if S.ch_at[slot] < 0:  # the driver encodes the CPU's next batch
+                return stop(S, slot, t, NEED_OPS, 0)
+            made = next_iteration(S, slot)  # a copy's next iteration, from its chain's program
+            if made != MADE:
+                return stop(S, slot, t, NEED_OPS if made == NEED_SCALES else GROW, made)
+            pc = 0
         if not room(S):
             return stop(S, slot, t, GROW, GROW_HEAP)
         row = S.prog[slot, pc]

@@ -7,14 +7,22 @@ creates them) and of those the process had (OLD + k, in the process's order), th
 (a Work: its arithmetic is replayed on each iteration's draw, so a DELAY is what the generator
 would have made) and the page allocator's zone-lock holds (ops between REPEAT and REPEAT_END,
 as many times as the iteration's count says). The encoder encodes a program once, strategy
-expansions included, and fills its rows in for every iteration (sim/encoder.py): the rows are
-exactly those of the ops the generator would have made (`concrete`, tests/test_programs.py).
+expansions included, and the engine fills its rows in for every iteration (sim/iterate.py):
+the rows are exactly those of the ops the generator would have made (`concrete`,
+tests/test_programs.py).
+
+A copy hands the engine its whole Chain once: the programs its process's shapes lead through
+(a shape's program leaves a process of the next shape, until a shape comes back), its first VMA
+ids and its think-time scales. From then on the compiled loop makes every iteration itself;
+Chain.iterations is the same arithmetic in Python, for tests and for reading.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
+
+import numpy as np
 
 SPAN = 1 << 40  # each kind of placeholder has a range of this many values
 NEW, OLD, DELAY_AT = -(1 << 58), -(1 << 57), -(1 << 56)
@@ -131,13 +139,86 @@ def concrete(program: Program, it: Iteration) -> list[tuple]:
     return out
 
 
+def zone_holds(kind: str, pages: int, counted: list[int]) -> int:
+    """zone->lock holds for `pages` more pages on a copy's per-CPU lists (counted: pages
+    allocated, freed so far; generators/pages.py): a refill whenever the list runs empty (it starts
+    empty), a drain per batch freed. sim/iterate.py does the same in compiled code."""
+    batch = counted[2]
+    if kind == REFILLS:
+        before = -(-counted[0] // batch)
+        counted[0] += pages
+        return -(-counted[0] // batch) - before
+    before = counted[1] // batch
+    counted[1] += pages
+    return counted[1] // batch - before
+
+
+class ThinkScales:
+    """Think-time multipliers with mean 1 and coefficient of variation cv (gamma), one per
+    iteration, drawn 64 at a time (numpy's draws one at a time are the draws of one call for all).
+    An iterator that pickles: a copy's Chain may travel from a Ray actor to the run's owner."""
+
+    def __init__(self, rng: np.random.Generator, cv: float):
+        self.rng, self.cv = rng, cv
+        self.drawn: list[float] = []  # the next ones, last first
+
+    def __iter__(self) -> ThinkScales:
+        return self
+
+    def __next__(self) -> float:
+        if self.cv == 0:
+            return 1.0
+        if not self.drawn:
+            shape = 1 / (self.cv * self.cv)
+            self.drawn = self.rng.gamma(shape, 1 / shape, 64).tolist()[::-1]
+        return self.drawn.pop()
+
+
+@dataclass
+class Chain:
+    """All of a copy's iterations, for the engine to make: the programs its process's shapes lead
+    through (then[i]: the one after programs[i]; the last leads back to one before it), the last
+    VMA id it gave out, its process's VMA ids, the page lists' batch and its think-time scales."""
+
+    programs: tuple[Program, ...]
+    then: tuple[int, ...]
+    base: int
+    old: tuple[int, ...]
+    pcp_batch: int
+    scales: Iterator[float]
+
+    def iterations(self) -> Iterator[Iteration]:
+        """The iterations the engine makes (sim/iterate.py), in Python: for tests and for reading."""
+        base, old, counted = self.base, self.old, [0, 0, self.pcp_batch]
+        step, last = 0, None
+        for scale in self.scales:
+            program = self.programs[step]
+            delays = tuple(worked(steps, scale) for steps in program.delays)
+            counts = tuple(zone_holds(kind, pages, counted) for kind, pages in program.counts)
+            yield Iteration(program if program is not last else None, base, old, delays, counts)
+            last, old = program, program.finals_of(base, old)
+            base += program.new_ids
+            step = self.then[step]
+
+
 def as_ops(batches: Iterable) -> Iterator:
-    """A stream with each Iteration made concrete: lists of ops (for tests and for reading)."""
-    program = None
+    """A stream with each Chain's iterations made concrete: lists of ops (for tests and for reading)."""
     for batch in batches:
-        if isinstance(batch, Iteration):
-            program = batch.program or program
-            assert program is not None, "an iteration without a program before it"
-            yield concrete(program, batch)
+        if isinstance(batch, Chain):
+            program = None
+            for it in batch.iterations():
+                program = it.program or program
+                assert program is not None
+                yield concrete(program, it)
         else:
             yield batch
+
+
+def as_iterations(batches: Iterable) -> Iterator:
+    """A stream with each Chain as its Iterations (tests)."""
+    for batch in batches:
+        if isinstance(batch, Chain):
+            yield from batch.iterations()
+        else:
+            yield batch
+

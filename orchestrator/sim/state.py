@@ -32,7 +32,7 @@ BITS = 63     # slots per sharer word (bit 63 stays clear: the same integers wit
  RETRY_LIMIT, SPIN_RULE, SPIN_LIMIT, RSPIN_BASE, RSPIN_PER, RSPIN_MAX, MAX_WOKEN, HANDOFF_NS, HOME_EFFECT,
  CHECK, WAIT_TOTAL, FALLBACKS, INSERTED, REMOVED, ERROR, ERROR_A, ERROR_B, RESUME_SLOT, RESUME_T,
  LEVEL_NS, RMAP_VMA_NS, NEIGHBOR_WRITES, ROOT_WRITES, GRANTS_N, SLICE_LATENCY, SLICE_MIN, TICK_NS, BACKGROUND,
- PATH_WRITES, MIGRATE, MIGRATE_NS, MIGRATIONS, LAT_SMT, LAT_L3, NREG) = range(48)
+ PATH_WRITES, MIGRATE, MIGRATE_NS, MIGRATIONS, LAT_SMT, LAT_L3, VMAS, PCP_BATCH, NREG) = range(50)
 # fparam
 SMT_SLOWDOWN, SMT_SPIN_SLOWDOWN, SPIN_SCALE, SPIN_SHAPE, HANDOFF_TRANSFERS, COST_SCALE, NFPARAM = range(7)
 # reg[SPIN_RULE]: when a spinning waiter gives up and sleeps (kernel.spin_rule)
@@ -42,12 +42,18 @@ PATH_KEYS = 8  # lines per tree standing for the insertion paths of VMAs with eq
 # what the run loop returns
 DONE, NEED_OPS, GROW = range(3)
 # what GROW asks for (reg[ERROR_A])
-GROW_HEAP, GROW_LINES, GROW_TREE = range(3)  # (VMA arrays grow in Python, when ops are encoded)
+# (the room asked for in reg[ERROR_B]; VMAs handed out in Python grow their arrays when encoded)
+GROW_HEAP, GROW_LINES, GROW_TREE, GROW_VMAS, GROW_PROGRAM, GROW_FREED = range(6)
 # a broken invariant (reg[ERROR], with ERROR_A and ERROR_B): the compiled code raises, and
 # sim/driver.py turns the code into an exception with names
 (E_NONE, E_TIME_BACK, E_RELEASE_NOT_HELD, E_WRITER_BESIDE_HOLDERS, E_READER_BESIDE_WRITER, E_HOLDS_ALREADY,
  E_NO_READ_MODE, E_HELD_TOO_MANY, E_INSERTED_TWICE, E_NOT_IN_TREE, E_BAD_OP, E_WALK_BESIDE_READERS,
  E_READER_BESIDE_WALK) = range(13)
+
+# iteration programs (sim/iterate.py): each program's sections, (start, length) in pg_code
+(SEC_ROWS, SEC_PUT_AT, SEC_PUT_SOURCE, SEC_EVENTS, SEC_REPEATS, SEC_JUMPS, SEC_FINALS, SEC_DELAYS, SEC_COUNTS,
+ SEC_POOL, SEC_SIZES, NSECTIONS) = range(12)
+SCALES = 64  # think-time scales a copy has queued at most
 
 # a waiter's state
 SPIN, SLEEP, WAKING, GRANTED = 0, 1, 2, 3
@@ -172,6 +178,21 @@ FIELDS = (
     Field("subtree", ("slots",)),
     Field("caller", ("slots",)),  # the caller (ops.CALLERS) of the slot's current lock acquisition
     Field("rng", ("slots",), dtype=np.uint64),
+    # iteration programs (sim/iterate.py), and each copy's place in its chain of them
+    Field("pg_at", ("programs", NSECTIONS, 2)),
+    Field("pg_code", ("code",)),
+    Field("pg_steps", ("steps",), dtype=np.float64),  # a DELAY's arithmetic: (divides, x) pairs
+    Field("ch_program", ("slots", "chain"), -1),
+    Field("ch_then", ("slots", "chain"), -1),
+    Field("ch_at", ("slots",), -1),  # the chain's next program (-1: the CPU runs batches from Python)
+    Field("it_base", ("slots",)),     # the last VMA id the copy gave out
+    Field("it_pages", ("slots", 2)),  # pages its per-CPU lists allocated, freed
+    Field("proc_ids", ("slots", "olds")),   # its process's VMAs: their ids ...
+    Field("proc_vmas", ("slots", "olds")),  # ... and engine ids
+    Field("freed", ("slots", "freed")),     # engine VMA ids its removals freed, the last one reused first
+    Field("freed_n", ("slots",)),
+    Field("scales", ("slots", SCALES), dtype=np.float64),  # think-time scales queued ...
+    Field("scale_at", ("slots",), SCALES),                  # ... from here
     # event heap
     Field("h_time", ("heap",)),
     Field("h_seq", ("heap",)),

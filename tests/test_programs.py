@@ -16,7 +16,7 @@ from orchestrator.presets import resolve
 from orchestrator.sim import ops, state
 from orchestrator.sim.driver import Driver
 from orchestrator.sim.encoder import Encoder
-from orchestrator.sim.iterate import MADE, NEED_SCALES, next_iteration
+from orchestrator.sim.iterate import MADE, next_iteration
 from orchestrator.sim.programs import (
     DRAINS,
     NEW,
@@ -27,13 +27,13 @@ from orchestrator.sim.programs import (
     Count,
     Iteration,
     Program,
-    ThinkScales,
     Work,
     as_iterations,
     concrete,
     worked,
     zone_holds,
 )
+from orchestrator.sim.rng import think_scale, think_scales
 from orchestrator.sim.streams import WORKLOAD, stream
 from orchestrator.simulate import build, local_streams
 from orchestrator.spec import read_yaml
@@ -76,10 +76,10 @@ def driver_of(spec, engine, generator, streams: dict | None = None) -> Driver:
 
 
 def engine_made(driver: Driver, slot: int) -> tuple[list, list]:
-    """The copy's next iteration as the engine makes it (room and scales given as the driver
-    would): its rows and its pool."""
+    """The copy's next iteration as the engine makes it (room given as the driver would): its
+    rows and its pool."""
     while (status := driver.call(next_iteration, slot)) != MADE:
-        driver._refill(slot) if status == NEED_SCALES else driver._grow(status)
+        driver._grow(status)
     S = driver.S
     return S.prog[slot, :S.p_len[slot]].tolist(), S.pool[slot].tolist()
 
@@ -97,10 +97,10 @@ def test_an_iteration_is_the_ops_the_generator_makes(kind):
     copy.pcp = PageLists(spec.workload.shared.pcp_batch)  # type: ignore[assignment]
     process = generator.start(copy)
     program = None
-    scales = ThinkScales(rng, generator.spec.think_cv)
+    think = np.array([rng.bit_generator.random_raw()], dtype=np.uint64)  # the copy's think-time generator
     for it in made:
         program = it.program or program
-        expected, process = generator.iteration(copy, process, next(scales))
+        expected, process = generator.iteration(copy, process, think_scale(think, 0, generator.spec.think_cv))
         assert concrete(program, it) == [START, *expected, END]
     assert made[0].program is not None and all(it.program is None for it in made[1:])
     assert (made[0].program is iterations(spec, generator, 0, 1)[0].program) == (kind != "doexec")
@@ -171,7 +171,7 @@ def test_a_trylock_in_a_program_jumps_where_its_ops_would(design, counts):
     walk = (ops.IMMAP, ops.RMAP_WALK, 0, 2, 9, True)
     program = Program(((ops.START,), (REPEAT, 0), *hold, (REPEAT_END,), walk, (REPEAT, 1), *hold, (REPEAT_END,),
                        walk, (ops.END, 0)), 0, 0, (), (), ((REFILLS, counts[0]), (REFILLS, counts[1])))
-    chain = Chain((program,), (0,), 0, (), 1, iter([1.0] * state.SCALES))  # pages a batch each: a hold per page
+    chain = Chain((program,), (0,), 0, (), 1, 0.0, 0)  # pages a batch each: a hold per page
     driver = driver_of(spec, engine, generator, {0: iter([chain])})
     driver._refill(0)
     rows, pool = engine_made(driver, 0)
@@ -185,21 +185,35 @@ def test_a_trylock_in_a_program_jumps_where_its_ops_would(design, counts):
 
 def test_a_chain_goes_round_and_its_page_counts_carry_over():
     """A chain of two programs whose second leads back to itself, counting zone-lock holds as
-    the per-CPU lists fill and drain; the engine runs out of scales and asks for more."""
+    the per-CPU lists fill and drain."""
     hold = [(ops.ACQUIRE, 0, ops.WRITE_MODE), (ops.HOLD, 5), (ops.RELEASE, 0, ops.WRITE_MODE)]
     first = Program(((ops.START,), (ops.DELAY, 1), (ops.END, 0)), 0, 0, (), (), ())
     second = Program(((ops.START,), (REPEAT, 0), *hold, (REPEAT_END,), (REPEAT, 1), *hold, (REPEAT_END,),
                       (ops.END, 0)), 0, 0, (), (), ((REFILLS, 40), (DRAINS, 50)))
-    chain = Chain((first, second), (1, 1), 0, (), 63, iter([1.0] * (3 * state.SCALES)))
+    chain = Chain((first, second), (1, 1), 0, (), 63, 0.0, 0)
     spec, engine, _, generator = world("execl", "single")
     driver = driver_of(spec, engine, generator, {0: iter([chain])})
     driver._refill(0)
     counted = [0, 0, 63]
     assert len(engine_made(driver, 0)[0]) == 3
-    for _ in range(2 * state.SCALES):
+    for _ in range(100):
         refills, drains = zone_holds(REFILLS, 40, counted), zone_holds(DRAINS, 50, counted)
         assert len(engine_made(driver, 0)[0]) == 2 + 3 * (refills + drains)
-    assert counted[:2] == [80 * state.SCALES, 100 * state.SCALES] and driver.S.ch_at[0] == 1
+    assert counted[:2] == [4000, 5000] and driver.S.ch_at[0] == 1
+
+
+@pytest.mark.parametrize("cv", [0.1, 0.5, 2.0])
+def test_think_times_are_gamma_with_mean_1_and_the_cv(cv):
+    """The engine's think-time draws (sim/rng.py) against numpy's gamma: mean, coefficient of
+    variation and deciles, from fixed seeds (so the figures are the same on every run)."""
+    n = 40_000
+    drawn = think_scales(np.array([12345], dtype=np.uint64), 0, cv, n)
+    shape = 1 / cv**2
+    reference = np.random.default_rng(1).gamma(shape, 1 / shape, n)
+    assert abs(drawn.mean() - 1) < 5 * cv / n**0.5 and abs(drawn.std() / drawn.mean() - cv) < 0.1 * cv
+    deciles = np.arange(0.1, 1, 0.1)
+    assert np.allclose(np.quantile(drawn, deciles), np.quantile(reference, deciles), rtol=0.05, atol=1e-3)
+    assert (drawn > 0).all() and think_scale(np.array([1], dtype=np.uint64), 0, 0.0) == 1.0
 
 
 def test_a_count_is_no_number():

@@ -31,7 +31,7 @@ from orchestrator.generators.vmas import (
 )
 from orchestrator.sim import ops
 from orchestrator.sim.ops import SPINLOCK
-from orchestrator.sim.programs import NEW, OLD, SPAN, Chain, Program, ThinkScales, Work
+from orchestrator.sim.programs import NEW, OLD, SPAN, Chain, Program, Work
 from orchestrator.spec.workload import ImmapWorkload, MappedFile
 from orchestrator.strategies.base import FileDecl
 
@@ -376,8 +376,8 @@ class ImmapGenerator(Generator):
             program, process, shape = self.programs[shape]
             programs.append(program)
         then = (*range(1, len(programs)), index[shape])
-        yield Chain(tuple(programs), then, copy.ids.next, old, self.spec.shared.pcp_batch,
-                    ThinkScales(rng, self.spec.think_cv))
+        yield Chain(tuple(programs), then, copy.ids.next, old, self.spec.shared.pcp_batch, self.spec.think_cv,
+                    int(rng.bit_generator.random_raw()))  # the think-time generator's state: the stream's next 64 bits
 
     def program(self, copy: Copy, process: Process) -> tuple[Program, Process]:
         """The iteration from a process of this shape, made of placeholders, and the process it

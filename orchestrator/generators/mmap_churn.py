@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
 from typing import Iterator
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from orchestrator.generators.immap import ImmapGenerator
 from orchestrator.generators.vmas import Ids
 from orchestrator.sim import ops
-from orchestrator.sim.programs import ThinkScales
+from orchestrator.sim.rng import think_scales
 from orchestrator.spec.workload import MappedFile
 from orchestrator.spec.workload import MmapChurn as MmapChurnSpec
 
@@ -28,10 +27,12 @@ class MmapChurn(ImmapGenerator):
         ids = Ids(slot)
         file = self.files[spec.files[0].name]
         start, end = (ops.START,), (ops.END, 0)
-        scales = ThinkScales(rng, spec.think_cv)
+        think = np.array([rng.bit_generator.random_raw()], dtype=np.uint64)  # as a program's copy draws (sim/rng.py)
         while True:
             batch: list[tuple] = []
-            for scale in islice(scales, 256):
+            with np.errstate(over="ignore"):  # uint64 arithmetic wraps (numpy warns of it with the JIT off)
+                scales = think_scales(think, 0, spec.think_cv, 256).tolist()
+            for scale in scales:
                 vma = (ids(), 0, spec.map_pages - 1)
                 work = int(spec.syscall_ns * scale)
                 batch += [start, (ops.DELAY, work), (ops.IMMAP, ops.LINK, file, vma), (ops.DELAY, work),

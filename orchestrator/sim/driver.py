@@ -8,7 +8,6 @@ computes. Under --check, a broken invariant becomes an exception with names.
 
 from __future__ import annotations
 
-import itertools
 import time as wallclock
 
 import numpy as np
@@ -114,14 +113,8 @@ class Driver:
         return measurements.read(self.S, self.world, wallclock.perf_counter() - self.began)
 
     def _refill(self, slot: int) -> None:
-        """Make the CPU's next encoded operations its program; or, for a copy whose iterations
-        the engine makes, queue its next think-time scales."""
-        if self.S.ch_at[slot] >= 0:
-            chain = self.encoder.cpus[slot].chain
-            assert chain is not None
-            self.S.scales[slot] = list(itertools.islice(chain.chain.scales, state.SCALES))
-            self.S.scale_at[slot] = 0
-            return
+        """Make the CPU's next encoded operations its program."""
+        assert self.S.ch_at[slot] < 0, "the engine makes this copy's iterations"
         self.encoder.vmas = self.reg(state.VMAS)
         rows, pool = self.encoder.next_rows(slot)
         S = layout.with_room(self.S, program=len(rows), pool=len(pool), vmas=self.encoder.vmas)
@@ -137,7 +130,8 @@ class Driver:
 
     def _hand_over(self, slot: int, chain: ChainRows) -> None:
         """From here the engine makes the copy's iterations (sim/iterate.py): lay out the
-        programs it has not seen yet, then the copy's chain, process and page lists."""
+        programs it has not seen yet, then the copy's chain, process, page lists and think-time
+        generator."""
         for program in chain.programs:
             if program.index == self.programs:
                 self._lay_out(program)
@@ -153,6 +147,8 @@ class Driver:
         S.proc_ids[slot, :len(first.old)] = first.old
         S.proc_vmas[slot, :len(first.old)] = chain.vmas
         S.reg[state.PCP_BATCH] = first.pcp_batch
+        S.think[slot] = first.think_state
+        S.fparam[state.THINK_CV] = first.think_cv
 
     def _lay_out(self, program: ProgramRows) -> None:
         """Write a program's tables into the state's (sim/iterate.py): its sections, in pg_code."""

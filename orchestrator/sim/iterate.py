@@ -1,5 +1,6 @@
 """A copy's next iteration, made by the compiled loop from its chain's program (sim/programs.py):
-the values that change from one iteration to the next, the engine VMA ids its inserts take and
+the values that change from one iteration to the next (its think time drawn from the copy's
+generator, sim/rng.py), the engine VMA ids its inserts take and
 its removals free, its rows with every placeholder put in and its zone-lock holds repeated.
 
 Chain.iterations is the same arithmetic in Python; sim/encoder.py encodes the programs and
@@ -15,13 +16,13 @@ import numpy as np
 
 from orchestrator.sim.jit import njit
 from orchestrator.sim.ops import ROW
+from orchestrator.sim.rng import think_scale
 from orchestrator.sim.state import (
     ERROR_B,
     GROW_FREED,
     GROW_PROGRAM,
     GROW_VMAS,
     PCP_BATCH,
-    SCALES,
     SEC_COUNTS,
     SEC_DELAYS,
     SEC_EVENTS,
@@ -33,13 +34,13 @@ from orchestrator.sim.state import (
     SEC_REPEATS,
     SEC_ROWS,
     SEC_SIZES,
+    THINK_CV,
     VMAS,
 )
 
 INSERTS, NAMES, REMOVES = 0, 1, 2  # what an op does with a VMA, in a program's events
 REFILL, DRAIN = 0, 1               # a count's kind (sim/programs.py, REFILLS, DRAINS)
 MADE = -1                           # what next_iteration returns when it made the iteration
-NEED_SCALES = -2                    # ... when the copy's think-time scales ran out
 
 
 @njit
@@ -64,8 +65,8 @@ def holds(kind, pages, counted, batch):
 @njit
 def next_iteration(S, slot):
     """Make the copy's next iteration its program (S.prog[slot], S.pool[slot]). Returns MADE,
-    or what must come first: NEED_SCALES, or a GROW_* with the room it needs in reg[ERROR_B].
-    Nothing changes before the room is there."""
+    or what must come first: a GROW_* with the room it needs in reg[ERROR_B]. Nothing changes
+    before the room is there."""
     step = S.ch_at[slot]
     p = S.ch_program[slot, step]
     sizes = section(S, p, SEC_SIZES)
@@ -80,8 +81,6 @@ def next_iteration(S, slot):
     length = template.shape[0] // ROW
     for r in range(0, repeats.shape[0], 3):
         length += (counts[repeats[r + 2]] - 1) * (repeats[r + 1] - repeats[r])
-    if S.scale_at[slot] == SCALES:
-        return NEED_SCALES
     if S.reg[VMAS] + new > S.v_orig.shape[0]:
         S.reg[ERROR_B] = S.reg[VMAS] + new
         return GROW_VMAS
@@ -92,8 +91,7 @@ def next_iteration(S, slot):
         S.reg[ERROR_B] = length
         return GROW_PROGRAM
 
-    scale = S.scales[slot, S.scale_at[slot]]
-    S.scale_at[slot] += 1
+    scale = think_scale(S.think, slot, S.fparam[THINK_CV])  # the copy's own generator: not the lock timing's
     S.it_pages[slot] = counted
     delays = section(S, p, SEC_DELAYS)
     events = section(S, p, SEC_EVENTS)

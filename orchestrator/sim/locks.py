@@ -51,7 +51,7 @@ from orchestrator.sim.ops import (  # noqa: F401
     SPINLOCK,
     WRITE_MODE,
 )
-from orchestrator.sim.rng import next_random
+from orchestrator.sim.rng import unit
 from orchestrator.sim.state import (
     BACKGROUND,
     BIG,
@@ -166,16 +166,10 @@ def resume_cpu(S, slot, when, waited):
 
 
 @njit
-def uniform(S, slot):
-    """A draw from the slot's engine generator, uniform in (0, 1]."""
-    return float((next_random(S, slot) >> np.uint64(11)) + np.uint64(1)) * (1.0 / 9007199254740992.0)
-
-
-@njit
 def spin_time(S, slot):
     """How long a new spinner spins before need_resched() (kernel.spin_rule hazard): Weibull
     with the kernel's mean and shape; the exponential draw is -log(u)."""
-    e = -math.log(uniform(S, slot))
+    e = -math.log(unit(S.rng, slot))
     shape = S.fparam[SPIN_SHAPE]
     return int(S.fparam[SPIN_SCALE] * (e if shape == 1.0 else e ** (1 / shape)))
 
@@ -199,9 +193,9 @@ def resched_time(S, slot, others):
     spinner has already run a uniform part of it, and ticks come at a uniform phase."""
     reg = S.reg
     slice_ns = max(reg[SLICE_LATENCY] // (others + 1), reg[SLICE_MIN])
-    left = uniform(S, slot) * slice_ns
+    left = unit(S.rng, slot) * slice_ns
     tick = reg[TICK_NS]
-    phase = uniform(S, slot) * tick
+    phase = unit(S.rng, slot) * tick
     if left <= phase:
         return int(phase)
     return int(phase + math.ceil((left - phase) / tick) * tick)

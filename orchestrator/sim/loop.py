@@ -6,8 +6,8 @@ event goes on inline instead of through the heap (at a tie it runs first): fewer
 operations, and still one fixed order.
 
 A copy's iterations are made here, from its chain of programs (sim/iterate.py). The loop returns
-to the Python driver when another CPU has run out of encoded operations, a copy has run out of
-think-time scales, or an array is full, always at an operation boundary; the driver refills or
+to the Python driver when another CPU has run out of encoded operations, or an array is full,
+always at an operation boundary; the driver refills or
 grows and calls it again, and it carries on exactly where it stopped (reg[RESUME_SLOT] at
 reg[RESUME_T]).
 """
@@ -19,7 +19,7 @@ import numpy as np
 from orchestrator.sim import ops
 from orchestrator.sim.heap import pop_event, push_event
 from orchestrator.sim.histogram import bucket_of
-from orchestrator.sim.iterate import MADE, NEED_SCALES, next_iteration
+from orchestrator.sim.iterate import MADE, next_iteration
 from orchestrator.sim.jit import njit
 from orchestrator.sim.lines import atomic, cmpxchg, read, read_all, write
 from orchestrator.sim.locks import (
@@ -201,7 +201,7 @@ def run_cpu(S, slot, t):
                 return stop(S, slot, t, NEED_OPS, 0)
             made = next_iteration(S, slot)  # a copy's next iteration, from its chain's program
             if made != MADE:
-                return stop(S, slot, t, NEED_OPS if made == NEED_SCALES else GROW, made)
+                return stop(S, slot, t, GROW, made)
             pc = 0
         if not room(S):
             return stop(S, slot, t, GROW, GROW_HEAP)

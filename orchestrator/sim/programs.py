@@ -13,7 +13,7 @@ tests/test_programs.py).
 
 A copy hands the engine its whole Chain once: the programs its process's shapes lead through
 (a shape's program leaves a process of the next shape, until a shape comes back), its first VMA
-ids and its think-time scales. From then on the compiled loop makes every iteration itself;
+ids and its think-time generator (sim/rng.py). From then on the compiled loop makes every iteration itself;
 Chain.iterations is the same arithmetic in Python, for tests and for reading.
 """
 
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 import numpy as np
+
+from orchestrator.sim.rng import think_scale
 
 SPAN = 1 << 40  # each kind of placeholder has a range of this many values
 NEW, OLD, DELAY_AT = -(1 << 58), -(1 << 57), -(1 << 56)
@@ -153,45 +155,29 @@ def zone_holds(kind: str, pages: int, counted: list[int]) -> int:
     return counted[1] // batch - before
 
 
-class ThinkScales:
-    """Think-time multipliers with mean 1 and coefficient of variation cv (gamma), one per
-    iteration, drawn 64 at a time (numpy's draws one at a time are the draws of one call for all).
-    An iterator that pickles: a copy's Chain may travel from a Ray actor to the run's owner."""
-
-    def __init__(self, rng: np.random.Generator, cv: float):
-        self.rng, self.cv = rng, cv
-        self.drawn: list[float] = []  # the next ones, last first
-
-    def __iter__(self) -> ThinkScales:
-        return self
-
-    def __next__(self) -> float:
-        if self.cv == 0:
-            return 1.0
-        if not self.drawn:
-            shape = 1 / (self.cv * self.cv)
-            self.drawn = self.rng.gamma(shape, 1 / shape, 64).tolist()[::-1]
-        return self.drawn.pop()
-
-
 @dataclass
 class Chain:
     """All of a copy's iterations, for the engine to make: the programs its process's shapes lead
     through (then[i]: the one after programs[i]; the last leads back to one before it), the last
-    VMA id it gave out, its process's VMA ids, the page lists' batch and its think-time scales."""
+    VMA id it gave out, its process's VMA ids, the page lists' batch, and the coefficient of
+    variation of its think times and their generator's state (sim/rng.py)."""
 
     programs: tuple[Program, ...]
     then: tuple[int, ...]
     base: int
     old: tuple[int, ...]
     pcp_batch: int
-    scales: Iterator[float]
+    think_cv: float
+    think_state: int
 
     def iterations(self) -> Iterator[Iteration]:
         """The iterations the engine makes (sim/iterate.py), in Python: for tests and for reading."""
         base, old, counted = self.base, self.old, [0, 0, self.pcp_batch]
+        think = np.array([self.think_state], dtype=np.uint64)
         step, last = 0, None
-        for scale in self.scales:
+        while True:
+            with np.errstate(over="ignore"):  # uint64 arithmetic wraps (numpy warns of it with the JIT off)
+                scale = think_scale(think, 0, self.think_cv)
             program = self.programs[step]
             delays = tuple(worked(steps, scale) for steps in program.delays)
             counts = tuple(zone_holds(kind, pages, counted) for kind, pages in program.counts)

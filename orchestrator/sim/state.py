@@ -34,7 +34,7 @@ BITS = 63     # slots per sharer word (bit 63 stays clear: the same integers wit
  LEVEL_NS, RMAP_VMA_NS, NEIGHBOR_WRITES, ROOT_WRITES, GRANTS_N, SLICE_LATENCY, SLICE_MIN, TICK_NS, BACKGROUND,
  PATH_WRITES, MIGRATE, MIGRATE_NS, MIGRATIONS, LAT_SMT, LAT_L3, VMAS, PCP_BATCH, NREG) = range(50)
 # fparam
-SMT_SLOWDOWN, SMT_SPIN_SLOWDOWN, SPIN_SCALE, SPIN_SHAPE, HANDOFF_TRANSFERS, COST_SCALE, NFPARAM = range(7)
+SMT_SLOWDOWN, SMT_SPIN_SLOWDOWN, SPIN_SCALE, SPIN_SHAPE, HANDOFF_TRANSFERS, COST_SCALE, THINK_CV, NFPARAM = range(8)
 # reg[SPIN_RULE]: when a spinning waiter gives up and sleeps (kernel.spin_rule)
 RULE_NEED_RESCHED, RULE_HAZARD, RULE_FIXED = range(3)
 PATH_KEYS = 8  # lines per tree standing for the insertion paths of VMAs with equal start offsets
@@ -53,7 +53,6 @@ GROW_HEAP, GROW_LINES, GROW_TREE, GROW_VMAS, GROW_PROGRAM, GROW_FREED = range(6)
 # iteration programs (sim/iterate.py): each program's sections, (start, length) in pg_code
 (SEC_ROWS, SEC_PUT_AT, SEC_PUT_SOURCE, SEC_EVENTS, SEC_REPEATS, SEC_JUMPS, SEC_FINALS, SEC_DELAYS, SEC_COUNTS,
  SEC_POOL, SEC_SIZES, NSECTIONS) = range(12)
-SCALES = 64  # think-time scales a copy has queued at most
 
 # a waiter's state
 SPIN, SLEEP, WAKING, GRANTED = 0, 1, 2, 3
@@ -191,8 +190,7 @@ FIELDS = (
     Field("proc_vmas", ("slots", "olds")),  # ... and engine ids
     Field("freed", ("slots", "freed")),     # engine VMA ids its removals freed, the last one reused first
     Field("freed_n", ("slots",)),
-    Field("scales", ("slots", SCALES), dtype=np.float64),  # think-time scales queued ...
-    Field("scale_at", ("slots",), SCALES),                  # ... from here
+    Field("think", ("slots",), dtype=np.uint64),  # its think-time generator (sim/rng.py)
     # event heap
     Field("h_time", ("heap",)),
     Field("h_seq", ("heap",)),

@@ -17,7 +17,7 @@ from orchestrator.spec.topology import Topology
 from orchestrator.spec.workload import WorkloadSpec
 
 # Bump when the model changes what a run computes: run ids change, so old results are not reused.
-MODEL_VERSION = "6"
+MODEL_VERSION = "7"
 
 
 # fields added to model version 3 after datasets were written with it, and their defaults

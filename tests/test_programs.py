@@ -202,6 +202,22 @@ def test_a_chain_goes_round_and_its_page_counts_carry_over():
     assert counted[:2] == [4000, 5000] and driver.S.ch_at[0] == 1
 
 
+def test_a_process_that_never_comes_back_to_a_shape_is_refused():
+    """A chain ends where a shape comes back; a generator whose process changes shape every
+    iteration (here: its mm's pages grow) is told so, not run out of memory."""
+    spec, _, _, generator = world("execl")
+    iteration = generator.iteration
+
+    def growing(copy, process, scale):
+        ops_, result = iteration(copy, process, scale)
+        result.pages = process.pages + 1
+        return ops_, result
+
+    generator.iteration = growing
+    with pytest.raises(ValueError, match="changes shape more than 16 times"):
+        next(generator.batches(1, stream(spec.seed, WORKLOAD, 1)))
+
+
 @pytest.mark.parametrize("cv", [0.1, 0.5, 2.0])
 def test_think_times_are_gamma_with_mean_1_and_the_cv(cv):
     """The engine's think-time draws (sim/rng.py) against numpy's gamma: mean, coefficient of

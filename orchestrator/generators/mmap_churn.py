@@ -9,7 +9,6 @@ import numpy as np
 from orchestrator.generators.immap import ImmapGenerator
 from orchestrator.generators.vmas import Ids
 from orchestrator.sim import ops
-from orchestrator.sim.rng import think_scales
 from orchestrator.spec.workload import MappedFile
 from orchestrator.spec.workload import MmapChurn as MmapChurnSpec
 
@@ -23,6 +22,8 @@ class MmapChurn(ImmapGenerator):
         return []  # the loop maps nothing else of its files
 
     def copy_batches(self, slot: int, rng: np.random.Generator) -> Iterator[list[tuple]]:
+        from orchestrator.sim.rng import think_scales  # numba loads when a run needs it, not for orch --help
+
         spec = self.spec
         ids = Ids(slot)
         file = self.files[spec.files[0].name]

@@ -24,8 +24,6 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from orchestrator.sim.rng import think_scale
-
 SPAN = 1 << 40  # each kind of placeholder has a range of this many values
 NEW, OLD, DELAY_AT = -(1 << 58), -(1 << 57), -(1 << 56)
 REPEAT, REPEAT_END = -10, -11  # (REPEAT, count index) ... (REPEAT_END,): only in a Program's ops
@@ -172,6 +170,8 @@ class Chain:
 
     def iterations(self) -> Iterator[Iteration]:
         """The iterations the engine makes (sim/iterate.py), in Python: for tests and for reading."""
+        from orchestrator.sim.rng import think_scale  # numba loads when a run needs it, not for orch --help
+
         base, old, counted = self.base, self.old, [0, 0, self.pcp_batch]
         think = np.array([self.think_state], dtype=np.uint64)
         step, last = 0, None

@@ -146,9 +146,9 @@ class Driver:
         S.it_pages[slot] = 0
         S.proc_ids[slot, :len(first.old)] = first.old
         S.proc_vmas[slot, :len(first.old)] = chain.vmas
-        S.reg[state.PCP_BATCH] = first.pcp_batch
         S.think[slot] = first.think_state
-        S.fparam[state.THINK_CV] = first.think_cv
+        # a run has one workload: every copy has the same page lists' batch and think-time CV
+        S.reg[state.PCP_BATCH], S.fparam[state.THINK_CV] = first.pcp_batch, first.think_cv
 
     def _lay_out(self, program: ProgramRows) -> None:
         """Write a program's tables into the state's (sim/iterate.py): its sections, in pg_code."""

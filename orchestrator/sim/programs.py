@@ -13,8 +13,8 @@ tests/test_programs.py).
 
 A copy hands the engine its whole Chain once: the programs its process's shapes lead through
 (a shape's program leaves a process of the next shape, until a shape comes back), its first VMA
-ids and its think-time generator (sim/rng.py). From then on the compiled loop makes every iteration itself;
-Chain.iterations is the same arithmetic in Python, for tests and for reading.
+ids and its think-time generator (sim/rng.py). From then on the compiled loop makes every
+iteration itself; Chain.iterations is the same arithmetic in Python, for tests and for reading.
 """
 
 from __future__ import annotations

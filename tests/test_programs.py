@@ -8,15 +8,15 @@ import itertools
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from orchestrator.generators.immap import END, START
 from orchestrator.presets import resolve
-from orchestrator.sim import ops, state
+from orchestrator.sim import layout, ops, state
 from orchestrator.sim.driver import Driver
 from orchestrator.sim.encoder import Encoder
-from orchestrator.sim.iterate import MADE, next_iteration
+from orchestrator.sim.iterate import MADE, moved, next_iteration
 from orchestrator.sim.programs import (
     DRAINS,
     NEW,
@@ -75,10 +75,23 @@ def driver_of(spec, engine, generator, streams: dict | None = None) -> Driver:
     return Driver(engine)
 
 
+# what a copy's next iteration changes: none of it may change when the engine asks for room first
+WATCHED = ("it_base", "it_pages", "proc_ids", "proc_vmas", "freed", "freed_n", "ch_at", "think", "p_len", "pc",
+           "reg")
+
+
 def engine_made(driver: Driver, slot: int) -> tuple[list, list]:
     """The copy's next iteration as the engine makes it (room given as the driver would): its
     rows and its pool."""
-    while (status := driver.call(next_iteration, slot)) != MADE:
+    while True:
+        before = {name: getattr(driver.S, name).copy() for name in WATCHED}
+        status = driver.call(next_iteration, slot)
+        if status == MADE:
+            break
+        asked = driver.S.reg[state.ERROR_B]  # the room it asks for: all that may change
+        driver.S.reg[state.ERROR_B] = before["reg"][state.ERROR_B]
+        assert all(np.array_equal(before[name], getattr(driver.S, name)) for name in WATCHED)
+        driver.S.reg[state.ERROR_B] = asked
         driver._grow(status)
     S = driver.S
     return S.prog[slot, :S.p_len[slot]].tolist(), S.pool[slot].tolist()
@@ -106,11 +119,27 @@ def test_an_iteration_is_the_ops_the_generator_makes(kind):
     assert (made[0].program is iterations(spec, generator, 0, 1)[0].program) == (kind != "doexec")
 
 
-@pytest.mark.parametrize("kind, design", [(k, "split-node") for k in KINDS] +
-                         [("execl", d) for d in ("single", "split-cpu", "inverted", "writer-hold")])
-def test_a_programs_rows_filled_in_are_its_ops_encoded(kind, design):
+def shrunk(monkeypatch) -> None:
+    """Runs laid out with no room to spare for iterations: each array a copy's iteration needs
+    grows (the engine asks, the driver grows it) before it is made."""
+    sizes = layout.sizes
+
+    def small(world):
+        return {**sizes(world), "programs": 1, "code": 1, "steps": 1, "chain": 1, "olds": 1, "freed": 1,
+                "program": 1, "vmas": len(world.preloads) + 1}
+
+    monkeypatch.setattr(layout, "sizes", small)
+
+
+@pytest.mark.parametrize("kind, design, small", [(k, "split-node", False) for k in KINDS] +
+                         [("execl", d, False) for d in ("single", "split-cpu", "inverted", "writer-hold")] +
+                         [("execl", "split-node", True), ("sysexec", "inverted", True)])
+def test_a_programs_rows_filled_in_are_its_ops_encoded(kind, design, small, monkeypatch):
     """Row for row, with the same engine VMA ids: what the engine makes from each copy's chain
-    against the concrete ops encoded, the copies taking turns."""
+    against the concrete ops encoded, the copies taking turns; and the process each iteration
+    leaves. With no room to spare, the same (and asking for room changes nothing first)."""
+    if small:
+        shrunk(monkeypatch)
     spec, engine, strategy, generator = world(kind, design)
     driver = driver_of(spec, engine, generator)
     encoded = Encoder([iter(())] * 3, strategy.expand)
@@ -129,6 +158,8 @@ def test_a_programs_rows_filled_in_are_its_ops_encoded(kind, design):
             want: list[int] = []
             encoded.encode(slot, concrete(program[slot], it), flat, want)
             assert rows == np.array(flat).reshape(-1, ops.ROW).tolist() and pool[:len(want)] == want
+            leaves = program[slot].finals_of(it.base, it.old)
+            assert driver.S.proc_ids[slot, :len(leaves)].tolist() == list(leaves)
     assert driver.reg(state.VMAS) == encoded.vmas
     assert len(driver.encoder.programs) == (3 if kind == "doexec" else 1)  # copies share a program, not a binary
 
@@ -181,6 +212,37 @@ def test_a_trylock_in_a_program_jumps_where_its_ops_would(design, counts):
                                                 want)
     assert rows == np.array(flat).reshape(-1, ops.ROW).tolist() and pool[:len(want)] == want
     assert any(row[0] == ops.TRY_ACQUIRE for row in rows)
+
+
+def test_ids_freed_before_a_chain_are_the_copys():
+    """A stream may run ops before its Chain: the engine VMA ids they freed are reused by the
+    copy's iterations, last freed first, as the encoder would have."""
+    spec, engine, _, generator = world("execl")
+    file = generator.files[spec.workload.files[0].name]
+    vma = (1 << 40, 0, 3)
+    chain = next(generator.batches(0, stream(spec.seed, WORKLOAD, 0)))
+    before = [(ops.IMMAP, ops.LINK, file, vma), (ops.IMMAP, ops.UNLINK_BATCH, file, (vma,))]
+    driver = driver_of(spec, engine, generator, {0: iter([before, chain])})
+    driver._refill(0)
+    [freed] = driver.encoder.cpus[0].chain.freed
+    assert driver.S.ch_at[0] == 0 and driver.S.freed_n[0] == 1 and driver.S.freed[0, 0] == freed
+    assert driver.encoder.cpus[0].freed == 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 4), st.integers(0, 3)), max_size=4),
+       st.integers(0, 40))
+@example([(2, 3, 3)], 5)  # at a block's end: after it, which counts 3 times
+@example([(2, 3, 0)], 2)  # at a block's start: the block does not count before it
+def test_a_row_moves_by_the_repeats_that_end_at_or_before_it(blocks, row):
+    """moved(): where a program's row is once its zone-lock blocks are repeated (a trylock and its
+    target move so): each block that ends at or before it counts as many times as its count."""
+    repeats, at = [], 0
+    for gap, length, _ in blocks:
+        repeats.append((at + gap, at + gap + length, len(repeats)))
+        at += gap + length
+    counts = [count for _, _, count in blocks]
+    expected = row + sum((counts[i] - 1) * (end - start) for start, end, i in repeats if end <= row)
+    assert moved(row, np.array(repeats, dtype=np.int64).ravel(), np.array(counts, dtype=np.int64)) == expected
 
 
 def test_a_chain_goes_round_and_its_page_counts_carry_over():

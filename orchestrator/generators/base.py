@@ -66,5 +66,6 @@ class Generator(ABC):
 
     @abstractmethod
     def batches(self, slot: int, rng: np.random.Generator) -> Iterator[Batch]:
-        """Endless batches of ops for one copy: lists of ops, rows already encoded, or iterations
-        of a program (sim/encoder.py, sim/programs.py)."""
+        """Endless batches of ops for one copy (lists of ops, or rows already encoded), or batches
+        that end with a Chain of iteration programs, which the engine runs from then on
+        (sim/encoder.py, sim/programs.py)."""

@@ -100,7 +100,8 @@ class NewIds(Ids):
 
 @dataclass
 class Copy:
-    """What one copy's stream carries from one iteration to the next."""
+    """A copy as its iterations' programs are made: its slot, the VMA ids it hands out and its
+    page lists (placeholders: sim/programs.py)."""
 
     slot: int
     ids: Ids

@@ -137,7 +137,7 @@ class Driver:
                 self._lay_out(program)
         programs, first = chain.programs, chain.chain
         olds = max(max(p.program.olds, len(p.finals)) for p in programs)
-        self.S = S = layout.with_room(self.S, chain=len(programs), olds=olds,
+        self.S = S = layout.with_room(self.S, chain=len(programs), olds=olds, freed=len(chain.freed),
                                       pool=max(len(p.pool) for p in programs))
         S.ch_program[slot, :len(programs)] = [p.index for p in programs]
         S.ch_then[slot, :len(programs)] = first.then
@@ -146,6 +146,8 @@ class Driver:
         S.it_pages[slot] = 0
         S.proc_ids[slot, :len(first.old)] = first.old
         S.proc_vmas[slot, :len(first.old)] = chain.vmas
+        S.freed[slot, :len(chain.freed)] = chain.freed
+        S.freed_n[slot] = len(chain.freed)
         S.think[slot] = first.think_state
         # a run has one workload: every copy has the same page lists' batch and think-time CV
         S.reg[state.PCP_BATCH], S.fparam[state.THINK_CV] = first.pcp_batch, first.think_cv

@@ -126,11 +126,13 @@ class ProgramRows:
 
 @dataclass
 class ChainRows:
-    """A copy's chain, encoded: its programs, and the engine ids of its process's VMAs."""
+    """A copy's chain, encoded: its programs, the engine ids of its process's VMAs, and the
+    engine ids its CPU freed before its chain (the last one reused first)."""
 
     chain: Chain
     programs: list[ProgramRows]
     vmas: np.ndarray
+    freed: np.ndarray
 
 
 @dataclass
@@ -172,7 +174,7 @@ class Encoder:
                         break
                     raise RuntimeError(f"the operation stream of CPU {slot} ended")
                 if isinstance(batch, Chain):
-                    cpu.chain = self.chained(batch)
+                    cpu.chain = self.chained(batch, cpu)
                     break
                 if isinstance(batch, np.ndarray) and not np.isin(batch[:, 0], ENCODED).all():
                     raise ValueError("an encoded batch may hold plain ops and ACQUIRE only (sim/ops.py, ROW)")
@@ -314,16 +316,17 @@ class Encoder:
 
     # ---- iterations, through programs ---------------------------------------------------------
 
-    def chained(self, chain: Chain) -> ChainRows:
-        """A copy's chain for the engine: its programs encoded (once per program), and its
-        process's VMAs, which were preloaded, with their engine ids."""
+    def chained(self, chain: Chain, cpu: Cpu) -> ChainRows:
+        """A copy's chain for the engine: its programs encoded (once per program), its process's
+        VMAs (preloaded) with their engine ids, and the ids its CPU freed before (theirs now)."""
         programs = []
         for program in chain.programs:
             if program not in self.programs:
                 self.programs[program] = self.encoded(program, len(self.programs))
             programs.append(self.programs[program])
         vmas = [self.vma_ids.pop(vma) for vma in chain.old]
-        return ChainRows(chain, programs, np.array(vmas, dtype=np.int64))
+        freed, cpu.freed = cpu.free[:cpu.freed].copy(), 0
+        return ChainRows(chain, programs, np.array(vmas, dtype=np.int64), freed)
 
     def encoded(self, program: Program, index: int) -> ProgramRows:
         """Encode a program once: its rows with placeholders, strategy expansions included."""

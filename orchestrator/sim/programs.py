@@ -103,9 +103,9 @@ class Program:
 
 @dataclass
 class Iteration:
-    """A batch of one iteration of a Program (sent whole the first time a stream uses it, None
-    while it is the one before): the ids it gives out start after `base`; `old` are its process's
-    VMAs; `delays` and `counts` fill the placeholders of the same index."""
+    """One iteration of a Program, as Chain.iterations makes it (its program given the first
+    time, None while it is the one before): the ids it gives out start after `base`; `old` are its
+    process's VMAs; `delays` and `counts` fill the placeholders of the same index."""
 
     program: Program | None
     base: int

@@ -31,7 +31,6 @@ from orchestrator.sim.programs import (
     as_iterations,
     concrete,
     worked,
-    zone_holds,
 )
 from orchestrator.sim.rng import think_scale, think_scales
 from orchestrator.sim.streams import WORKLOAD, stream
@@ -52,6 +51,19 @@ def world(kind: str, design: str = "split-node", copies: int = 3):
 
 def iterations(spec, generator, slot: int, count: int) -> list[Iteration]:
     return list(itertools.islice(as_iterations(generator.batches(slot, stream(spec.seed, WORKLOAD, slot))), count))
+
+
+def zone_holds(kind: str, pages: int, counted: list[int]) -> int:
+    """The page lists' arithmetic, written again as the reference (counted: allocated, freed,
+    batch): a refill whenever the list runs empty (it starts empty), a drain per batch freed."""
+    batch = counted[2]
+    if kind == REFILLS:
+        before = -(-counted[0] // batch)
+        counted[0] += pages
+        return -(-counted[0] // batch) - before
+    before = counted[1] // batch
+    counted[1] += pages
+    return counted[1] // batch - before
 
 
 class PageLists:

@@ -24,7 +24,7 @@ W = ops.WRITE_MODE
 
 class CountedPages:
     """A copy's per-CPU page lists while its program is made: each count of zone->lock holds is
-    noted, and decided per iteration (sim/programs.py, zone_holds) from the pages counted so far."""
+    noted, and decided per iteration (sim/iterate.py, holds) from the pages counted so far."""
 
     def __init__(self) -> None:
         self.counts: list[tuple[str, int]] = []

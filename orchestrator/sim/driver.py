@@ -17,6 +17,7 @@ from orchestrator.sim import layout, measurements, state
 from orchestrator.sim.encoder import ChainRows, Encoder, ProgramRows
 from orchestrator.sim.engine import Engine
 from orchestrator.sim.heap import push_event
+from orchestrator.sim.iterate import DRAIN, REFILL
 from orchestrator.sim.locks import close_all
 from orchestrator.sim.loop import run as run_loop
 from orchestrator.sim.measurements import Measurements
@@ -163,8 +164,8 @@ class Driver:
             state.SEC_JUMPS: np.array(program.jumps, dtype=np.int64).ravel(),
             state.SEC_FINALS: program.finals,
             state.SEC_DELAYS: np.column_stack([self.steps // 2 + starts[:-1], np.diff(starts)]).ravel(),
-            state.SEC_COUNTS: np.array([(kind != REFILLS, pages) for kind, pages in program.program.counts],
-                                       dtype=np.int64).ravel(),
+            state.SEC_COUNTS: np.array([(REFILL if kind == REFILLS else DRAIN, pages)
+                                        for kind, pages in program.program.counts], dtype=np.int64).ravel(),
             state.SEC_POOL: np.array(program.pool, dtype=np.int64),
             state.SEC_SIZES: np.array([program.program.new_ids, program.program.olds, program.removals]),
         }

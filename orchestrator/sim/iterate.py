@@ -52,7 +52,9 @@ def section(S, program, which):
 
 @njit
 def holds(kind, pages, counted, batch):
-    """zone->lock holds for `pages` more pages (sim/programs.py, zone_holds); counted: allocated, freed."""
+    """zone->lock holds for `pages` more pages on a copy's per-CPU lists (generators/pages.py),
+    counted: pages allocated, freed so far. A refill whenever the list runs empty (it starts
+    empty), a drain per batch freed."""
     if kind == REFILL:
         before = (counted[0] + batch - 1) // batch
         counted[0] += pages

@@ -139,20 +139,6 @@ def concrete(program: Program, it: Iteration) -> list[tuple]:
     return out
 
 
-def zone_holds(kind: str, pages: int, counted: list[int]) -> int:
-    """zone->lock holds for `pages` more pages on a copy's per-CPU lists (counted: pages
-    allocated, freed so far; generators/pages.py): a refill whenever the list runs empty (it starts
-    empty), a drain per batch freed. sim/iterate.py does the same in compiled code."""
-    batch = counted[2]
-    if kind == REFILLS:
-        before = -(-counted[0] // batch)
-        counted[0] += pages
-        return -(-counted[0] // batch) - before
-    before = counted[1] // batch
-    counted[1] += pages
-    return counted[1] // batch - before
-
-
 @dataclass
 class Chain:
     """All of a copy's iterations, for the engine to make: the programs its process's shapes lead
@@ -170,9 +156,11 @@ class Chain:
 
     def iterations(self) -> Iterator[Iteration]:
         """The iterations the engine makes (sim/iterate.py), in Python: for tests and for reading."""
-        from orchestrator.sim.rng import think_scale  # numba loads when a run needs it, not for orch --help
+        # the engine's own functions; numba loads when a run needs it, not for orch --help
+        from orchestrator.sim.iterate import DRAIN, REFILL, holds
+        from orchestrator.sim.rng import think_scale
 
-        base, old, counted = self.base, self.old, [0, 0, self.pcp_batch]
+        base, old, counted = self.base, self.old, np.zeros(2, dtype=np.int64)
         think = np.array([self.think_state], dtype=np.uint64)
         step, last = 0, None
         while True:
@@ -180,31 +168,31 @@ class Chain:
                 scale = think_scale(think, 0, self.think_cv)
             program = self.programs[step]
             delays = tuple(worked(steps, scale) for steps in program.delays)
-            counts = tuple(zone_holds(kind, pages, counted) for kind, pages in program.counts)
+            counts = tuple(int(holds(REFILL if kind == REFILLS else DRAIN, pages, counted, self.pcp_batch))
+                           for kind, pages in program.counts)
             yield Iteration(program if program is not last else None, base, old, delays, counts)
             last, old = program, program.finals_of(base, old)
             base += program.new_ids
             step = self.then[step]
 
 
-def as_ops(batches: Iterable) -> Iterator:
-    """A stream with each Chain's iterations made concrete: lists of ops (for tests and for reading)."""
+def as_iterations(batches: Iterable) -> Iterator:
+    """A stream with each Chain as its Iterations (for tests and for reading)."""
     for batch in batches:
         if isinstance(batch, Chain):
-            program = None
-            for it in batch.iterations():
-                program = it.program or program
-                assert program is not None
-                yield concrete(program, it)
+            yield from batch.iterations()
         else:
             yield batch
 
 
-def as_iterations(batches: Iterable) -> Iterator:
-    """A stream with each Chain as its Iterations (tests)."""
-    for batch in batches:
-        if isinstance(batch, Chain):
-            yield from batch.iterations()
+def as_ops(batches: Iterable) -> Iterator:
+    """A stream with each Chain's iterations made concrete: lists of ops (for tests and for reading)."""
+    program = None
+    for batch in as_iterations(batches):
+        if isinstance(batch, Iteration):
+            program = batch.program or program
+            assert program is not None
+            yield concrete(program, batch)
         else:
             yield batch
 
